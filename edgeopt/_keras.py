@@ -8,10 +8,15 @@ The profile path (edgeopt.profile) must never import this module: it runs on dev
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up noise
+# TensorFlow's C++ logs (cuInit failures on CPU machines, graph attribute notes) are noise to a
+# user; Python exceptions still carry real errors. EDGEOPT_VERBOSE=1 shows everything.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("EDGEOPT_VERBOSE") == "1" else "3")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from edgeopt.quiet import native_output_captured  # noqa: E402
+
+with native_output_captured():  # oneDNN/CUDA banners are printed before any log level applies
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 

@@ -1,0 +1,29 @@
+# Set-up and checks. `make demo` and `make test` are the two commands a fresh machine needs.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install edgeopt (editable) with the dev extras
+
+demo: $(STAMP)  ## train on the embedded MNIST digits, convert to float32 + int8, profile, print the table
+	$(VENV)/bin/edgeopt run recipes/quickstart.yaml --out runs/quickstart
+
+test: $(STAMP)  ## every test, the slow end-to-end ones included (what CI runs)
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-fast: $(STAMP)  ## the fast tests only
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
+
+bench: $(STAMP)  ## figures, not tests: profiler overhead, training throughput
+	$(PY) benchmarks/profiler_overhead.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,34 @@
+"""Saving and loading Keras models, with edgeopt's custom layers known to the loader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgeopt._keras import keras
+from edgeopt.errors import ModelFileError
+
+
+def save_keras_model(model: keras.Model, path: Path) -> Path:
+    """Write `model` to `path` (.keras) through a temporary file, so no half-written model remains."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Load a .keras model saved by edgeopt (or any tf_keras model using its layers)."""
+    import edgeopt.layers  # noqa: F401  registers LightDense, LEAN, … with Keras' serializer
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"Keras model {path} not found. Check the path, or re-run the step that makes it.")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors… all mean "unreadable"
+        raise ModelFileError(
+            f"{path} is not a readable Keras model ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Re-export it with `model.save('model.keras')` or re-run the step that makes it."
+        ) from exc

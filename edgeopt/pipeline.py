@@ -1,0 +1,111 @@
+"""run_recipe: run a validated recipe's steps, profile what they make, write results.json.
+
+Data flows one way: recipe → stages → artifacts → profile → rows. Each step writes into a hidden
+`.<id>.partial/` folder that is renamed to `<id>/` only when the stage has finished, so an
+interrupted run never leaves a half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from edgeopt.atomic import atomic_write_text
+from edgeopt.data import Dataset, load_dataset
+from edgeopt.recipe import Recipe, Step
+from edgeopt.row import SCHEMA_VERSION, Row
+from edgeopt.stages import STAGES, Artifact, StageContext
+from edgeopt.progress import log
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    rows: list[Row]
+    document: dict  # what results.json holds
+
+
+def run_recipe(recipe: Recipe, out_dir: str | Path, *, log_fn: Callable[[str], None] = log) -> RunResult:
+    """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
+
+    Example:
+        >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")
+        >>> [row.name for row in result.rows]
+        ['base', 'base_float32', 'base_int8']
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
+                           limit_test=recipe.data.limit_test, seed=recipe.seed)
+    log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
+           f"of shape {dataset.input_shape} from {dataset.source}")
+    artifacts: dict[str, Artifact] = {}
+    rows: list[Row] = []
+    for number, step in enumerate(recipe.steps, start=1):
+        log_fn(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}"
+               + (f" ← {step.source}" if step.source else ""))
+        artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, log_fn)
+        artifacts[step.id] = artifact
+        if step.profile:
+            log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
+            rows.append(_profile(step, artifact, recipe, dataset))
+    document = results_document(recipe, rows, dataset)
+    atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
+    return RunResult(out_dir, rows, document)
+
+
+def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | None, out_dir: Path,
+              log_fn: Callable[[str], None]) -> Artifact:
+    partial = out_dir / f".{step.id}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
+    start = time.perf_counter()
+    try:
+        artifact = STAGES[step.stage].fn(step.params, ctx, source)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    info = {"stage_seconds": time.perf_counter() - start, **artifact.info}
+    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "kind": artifact.kind,
+                   "dtype": artifact.dtype, "params": step.params.model_dump(mode="json"), "info": info}
+    atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
+    final = out_dir / step.id
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    return replace(artifact, path=final / artifact.path.name, info=info)
+
+
+def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
+    options = dict(name=step.id, x_test=dataset.x_test, y_test=dataset.y_test,
+                   runs=recipe.profile.runs, warmup=recipe.profile.warmup)
+    if artifact.kind == "tflite":
+        from edgeopt.profile import profile_tflite
+
+        row = profile_tflite(artifact.path, threads=recipe.profile.threads, **options)
+    else:
+        from edgeopt.keras_profile import profile_keras
+
+        row = profile_keras(artifact.path, **options)
+    row.train_seconds = artifact.info.get("train_seconds")
+    row.extra.update({"stage": step.stage, "from": step.source})
+    return row
+
+
+def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
+    """The results.json contract (DESIGN.md §3)."""
+    from edgeopt.profile.machine import machine_info
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
+                   "baseline": recipe.baseline, "text": recipe.text},
+        "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
+                    "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
+        "machine": machine_info(),
+        "rows": [row.to_dict() for row in rows],
+    }

@@ -1,0 +1,28 @@
+"""`finetune`: continue training a Keras model from an earlier step."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+
+
+class FinetuneParams(StageParams):
+    epochs: int = Field(1, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1, le=65536)
+    learning_rate: float = Field(1e-4, gt=0, le=1, description="usually 10x below the training rate")
+
+
+@register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
+def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
+    """Continue training a Keras model (epochs, batch size, learning rate)."""
+    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.training import compile_classifier, fit_classifier
+
+    model = load_keras_model(source.path)
+    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    compile_classifier(model, params.learning_rate)
+    fit = fit_classifier(model, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
+                         label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
+    path = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history})

@@ -1,0 +1,54 @@
+"""`train`: build a named base architecture and train it from scratch on the recipe's dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from edgeopt.data import did_you_mean
+from edgeopt.models import ARCHITECTURES, architecture_options
+from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+
+
+class TrainParams(StageParams):
+    architecture: str = Field(description="a name from `edgeopt architectures`, e.g. gap_cnn")
+    epochs: int = Field(5, ge=1, le=1000, description="passes over the training split")
+    batch_size: int = Field(64, ge=1, le=65536)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    validation_split: float = Field(0.0, ge=0, lt=1, description="held out of training to watch overfitting")
+    options: dict[str, Any] = Field(default_factory=dict, description="architecture options, e.g. hidden_units")
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, value: str) -> str:
+        if value not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture '{value}'.{did_you_mean(value, ARCHITECTURES)} "
+                             f"Known: {', '.join(ARCHITECTURES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_options(self) -> "TrainParams":
+        accepted = architecture_options(self.architecture)
+        for key in self.options:
+            if key not in accepted:
+                raise ValueError(f"architecture '{self.architecture}' has no option '{key}'."
+                                 f"{did_you_mean(key, accepted)} Options: {', '.join(accepted) or 'none'}")
+        return self
+
+
+@register_stage("train", params=TrainParams, consumes=None, produces="keras")
+def train(params: TrainParams, ctx: StageContext, source: Artifact | None) -> Artifact:
+    """Train a base CNN from scratch (architecture, epochs, batch size, learning rate)."""
+    from edgeopt.keras_io import save_keras_model
+    from edgeopt.models import build_model
+    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+
+    seed_everything(ctx.seed)
+    ds = ctx.dataset
+    model = build_model(params.architecture, ds.input_shape, ds.num_classes, **params.options)
+    compile_classifier(model, params.learning_rate)
+    fit = fit_classifier(model, ds, epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
+                         seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
+    path = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history})

@@ -1,0 +1,64 @@
+"""Compiling and fitting a classifier the same way in every stage that trains."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from edgeopt._keras import keras, tf
+from edgeopt.progress import keras_progress, log
+
+
+@dataclass(frozen=True)
+class FitResult:
+    train_seconds: float
+    epochs: int
+    history: dict[str, list[float]]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TF ops deterministic, for reproducible figures."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit_classifier(
+    model: keras.Model,
+    dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    label: str,
+    seed: int,
+    callbacks: list | None = None,
+    validation_split: float = 0.0,
+    log_fn: Callable[[str], None] = log,
+) -> FitResult:
+    """Fit a compiled model on the dataset's training split, with progress; returns wall time."""
+    x, y = dataset.x_train, dataset.y_train
+    n_fit = int(len(x) * (1 - validation_split))
+    steps = math.ceil(n_fit / batch_size)
+    seed_everything(seed)
+    start = time.perf_counter()
+    history = model.fit(
+        x, y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        shuffle=True,
+        verbose=0,
+        callbacks=[keras_progress(epochs, steps, label, log_fn), *(callbacks or [])],
+    )
+    seconds = time.perf_counter() - start
+    return FitResult(seconds, epochs, {k: [float(v) for v in vals] for k, vals in history.history.items()})
