@@ -1,0 +1,1 @@
+"""The on-device profiler: LiteRT only, never TensorFlow (it runs where TF is not installed)."""
