@@ -23,7 +23,9 @@ from edgeopt.profile.runner import fill_random_inputs
 
 
 def newest_model(root: Path = Path("runs")) -> Path | None:
-    models = sorted(root.rglob("*.tflite"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not root.is_dir():
+        return None
+    models = sorted(root.rglob("*.tflite"), key=lambda p: p.stat().st_mtime)
     return models[-1] if models else None
 
 

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from edgeopt.errors import DataError, EdgeoptError
+from edgeopt.errors import DataError, EdgeoptError, ModelFileError
 from edgeopt.profile.tflite_model import open_interpreter
 
 
@@ -81,7 +81,14 @@ def predict_tflite(path: str | os.PathLike, x: np.ndarray, *, threads: int = 1,
             # The graph refused a bigger batch (a reshape fixed to 1, say): one at a time
             # always works, on a fresh interpreter since the failed resize may linger.
             interpreter = open_interpreter(path, threads=threads)
-    return _run_batches(interpreter, x, 1)
+    try:
+        return _run_batches(interpreter, x, 1)
+    except (ValueError, RuntimeError) as err:
+        raise ModelFileError(
+            f"{path}: cannot run one sample at a time (input shape "
+            f"{tuple(int(d) for d in inp['shape'])}): {err}. Export the model with a batch "
+            "dimension of 1 or None."
+        ) from err
 
 
 def _run_batches(interpreter, x: np.ndarray, batch_size: int) -> np.ndarray:
