@@ -1,1 +1,5 @@
 """edgeopt's custom Keras layers; importing this package registers them for (de)serialisation."""
+
+from edgeopt.layers.light_dense import LightDense
+
+__all__ = ["LightDense"]
