@@ -75,7 +75,7 @@ def swap_dense_to_lightdense(
     velocity: float = 0.1,
     trainable_pde: bool = False,
     normalize: bool = True,
-    scale: ScaleSelection = "head",
+    scale: ScaleSelection = "all",
     init: Literal["svd", "random"] = "svd",
     calibration: np.ndarray | None = None,
     seed: int = 0,
@@ -93,11 +93,14 @@ def swap_dense_to_lightdense(
         ranks: Per-layer ranks by name, overriding `rank`/`rank_ratio` for those layers.
         pde, dt, velocity, trainable_pde, normalize: Passed to every `LightDense`.
         scale: Which swapped layers get a learnable output scale (only with `normalize`):
-            "head" (layers producing a model output), "all", or "none".
+            "all" (one parameter per layer; keeps every layer's output magnitude, so the swapped
+            model starts close to the trained one), "head" (layers producing a model output:
+            hidden layers then have the paper's exact parameter count), or "none" (the paper's
+            layer as is; a normalised head gives logits in [−1, 1]).
         init: "svd" (truncated SVD of the trained kernel) or "random" (LightDense's own
             initialisers, for comparison; scales then start at √units).
         calibration: Real input samples (a few hundred) to set the initial scales from; required
-            when `init="svd"` and a swapped layer gets a scale.
+            when `init="svd"` and a swapped layer gets a scale (the default).
         seed: Seeds the random initialisers of `init="random"`.
 
     Returns:
@@ -109,14 +112,18 @@ def swap_dense_to_lightdense(
             needed calibration set is missing.
 
     Example:
-        >>> swapped, report = swap_dense_to_lightdense(model, layers="hidden", rank=8)  # doctest: +SKIP
+        >>> swapped, report = swap_dense_to_lightdense(model, rank=8, calibration=x_train[:300])  # doctest: +SKIP
         >>> [(s.name, s.dense_params, s.lightdense_params) for s in report]  # doctest: +SKIP
-        [('fc1', 8320, 1664)]
+        [('fc1', 8320, 1665)]
     """
     if rank is not None and rank_ratio is not None:
         raise EdgeoptError(f"Give `rank` or `rank_ratio`, not both. Received: rank={rank}, rank_ratio={rank_ratio}")
     if rank_ratio is not None and not 0 < rank_ratio <= 1:
         raise EdgeoptError(f"`rank_ratio` must be in (0, 1]. Received: rank_ratio={rank_ratio}")
+    if scale not in ("all", "head", "none"):
+        raise EdgeoptError(f"`scale` must be 'all', 'head' or 'none'. Received: scale={scale!r}")
+    if init not in ("svd", "random"):
+        raise EdgeoptError(f"`init` must be 'svd' or 'random'. Received: init={init!r}")
     ranks = dict(ranks or {})
     for key, value in ranks.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

@@ -145,6 +145,7 @@ def test_one_call_under_mixed_bfloat16_computes_in_bfloat16():
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow  # tfmot wraps and retraces the model: ~15 s on a busy 2-core machine
 def test_tfmot_prunes_the_two_factors():
     import tensorflow_model_optimization as tfmot
 

@@ -160,6 +160,7 @@ def test_shipped_recipes_with_a_lightdense_branch_validate(path):
     assert "swap_fc" in [s.stage for s in recipe.steps]
 
 
+@pytest.mark.slow  # a whole recipe: train, swap, fine-tune, int8 conversion, profiling
 def test_stage_swaps_finetunes_and_feeds_keras_and_tflite_rows(tmp_path):
     from edgeopt.pipeline import run_recipe
 

@@ -56,10 +56,16 @@ class LightDense(keras.layers.Layer):
       z[-1] = z[0] and z[units] = z[units-1].
 
     So each feature becomes (1 − 2Δt)·z[j] + (Δt − v/2)·z[j-1] + (Δt + v/2)·z[j+1]: a fixed
-    3-tap mixing of neighbouring features, computed with slices, multiplies and adds (no MACs,
-    builtin TFLite ops). Δt = `dt` and v = `velocity` are constants by default; with
-    `trainable_pde=True` they are two trainable scalars (2 more parameters). Explicit diffusion
-    is stable for Δt ≤ 0.5; all three weights are non-negative (no new oscillations) for |v| ≤ 2Δt.
+    3-tap mixing of neighbouring features, i.e. z ↦ z·P for a tridiagonal P (`pde_matrix`).
+    Because it is linear, the layer applies it to the rows of W2 and to b instead of to z —
+    the same result, computed once per call rather than per sample — and a TFLite converter folds
+    it into the stored W2 and b: the step costs nothing at inference and adds no ops to the
+    .tflite graph. (The flip side: it adds no expressiveness either — an invertible
+    fixed P is a reparameterisation of W2 — and with tfmot pruning the exported W2·P is not sparse.)
+    Δt = `dt` and v = `velocity` are constants by default; with `trainable_pde=True` they are
+    two trainable scalars (2 more parameters). Explicit diffusion is stable for Δt ≤ 0.5; all
+    three weights are non-negative (no new oscillations) for |v| ≤ 2Δt, and P is invertible for
+    Δt < 0.25 with |v| ≤ 2Δt (diagonally dominant).
     The defaults Δt = 0.1, v = 0.1 (the paper gives no values) give weights 0.8, 0.05, 0.15.
 
     **Normalisation** divides each sample's feature vector by its L2 norm (plus ε² = `epsilon`
@@ -67,8 +73,8 @@ class LightDense(keras.layers.Layer):
     but a classifier's logits then lie in [−1, 1] and softmax is nearly uniform. `scale` (a
     float) adds one trainable scalar, initialised to that value, that multiplies the normalised
     output — a learned temperature as in cosine classifiers. The default (None) is the paper's
-    layer: no scale. Normalisation never changes the argmax, so accuracy is unaffected; the
-    loss is what suffers. `pde=False` / `normalize=False` remove each step to measure it.
+    layer: no scale. On a classifier head, normalisation never changes the argmax (accuracy);
+    the loss and its gradients are what suffer. `pde=False` / `normalize=False` remove each step to measure it.
 
     **The paper's default rank is 8**, derived from Table 1: a 64-wide input to LightDense(128)
     has 1,664 parameters and LightDense(128 → 100) has 1,924. With a bias, m·r + r·n + n gives
@@ -76,8 +82,9 @@ class LightDense(keras.layers.Layer):
     8.67 and 8.44, not integers). So the bias is counted, and the PDE step adds no parameters:
     Δt and v are constants, not weights, in the paper's layer (also true here by default).
 
-    MACs for one sample are m·rank + rank·units (`count_macs()`); the bias, PDE step,
-    normalisation and scale are elementwise work and are not counted as MACs.
+    MACs for one sample are m·rank + rank·units (`count_macs()`). The bias, normalisation and
+    scale are elementwise work and are not counted as MACs; the PDE step is per-call work on the
+    weights (about 5·rank·units flops), not per-sample work, and is not counted either.
 
     Args:
         units: Output features, a positive integer.
@@ -175,31 +182,37 @@ class LightDense(keras.layers.Layer):
 
     def call(self, inputs):
         inputs = tf.cast(inputs, self.compute_dtype)
-        z = _matmul_last_axis(_matmul_last_axis(inputs, self.w1), self.w2)
-        if self.use_bias:
-            z = tf.nn.bias_add(z, self.bias)
+        w2, bias = self.w2, self.bias
         if self.pde:
-            z = self._pde_step(z)
+            # The step is linear along the feature axis, so stepping the rows of W2 and the bias
+            # is the same as stepping z = x·W1·W2 + b: O(rank·units) work per call instead of per
+            # sample, and a converter folds it into the constants (no PDE ops in a .tflite).
+            w2 = self._pde_step(w2)
+            bias = None if bias is None else self._pde_step(bias)
+        z = _matmul_last_axis(_matmul_last_axis(inputs, self.w1), w2)
+        if bias is not None:
+            z = tf.nn.bias_add(z, bias)
         if self.normalize:
             # Written out with z·z rather than tf.math.l2_normalize / tf.square: in full-int8
             # TFLite those become an L2_NORMALIZATION with a fixed 1/128 output scale or a float
             # SQUARE between DEQUANTIZE/QUANTIZE; this form stays int8 with calibrated ranges and
             # halved the int8 output error in a 64→100→10 check (1.4 % vs 2.5 %).
-            z = z * tf.math.rsqrt(tf.reduce_sum(z * z, axis=-1, keepdims=True) + self.epsilon)
+            inverse_norm = tf.math.rsqrt(tf.reduce_sum(z * z, axis=-1, keepdims=True) + self.epsilon)
             if self.scale_weight is not None:
-                z = z * self.scale_weight
+                inverse_norm = inverse_norm * self.scale_weight  # one number per sample, not per feature
+            z = z * inverse_norm
         if self.activation is not None:
             z = self.activation(z)
         return z
 
     def _pde_step(self, z):
+        """One explicit step along the last axis of z (a batch of outputs, W2's rows, or b)."""
         if self.units == 1:  # one grid point: both finite differences are 0 at a zero-flux edge
             return z
         previous = tf.concat([z[..., :1], z[..., :-1]], axis=-1)  # z[j-1], edge value at j = 0
         following = tf.concat([z[..., 1:], z[..., -1:]], axis=-1)  # z[j+1], edge value at the end
         if self.dt_weight is None:
-            # z + Δt·(previous − 2z + following) + v·(following − previous)/2, regrouped so the
-            # exported graph is 3 multiplies and 2 adds per layer instead of a dozen ops.
+            # z + Δt·(previous − 2z + following) + v·(following − previous)/2, regrouped.
             dt, v = self.dt, self.velocity
             return z * (1.0 - 2.0 * dt) + previous * (dt - v / 2) + following * (dt + v / 2)
         dt, v = self.dt_weight, self.velocity_weight
