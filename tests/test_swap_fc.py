@@ -87,6 +87,20 @@ def test_learnable_scales_start_at_the_mean_output_norm_and_keep_predictions(cnn
     assert agree >= 0.9
 
 
+def test_a_model_built_under_mixed_bfloat16_keeps_each_layers_policy(images):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(5)
+        model = build_model("small_cnn", (8, 8, 1), 10)  # hidden layers mixed, logits float32
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    swapped, _ = swap_dense_to_lightdense(model, layers="all", rank=4, calibration=images)
+    assert swapped.get_layer("fc1").dtype_policy.name == "mixed_bfloat16"
+    assert swapped.get_layer("logits").dtype_policy.name == "float32"
+    assert swapped.predict(images[:4], verbose=0).dtype == np.float32
+
+
 def test_functional_models_with_branches_are_rebuilt(images):
     keras.utils.set_random_seed(3)
     inputs = keras.Input((8, 8, 1))

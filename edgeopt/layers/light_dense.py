@@ -223,6 +223,8 @@ class LightDense(keras.layers.Layer):
 
     def count_macs(self) -> int:
         """Multiply-accumulates for one sample: m·rank + rank·units (elementwise work excluded)."""
+        if not self.built:
+            raise ValueError(f"LightDense '{self.name}' knows its MACs once built (call it on an input first).")
         return int(self.w1.shape[0]) * self.rank + self.rank * self.units
 
     def get_prunable_weights(self):
