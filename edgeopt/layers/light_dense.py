@@ -153,8 +153,8 @@ class LightDense(keras.layers.Layer):
         if self.rank > min(in_features, self.units):
             raise ValueError(
                 f"`rank` must be at most min(input features, units) = min({in_features}, {self.units}) = "
-                f"{min(in_features, self.units)} for layer '{self.name}'; a larger rank is not low-rank "
-                f"and costs more than a Dense layer. Received: rank={self.rank}")
+                f"{min(in_features, self.units)} for layer '{self.name}': W1·W2 already has full rank there, "
+                f"so more only adds parameters. Received: rank={self.rank}")
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: in_features})
         self.w1 = self.add_weight("w1", shape=(in_features, self.rank), initializer=self.kernel_initializer,
                                   regularizer=self.kernel_regularizer, trainable=True)
