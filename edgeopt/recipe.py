@@ -115,6 +115,8 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     """Validate recipe `text` (as read from `path`, which only names it in messages)."""
     try:
         raw = yaml.safe_load(text)
+    except (ValueError, RecursionError) as exc:  # e.g. a date like 2024-13-45, or absurd nesting
+        raise RecipeError(f"{path}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -137,7 +139,7 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
             problems.append(f"{path}: {problem}")
         if step:
             steps.append(step)
-        if isinstance(raw_step, dict) and raw_step.get("stage") in STAGES:
+        if isinstance(raw_step, dict) and isinstance(raw_step.get("stage"), str) and raw_step["stage"] in STAGES:
             # Known even when its parameters are wrong, so later steps are not blamed for it.
             step_id = raw_step.get("id", raw_step["stage"])
             if isinstance(step_id, str):
@@ -156,7 +158,7 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(raw, dict):
         return None, f"step {index} must be a mapping like `{{id: base, stage: train, ...}}`. Received: {raw!r}"
     stage = raw.get("stage")
-    if stage not in STAGES:
+    if not isinstance(stage, str) or stage not in STAGES:
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
         return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
@@ -174,6 +176,8 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     source = raw.get("from", previous if spec.consumes else None)
     if spec.consumes is None and "from" in raw:
         return None, f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"
+    if source is not None and not isinstance(source, str):
+        return None, f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"
     if spec.consumes and source is None:
         return None, f"{label}: needs a {spec.consumes} model as input, but no step comes before it. Add a step that makes one."
     if spec.consumes and source not in produced:

@@ -15,6 +15,7 @@ from edgeopt.errors import DataError
 from edgeopt.profile.accuracy import evaluate_tflite, predict_tflite
 from edgeopt.profile.machine import machine_info
 from edgeopt.profile.runner import LatencyStats, measure_latency
+from edgeopt.profile.sandbox import check_runs_in_child
 from edgeopt.profile.tflite_model import OpInfo, TfliteInfo, inspect_tflite, open_interpreter
 from edgeopt.row import Row
 
@@ -58,6 +59,7 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
         raise DataError(f"Accuracy of {path} needs both x_test and y_test; only {given} was "
                         "given. Pass both, or neither to skip accuracy.")
     info = inspect_tflite(path)  # first: a bad file fails here with the clearest message
+    check_runs_in_child(path, threads=threads)  # a native crash on a bad model must not take us down
     latency = measure_latency(path, runs=runs, warmup=warmup, threads=threads)
     accuracy = None
     if x_test is not None:
