@@ -49,15 +49,23 @@ def run(
     """
     from edgeopt.atomic import atomic_write_text
     from edgeopt.pipeline import run_recipe
+    from edgeopt.plot import write_pareto_plot
     from edgeopt.recipe import load_recipe
-    from edgeopt.report import render_markdown, render_table
+    from edgeopt.report import baseline_row, best_within_budget, render_markdown, render_table
 
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
     result = run_recipe(parsed, out_dir, force=force)
-    typer.echo(render_table(result.rows, parsed.baseline))
-    report = atomic_write_text(out_dir / "report.md", render_markdown(result.document))
-    typer.echo(f"\nwrote {out_dir / 'results.json'} and {report}")
+    typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
+    for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
+        typer.echo(line)
+    base = baseline_row(result.rows, parsed.baseline)
+    floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
+        else base.accuracy - parsed.accuracy_budget / 100
+    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
+    document = {**result.document, "plot": plot.name if plot else None}
+    report = atomic_write_text(out_dir / "report.md", render_markdown(document))
+    typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()

@@ -156,12 +156,15 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
     """The results.json contract (DESIGN.md §3)."""
     from edgeopt.profile.machine import machine_info
 
+    from edgeopt.report import within_budget
+
+    verdicts = within_budget(rows, recipe.baseline, recipe.accuracy_budget)
     return {
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
-                   "baseline": recipe.baseline, "text": recipe.text},
+                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
         "machine": machine_info(),
-        "rows": [row.to_dict() for row in rows],
+        "rows": [{**row.to_dict(), "within_budget": verdicts[row.name]} for row in rows],
     }

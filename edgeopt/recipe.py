@@ -62,6 +62,8 @@ class _RecipeFile(_Strict):
     data: DataSpec = DataSpec()
     profile: ProfileSpec = ProfileSpec()
     baseline: str | None = Field(None, description="step id the table's deltas are against (default: the first)")
+    accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
+                                          "against the baseline that a row may have and still count")
     steps: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -82,6 +84,7 @@ class Recipe:
     data: DataSpec
     profile: ProfileSpec
     baseline: str
+    accuracy_budget: float | None  # points
     steps: tuple[Step, ...]
     text: str  # the YAML as written, kept for results.json and the report
 
@@ -151,7 +154,8 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
                         f"{did_you_mean(top.baseline, produced)}")
     if problems:
         raise RecipeError("\n".join(problems))
-    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, tuple(steps), text)
+    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
+                  tuple(steps), text)
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
