@@ -121,8 +121,17 @@ def stages() -> None:
         typer.echo(f"{spec.name}  ({takes})  {spec.summary}")
         for name, field in spec.params.model_fields.items():
             default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
-            typer.echo(f"    {name}: {getattr(field.annotation, '__name__', field.annotation)} ({default})"
+            typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"
                        + (f" — {field.description}" if field.description else ""))
+
+
+def _type_name(annotation) -> str:
+    """`int`, `float | None`, `one of: float32, dynamic, int8` — what a recipe author can write."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of: " + ", ".join(map(str, typing.get_args(annotation)))
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 @app.command()
