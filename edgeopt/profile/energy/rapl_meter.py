@@ -84,6 +84,8 @@ class WindowedEnergy:
         window_s: Asked window length.
         inferences: Inferences over all kept active windows.
         notes: Warnings a user should read (noise, short windows, dropped samples).
+        raw_windows: Every kept window as (kind "idle"/"inference", seconds, inferences,
+            package µJ), in order: the raw samples behind the medians.
     """
 
     source: str
@@ -99,6 +101,7 @@ class WindowedEnergy:
     window_s: float
     inferences: int
     notes: tuple[str, ...]
+    raw_windows: tuple[tuple[str, float, int, int], ...] = ()
 
     @property
     def noisy(self) -> bool:
@@ -191,6 +194,9 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
         window_s=float(window_s),
         inferences=sum(n for _, n in active),
         notes=tuple(notes),
+        raw_windows=tuple((kind, d.seconds, n, d.package_uj)
+                          for kind, kept in (("idle", idle), ("inference", active))
+                          for d, n in kept),
     )
 
 
