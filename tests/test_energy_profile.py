@@ -6,12 +6,14 @@ import json
 import os
 
 import pytest
-from energy_fakes import start_constant_power_writer, write_zone
+from energy_fakes import denying_reader, start_constant_power_writer, write_zone
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
 from edgeopt.profile import profile_tflite
-from edgeopt.profile.energy.powercap import POWERCAP_ROOT_ENV
+from edgeopt.profile.energy import RaplPermissionError, measure_energy
+from edgeopt.profile.energy.powercap import POWERCAP_ROOT_ENV, Powercap
+from edgeopt.profile.energy.rapl_meter import PowercapCounter
 
 WATTS = 10.0
 
@@ -151,3 +153,14 @@ def test_energy_off_leaves_energy_missing(tiny_tflite_models):
 def test_no_litert_info_line_reaches_the_terminal(tiny_tflite_models, no_rapl, capfd):
     profile_tflite(tiny_tflite_models.float32, runs=5, warmup=0, energy="model")
     assert "XNNPACK" not in capfd.readouterr().err
+
+
+def test_root_only_counters_fall_back_in_auto_and_fail_clearly_in_rapl(tiny_tflite_models,
+                                                                        tmp_path):
+    write_zone(tmp_path, "intel-rapl:0", "package-0")
+    counter = PowercapCounter(Powercap(tmp_path, reader=denying_reader("energy_uj")))
+    auto = measure_energy(tiny_tflite_models.int8, "auto", counter=counter, window_s=0.05)
+    assert (auto.source, auto.measured) == ("model", False)
+    assert "root-only" in auto.note and "CVE-2020-8694" in auto.note
+    with pytest.raises(RaplPermissionError, match="chmod a\\+r"):
+        measure_energy(tiny_tflite_models.int8, "rapl", counter=counter, window_s=0.05)
