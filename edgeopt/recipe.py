@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -54,6 +54,12 @@ class ProfileSpec(_Strict):
     runs: int = Field(100, ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(10, ge=0, le=100_000, description="untimed invokes first")
     threads: int = Field(1, ge=1, le=256, description="interpreter threads")
+    energy: Literal["auto", "rapl", "pyrapl", "model", "off"] = Field(
+        "auto", description="auto: RAPL if readable, else the 45 nm model (labelled); off: none")
+    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per RAPL window")
+    energy_windows: int = Field(3, ge=3, le=1000, description="RAPL idle and inference windows")
+    cpu_watts_per_core: float = Field(15.0, gt=0, le=1000,
+                                      description="per-core power for the stage energy estimate without RAPL")
 
 
 class _RecipeFile(_Strict):

@@ -112,6 +112,7 @@ def render_markdown(document: dict) -> str:
     lines += [f"Deltas (Δacc, smaller, faster) are against `{baseline or rows[0].name}`. "
               "Sizes are raw file bytes and gzip -9 bytes: pruned weights are stored as zeros, so "
               "pruning shows in the gzip column, not the raw one.", ""]
+    lines += [f"- **Energy:** {note}" for note in energy_notes(rows)]
     if "dataset" in document:
         d = document["dataset"]
         lines += [f"- **Data:** {d['name']} ({d['train']} train / {d['test']} test, shape {d['input_shape']}), from {d['source']}"]
@@ -131,3 +132,39 @@ def profile_document(rows: list[Row], machine: dict) -> dict:
 
 def render_json(document: dict) -> str:
     return json.dumps(document, indent=2) + "\n"
+
+
+def energy_notes(rows: list[Row]) -> list[str]:
+    """Each distinct `energy_note` once, prefixed with the rows it concerns unless it is all."""
+    notes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.extra.get("energy_note"):
+            notes.setdefault(r.extra["energy_note"], []).append(r.name)
+    return [note if len(names) == len(rows) else f"{', '.join(names)}: {note}"
+            for note, names in notes.items()]
+
+
+def render_breakdown(rows: list[Row]) -> str:
+    """Per-layer modelled energy of each row (seed 003's table: compute, SRAM, DRAM), in µJ."""
+    parts = []
+    for r in rows:
+        ops = r.extra.get("energy_breakdown")
+        if ops is None:
+            continue
+        total = sum(op["total_uj"] for op in ops)
+        headers = ["#", "op", "arithmetic", "MACs", "compute µJ", "SRAM weights µJ",
+                   "SRAM activations µJ", "DRAM µJ", "total µJ", "share %"]
+        body = [[op["index"], op["op_name"], op["arithmetic"] or "-", _fmt(op["macs"], ","),
+                 _fmt(op["compute_uj"], ".4g"), _fmt(op["sram_weights_uj"], ".4g"),
+                 _fmt(op["sram_activations_uj"], ".4g"), _fmt(op["dram_uj"], ".4g"),
+                 _fmt(op["total_uj"], ".4g"), _fmt(100 * op["total_uj"] / total if total else None, ".1f")]
+                for op in ops]
+        sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
+        body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
+                     *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
+        title = (f"Energy breakdown of {r.name}: 45 nm analytical model (seed 003), µJ per inference "
+                 "— an estimate, not a measurement")
+        if r.energy_measured:
+            title += f" (measured by {r.energy_source}: {_fmt(r.energy_mj, '.4g')} mJ net)"
+        parts.append(title + "\n" + tabulate(body, headers=headers, disable_numparse=True))
+    return "\n\n".join(parts)
