@@ -3,10 +3,17 @@
 Data flows one way: recipe → stages → artifacts → profile → rows. Each step writes into a hidden
 `.<id>.partial/` folder that is renamed to `<id>/` only when the stage has finished, so an
 interrupted run never leaves a half-written artifact behind.
+
+Resume: a step's `step.json` records a fingerprint of everything that determines its output (its
+stage and parameters, its input's fingerprint, the data, the seed, edgeopt's version). A re-run
+reuses a finished step whose fingerprint is unchanged, and the profile row measured for it on the
+same machine with the same profile settings; `force=True` redoes everything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
 import time
@@ -14,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from edgeopt import __version__
 from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
 from edgeopt.recipe import Recipe, Step
@@ -29,7 +37,8 @@ class RunResult:
     document: dict  # what results.json holds
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, log_fn: Callable[[str], None] = log) -> RunResult:
+def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
+               log_fn: Callable[[str], None] = log) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
     Example:
@@ -44,40 +53,100 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, log_fn: Callable[[str], N
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")
     artifacts: dict[str, Artifact] = {}
+    fingerprints: dict[str, str] = {}
     rows: list[Row] = []
     for number, step in enumerate(recipe.steps, start=1):
-        log_fn(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}"
-               + (f" ← {step.source}" if step.source else ""))
-        artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, log_fn)
+        fingerprint = step_fingerprint(step, recipe, fingerprints.get(step.source))
+        fingerprints[step.id] = fingerprint
+        heading = f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else "")
+        artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
+        if artifact:
+            log_fn(f"{heading} — unchanged, reusing {artifact.path}")
+        else:
+            log_fn(heading)
+            artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
         artifacts[step.id] = artifact
         if step.profile:
-            log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
-            rows.append(_profile(step, artifact, recipe, dataset))
+            rows.append(_profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn))
     document = results_document(recipe, rows, dataset)
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
 
 
+def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
+    """A digest of everything that determines a step's output (not its id, not profiling)."""
+    payload = {"stage": step.stage, "params": step.params.model_dump(mode="json"), "source": source_fingerprint,
+               "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _finished_step(folder: Path, fingerprint: str) -> Artifact | None:
+    """The artifact of a step finished by an earlier run with the same fingerprint, if any."""
+    try:
+        record = json.loads((folder / "step.json").read_text())
+    except (OSError, ValueError):
+        return None
+    path = folder / record.get("file", "")
+    if record.get("fingerprint") != fingerprint or not path.is_file():
+        return None
+    return Artifact(record["kind"], path, record["dtype"], record.get("info", {}))
+
+
 def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | None, out_dir: Path,
-              log_fn: Callable[[str], None]) -> Artifact:
+              fingerprint: str, log_fn: Callable[[str], None]) -> Artifact:
     partial = out_dir / f".{step.id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
+    meter = _stage_meter(recipe)
     start = time.perf_counter()
     try:
-        artifact = STAGES[step.stage].fn(step.params, ctx, source)
+        with meter or contextlib.nullcontext():
+            artifact = STAGES[step.stage].fn(step.params, ctx, source)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    info = {"stage_seconds": time.perf_counter() - start, **artifact.info}
-    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "kind": artifact.kind,
-                   "dtype": artifact.dtype, "params": step.params.model_dump(mode="json"), "info": info}
+    info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
+            **artifact.info}
+    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
+                   "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
+                   "params": step.params.model_dump(mode="json"), "info": info}
     atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
     final = out_dir / step.id
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return replace(artifact, path=final / artifact.path.name, info=info)
+
+
+def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str,
+                  force: bool, log_fn: Callable[[str], None]) -> Row:
+    """Profile an artifact, or reuse the row measured for it here with the same settings."""
+    import socket
+
+    key = hashlib.sha256(json.dumps([fingerprint, recipe.profile.model_dump(mode="json"), socket.gethostname()],
+                                    sort_keys=True).encode()).hexdigest()
+    cache = artifact.path.parent / "profile.json"
+    if not force:
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("key") == key:
+                log_fn(f"  profile of {step.id} unchanged, reusing it")
+                return Row.from_dict(saved["row"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no usable earlier profile: measure
+    log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
+    row = _profile(step, artifact, recipe, dataset)
+    atomic_write_text(cache, json.dumps({"key": key, "row": row.to_dict()}, indent=2) + "\n")
+    return row
+
+
+def _stage_meter(recipe: Recipe):
+    """Energy of a stage follows profile.energy: off → none, model → CPU-time estimate, else RAPL if readable."""
+    from edgeopt.profile.energy.stage_meter import StageEnergyMeter
+
+    if recipe.profile.energy == "off":
+        return None
+    return StageEnergyMeter(recipe.profile.cpu_watts_per_core, use_rapl=recipe.profile.energy != "model")
 
 
 def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
@@ -86,12 +155,19 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
     if artifact.kind == "tflite":
         from edgeopt.profile import profile_tflite
 
-        row = profile_tflite(artifact.path, threads=recipe.profile.threads, **options)
+        p = recipe.profile
+        row = profile_tflite(artifact.path, threads=p.threads, energy=p.energy, energy_window_s=p.energy_window_s,
+                             energy_windows=p.energy_windows, **options)
     else:
         from edgeopt.keras_profile import profile_keras
 
         row = profile_keras(artifact.path, **options)
     row.train_seconds = artifact.info.get("train_seconds")
+    if "train_seconds" in artifact.info:  # the stage trained: its energy is training energy
+        row.train_energy_j = artifact.info.get("stage_energy_j")
+        row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
+    row.extra.update({k: artifact.info.get(k) for k in
+                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_note")})
     row.extra.update({"stage": step.stage, "from": step.source})
     return row
 
@@ -99,13 +175,15 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
 def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
     """The results.json contract (DESIGN.md §3)."""
     from edgeopt.profile.machine import machine_info
+    from edgeopt.report import within_budget
 
+    verdicts = within_budget(rows, recipe.baseline, recipe.accuracy_budget)
     return {
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
-                   "baseline": recipe.baseline, "text": recipe.text},
+                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
         "machine": machine_info(),
-        "rows": [row.to_dict() for row in rows],
+        "rows": [{**row.to_dict(), "within_budget": verdicts[row.name]} for row in rows],
     }
