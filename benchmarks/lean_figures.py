@@ -28,9 +28,11 @@ def main() -> None:
     parser.add_argument("recipe")
     parser.add_argument("--out", required=True)
     parser.add_argument("--skip-train", action="store_true", help="reuse the step folders already in --out")
+    parser.add_argument("--resume-at", metavar="STEP", help="reuse the folders of the steps before STEP, run the rest")
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--cut-model", default="lean", help="step id of the Keras model to time layer by layer")
+    parser.add_argument("--no-cuts", action="store_true", help="skip the layer-by-layer and op-by-op timing")
     args = parser.parse_args()
 
     from edgeopt.data import load_dataset
@@ -43,7 +45,7 @@ def main() -> None:
                       limit_test=recipe.data.limit_test, seed=recipe.seed)
     print(f"data: {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test from {ds.source}", flush=True)
     if not args.skip_train:
-        run_steps(recipe, ds, out)
+        run_steps(recipe, ds, out, args.resume_at)
 
     from edgeopt.keras_profile import count_macs
     from edgeopt.keras_io import load_keras_model
@@ -72,7 +74,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     cuts = {}
-    if args.cut_model in {s.id for s in recipe.steps}:
+    if not args.no_cuts and args.cut_model in {s.id for s in recipe.steps}:
         model = load_keras_model(out / args.cut_model / "model.keras")
         calibration = ds.calibration_samples(300, recipe.seed)
         cuts["layers_int8"] = layer_cut_times(model, calibration, args.runs, args.warmup)
@@ -83,12 +85,20 @@ def main() -> None:
     print_table(rows, cuts)
 
 
-def run_steps(recipe, ds, out: Path) -> None:
+def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
     """Run every step with the stage functions and folders `edgeopt run` uses."""
     from edgeopt.pipeline import _run_step
+    from edgeopt.stages.registry import Artifact, artifact_file
 
     artifacts = {}
+    resuming = resume_at is not None
     for number, step in enumerate(recipe.steps, start=1):
+        resuming = resuming and step.id != resume_at
+        if resuming:
+            info = json.loads((out / step.id / "step.json").read_text())
+            artifacts[step.id] = Artifact(info["kind"], artifact_file(out / step.id, info["kind"]), info["dtype"], info["info"])
+            print(f"[{number}/{len(recipe.steps)}] {step.id}: reusing {artifacts[step.id].path}", flush=True)
+            continue
         print(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}", flush=True)
         artifacts[step.id] = _run_step(step, recipe, ds, artifacts.get(step.source), out, print)
 

@@ -45,6 +45,7 @@ def test_a_preserved_width_that_does_not_split_the_convs_is_a_recipe_error(value
         build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=value)
 
 
+@pytest.mark.slow
 def test_train_stage_builds_and_trains_the_lean_version_from_recipe_options(tmp_path):
     from edgeopt.data import load_dataset
     from edgeopt.keras_io import load_keras_model
@@ -68,7 +69,7 @@ def test_recipe_rejects_a_misspelt_lean_option_with_a_suggestion():
         parse_recipe("steps:\n  - {stage: train, architecture: lean_cnn, options: {lean_preserve: 10}}\n")
 
 
-@pytest.mark.parametrize("name", ["fashion_lean.yaml", "cifar_full.yaml"])
+@pytest.mark.parametrize("name", ["fashion_lean.yaml", "fashion_full.yaml", "cifar_full.yaml"])
 def test_shipped_recipes_with_lean_steps_validate(name):
     recipe = load_recipe(REPO / "recipes" / name)
     assert any(s.stage in ("lean_head", "train") and ("lean" in s.id) for s in recipe.steps)

@@ -83,6 +83,7 @@ def test_scaled_group_mean_init_is_the_group_mean_of_trained_rows_times_the_inpu
     assert facts["fc1"]["init_scale"] == pytest.approx(scale, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_fine_tuning_runs_the_requested_epochs_and_reports_its_time(trained, digits, tmp_path):
     params = _params("{stage: lean_head, layers: [fc1, logits], preserved: 4, epochs: 1, init: glorot_uniform}")
     artifact = _run(params, digits, trained[1], tmp_path)

@@ -22,8 +22,9 @@ not follow a ReLU) and is floored at `epsilon` times its bound before dividing. 
 makes an all-zero position give zeros instead of 0/0 = NaN, and — because it is at least two int8
 steps of any calibrated range below the bound — what keeps int8 TFLite's DIV from meeting a
 divisor that quantises to zero (its kernel refuses to run then). Above the floor the maths is
-exactly Algorithm 2; below it (a group holding under ~1/128 of a position's ℓ2 mass) a row of Ã
-sums to less than 1, damping that group instead of amplifying noise.
+exactly Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of
+amplifying noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so
+only groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
 """
 
 from __future__ import annotations
