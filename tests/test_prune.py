@@ -157,6 +157,7 @@ def test_every_pruned_layer_reaches_final_sparsity_custom_layers_included(tmp_pa
         assert info["sparsity"][name] == pytest.approx(0.5, abs=0.01), name
     assert info["sparsity_overall"] == pytest.approx(0.5, abs=0.01)
     assert info["schedule"]["end_step"] == 20  # 320 images / 32 × 2 epochs, computed by the stage
+    assert info["macs_nonzero"] == pytest.approx(0.5 * info["macs"], rel=0.02)  # every weighted layer at 0.5
 
     saved = load_keras_model(artifact.path)  # stripped: the original layers, no pruning wrappers
     assert [layer.name for layer in saved.layers] == ["conv1", "pool1", "conv2", "gap", "custom_fc", "logits"]
@@ -180,6 +181,7 @@ def test_energy_aware_pruning_prunes_the_costliest_layer_most_at_the_same_overal
     for name, sparsity in target.items():
         assert measured[name] == pytest.approx(sparsity, abs=0.02), name  # conv1 has 72 weights: 1/72 steps
     assert info["sparsity_overall"] == pytest.approx(0.5, abs=0.01)
+    assert info["macs_nonzero"] < 0.5 * info["macs"]  # the same share of weights removes more of the MACs
 
 
 def test_two_of_four_sparsity_holds_in_every_group_of_input_channels(tmp_path, digits, base):

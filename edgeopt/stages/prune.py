@@ -115,7 +115,8 @@ def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Ar
     """Magnitude-prune while fine-tuning (polynomial/constant schedule, uniform or energy-aware)."""
     from edgeopt.keras_io import load_keras_model, save_keras_model
     from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
-    from edgeopt.pruning import measure_sparsity, pruning_step_callback, strip_pruning, wrap_for_pruning
+    from edgeopt.keras_profile import count_macs
+    from edgeopt.pruning import measure_sparsity, nonzero_macs, pruning_step_callback, strip_pruning, wrap_for_pruning
     from edgeopt.training import compile_classifier, fit_classifier, seed_everything
 
     model = load_keras_model(source.path)
@@ -146,6 +147,7 @@ def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Ar
         **choice.info(params.precision),
         "pruned_layers": list(plan.targets), "allocation": params.allocation,
         "sparsity_target": plan.targets, "sparsity": measured.per_layer, "sparsity_overall": measured.overall,
+        "macs": count_macs(final), "macs_nonzero": nonzero_macs(final, measured.per_layer),
         "schedule": asdict(plan.schedule), "steps_per_epoch": plan.steps_per_epoch,
         "sparsity_m_by_n": list(params.sparsity_m_by_n) if params.sparsity_m_by_n else None,
     }
