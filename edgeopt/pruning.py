@@ -101,6 +101,9 @@ def select_layers(model, *, names: list[str] | None = None, types: list[str] | N
         ['conv2', 'conv3']
     """
     candidates = prunable_layers(model)
+    if not candidates:
+        raise RecipeError("the model has no layer with weights tfmot can prune (Conv, Dense, or a custom layer "
+                          "implementing tfmot.sparsity.keras.PrunableLayer).")
     everything = {layer.name: layer for layer in leaf_layers(model)}
     for name in [*(names or []), *(exclude or [])]:
         if name not in everything:
@@ -232,6 +235,22 @@ class Schedule:
         ratio = final_sparsity / self.final_sparsity if self.final_sparsity else 0.0
         return Schedule(self.kind, self.initial_sparsity * ratio, final_sparsity, self.begin_step,
                         self.end_step, self.power, self.frequency)
+
+    def last_update(self) -> tuple[int, float] | None:
+        """The step and sparsity of the last mask update before end_step (None: no end_step).
+
+        Example:
+            >>> Schedule("polynomial_decay", 0.0, 0.5, 0, 150, 1.0, 100).last_update()
+            (100, 0.333333)
+        """
+        if self.end_step < 0:
+            return None
+        step = aligned_end_step(self.begin_step, self.end_step, self.frequency)
+        if self.kind == "constant":
+            return step, self.final_sparsity
+        progress = (step - self.begin_step) / (self.end_step - self.begin_step)
+        return step, round(self.final_sparsity + (self.initial_sparsity - self.final_sparsity)
+                           * (1 - progress) ** self.power, 6)
 
     def tfmot(self):
         import edgeopt._keras  # noqa: F401

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeopt.errors import RecipeError
-from edgeopt.pruning import aligned_end_step, allocate_sparsity
+from edgeopt.pruning import Schedule, aligned_end_step, allocate_sparsity
 from edgeopt.recipe import parse_recipe
 
 # --- allocation and steps: plain numbers, no TensorFlow -------------------------------------
@@ -42,6 +42,12 @@ def test_energy_aware_allocation_refuses_an_unreachable_target():
 def test_computed_end_step_lands_on_a_mask_update():
     assert aligned_end_step(0, 1876, 100) == 1800
     assert aligned_end_step(10, 30, 5) == 30
+
+
+def test_an_end_step_between_mask_updates_is_reported_short_of_final_sparsity():
+    step, sparsity = Schedule("polynomial_decay", 0.0, 0.6, 0, 150, 1.0, 100).last_update()
+    assert step == 100 and sparsity == pytest.approx(0.4)
+    assert Schedule("constant", 0.0, 0.6, 0, -1, 3.0, 100).last_update() is None
 
 
 BAD_STEPS = [

@@ -128,6 +128,11 @@ def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Ar
     for name, sparsity in plan.targets.items():
         below = params.sparsity_m_by_n and sparsity < plan.schedule.final_sparsity
         ctx.log(f"  {name}: target sparsity {sparsity:.3f}" + (" (input channels not a multiple of n)" if below else ""))
+    last = plan.schedule.last_update()
+    if last and last[0] != plan.schedule.end_step:
+        ctx.log(f"  note: masks update every {params.frequency} steps from begin_step, so the last update is at "
+                f"step {last[0]}, not end_step={plan.schedule.end_step}: it applies sparsity {last[1]:.3f} of "
+                f"final {plan.schedule.final_sparsity:.3f}")
     choice = resolve_precision(params.precision)
     ctx.log(f"  precision {choice.policy} ({choice.reason})")
 
@@ -193,15 +198,15 @@ def plan_pruning(params: PruneParams, model, *, n_train: int) -> PruningPlan:
                           f"({params.epochs} epochs × {per_epoch}). Lower end_step, raise epochs, or use end_epoch.")
     if params.end_step is not None:
         end = params.end_step
+    elif params.schedule == "constant" and params.end_epoch is None:
+        end = -1  # tfmot's "hold until training ends"
     else:  # computed: land on a mask update, so the last update applies final_sparsity exactly
-        end = aligned_end_step(params.begin_step, per_epoch * (params.end_epoch or params.epochs), params.frequency)
+        last = per_epoch * (params.end_epoch or params.epochs)
+        end = aligned_end_step(params.begin_step, last, params.frequency)
         if end <= params.begin_step:
-            raise RecipeError(f"the schedule has no mask update between begin_step={params.begin_step} and the "
-                              f"end of epoch {params.end_epoch or params.epochs} (step "
-                              f"{per_epoch * (params.end_epoch or params.epochs)}) at frequency={params.frequency}. "
-                              "Lower frequency or begin_step, or raise epochs.")
-    if params.schedule == "constant":
-        end = params.end_step if params.end_step is not None else -1  # -1: hold until training ends
+            raise RecipeError(f"the schedule has no mask update between begin_step={params.begin_step} and the end "
+                              f"of epoch {params.end_epoch or params.epochs} (step {last}) at "
+                              f"frequency={params.frequency}. Lower frequency or begin_step, or raise epochs.")
     final = params.sparsity_m_by_n[0] / params.sparsity_m_by_n[1] if params.sparsity_m_by_n else params.final_sparsity
     schedule = Schedule(params.schedule, params.initial_sparsity, final, params.begin_step, end, params.power,
                         params.frequency)
