@@ -84,3 +84,19 @@ def cifar_cnn(input_shape, num_classes, hidden_units: int = 64):
         ],
         name="cifar_cnn",
     )
+
+
+@register_architecture("lenet_300_100", "seed 003: the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits)")
+def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int = 100):
+    from edgeopt._keras import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(fc1_units, activation="relu", name="fc1"),
+            keras.layers.Dense(fc2_units, activation="relu", name="fc2"),
+            _logits(num_classes),
+        ],
+        name="lenet_300_100",
+    )
