@@ -39,20 +39,29 @@ class Spectrum:
         return self.left * self.singular_values
 
 
-def spectrum(activations: np.ndarray) -> Spectrum:
+def spectrum(activations: np.ndarray, eps: float | None = None) -> Spectrum:
     """SVD of the (n neurons × K samples) activation matrix, in float64.
+
+    Args:
+        activations: X.
+        eps: the machine epsilon of the arithmetic that produced X (float32 activations are exact
+            combinations of each other only to ~1e-7); by default the epsilon of X's own dtype.
 
     Example:
         >>> x = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 0.0]])
         >>> spectrum(x).rank
         2
     """
-    x = np.asarray(activations, dtype=np.float64)
+    x = np.asarray(activations)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps) if x.dtype in (np.float16, np.float32, np.float64) else float(
+            np.finfo(np.float64).eps)
+    x = x.astype(np.float64)
     if x.ndim != 2 or min(x.shape) == 0:
         raise ValueError(f"activations must be a non-empty (neurons, samples) matrix. Received shape {x.shape}")
     u, s, _ = scipy.linalg.svd(x, full_matrices=False)
-    # The tolerance numpy.linalg.matrix_rank uses: below it, a singular value is round-off.
-    tolerance = s[0] * max(x.shape) * np.finfo(np.float64).eps if s.size else 0.0
+    # numpy.linalg.matrix_rank's tolerance, at the precision X was computed in: below it, round-off.
+    tolerance = s[0] * max(x.shape) * eps
     return Spectrum(u, s, int(np.sum(s > tolerance)))
 
 

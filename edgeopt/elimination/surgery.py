@@ -108,12 +108,20 @@ def _is_pass_through(layer) -> bool:
     return True
 
 
-def site_activations(model, site: Site, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """X: what `site.next_layer` sees for each sample of `x`, as a float64 (neurons × samples) matrix."""
+# Machine epsilon of the dtype activations are computed in (bfloat16 keeps 8 significant bits).
+_EPS = {"float64": float(np.finfo(np.float64).eps), "float32": float(np.finfo(np.float32).eps),
+        "float16": float(np.finfo(np.float16).eps), "bfloat16": 2.0 ** -7}
+
+
+def site_activations(model, site: Site, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, float]:
+    """X: what `site.next_layer` sees for each sample of `x`, a float64 (neurons × samples) matrix,
+    and the machine epsilon of the dtype it was computed in (so rank tests use the right tolerance)."""
     from edgeopt._keras import keras
 
-    reader = keras.Model(model.inputs, model.get_layer(site.next_layer).input)
-    return np.asarray(reader.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64).T
+    tensor = model.get_layer(site.next_layer).input
+    reader = keras.Model(model.inputs, tensor)
+    values = np.asarray(reader.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64).T
+    return values, _EPS.get(tensor.dtype.name, _EPS["float32"])
 
 
 def dense_weights(layer) -> tuple[np.ndarray, np.ndarray | None]:

@@ -50,7 +50,7 @@ class LayerEliminator:
     def __init__(self, model, layer: str, calibration_x: np.ndarray):
         self.model = model
         self.site = find_site(model, layer)
-        self.activations = site_activations(model, self.site, calibration_x)  # X, (n, K)
+        self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
         self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
         self._spectrum = None
 
@@ -58,7 +58,7 @@ class LayerEliminator:
     def spectrum(self):
         if self._spectrum is None:  # the SVD is the costly part and the weight-norm baseline needs none
             with blas_single_thread():
-                self._spectrum = spectrum(self.activations)
+                self._spectrum = spectrum(self.activations, self.eps)
         return self._spectrum
 
     @property
