@@ -22,8 +22,12 @@ test: $(STAMP)  ## every test, the slow end-to-end ones included (what CI runs)
 test-fast: $(STAMP)  ## the fast tests only
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
-bench: $(STAMP)  ## figures, not tests: profiler overhead, training throughput
-	$(PY) benchmarks/profiler_overhead.py
+QUICKSTART := runs/quickstart/results.json
+$(QUICKSTART): $(STAMP) recipes/quickstart.yaml
+	$(VENV)/bin/edgeopt run recipes/quickstart.yaml --out runs/quickstart
+
+bench: $(QUICKSTART)  ## figures, not tests: profiler overhead on the demo's int8 model
+	$(PY) benchmarks/profiler_overhead.py runs/quickstart/base_int8/model.tflite
 
 clean:
 	rm -rf runs .pytest_cache

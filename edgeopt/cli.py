@@ -40,8 +40,13 @@ def user_errors_exit_2(fn: Callable) -> Callable:
 def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
+    force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
 ) -> None:
-    """Validate a recipe, run its steps, profile every artifact, print and save the table."""
+    """Validate a recipe, run its steps, profile every artifact, print and save the table.
+
+    Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
+    are reused; `--force` reruns them.
+    """
     from edgeopt.atomic import atomic_write_text
     from edgeopt.pipeline import run_recipe
     from edgeopt.recipe import load_recipe
@@ -49,7 +54,7 @@ def run(
 
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
-    result = run_recipe(parsed, out_dir)
+    result = run_recipe(parsed, out_dir, force=force)
     typer.echo(render_table(result.rows, parsed.baseline))
     report = atomic_write_text(out_dir / "report.md", render_markdown(result.document))
     typer.echo(f"\nwrote {out_dir / 'results.json'} and {report}")

@@ -86,6 +86,24 @@ def cifar_cnn(input_shape, num_classes, hidden_units: int = 64):
     )
 
 
+@register_architecture("small_cnn", "2 'same' conv + GAP + Dense: for tiny inputs like the 8x8 UCI digits, and fast tests")
+def small_cnn(input_shape, num_classes, hidden_units: int = 32):
+    from edgeopt._keras import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"),
+            _logits(num_classes),
+        ],
+        name="small_cnn",
+    )
+
+
 @register_architecture("lenet_300_100", "seed 003: the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits)")
 def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int = 100):
     from edgeopt._keras import keras

@@ -3,10 +3,16 @@
 Data flows one way: recipe → stages → artifacts → profile → rows. Each step writes into a hidden
 `.<id>.partial/` folder that is renamed to `<id>/` only when the stage has finished, so an
 interrupted run never leaves a half-written artifact behind.
+
+Resume: a step's `step.json` records a fingerprint of everything that determines its output (its
+stage and parameters, its input's fingerprint, the data, the seed, edgeopt's version). A re-run
+reuses a finished step whose fingerprint is unchanged, and the profile row measured for it on the
+same machine with the same profile settings; `force=True` redoes everything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -14,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from edgeopt import __version__
 from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
 from edgeopt.recipe import Recipe, Step
@@ -29,7 +36,8 @@ class RunResult:
     document: dict  # what results.json holds
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, log_fn: Callable[[str], None] = log) -> RunResult:
+def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
+               log_fn: Callable[[str], None] = log) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
     Example:
@@ -44,22 +52,47 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, log_fn: Callable[[str], N
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")
     artifacts: dict[str, Artifact] = {}
+    fingerprints: dict[str, str] = {}
     rows: list[Row] = []
     for number, step in enumerate(recipe.steps, start=1):
-        log_fn(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}"
-               + (f" ← {step.source}" if step.source else ""))
-        artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, log_fn)
+        fingerprint = step_fingerprint(step, recipe, fingerprints.get(step.source))
+        fingerprints[step.id] = fingerprint
+        heading = f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else "")
+        artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
+        if artifact:
+            log_fn(f"{heading} — unchanged, reusing {artifact.path}")
+        else:
+            log_fn(heading)
+            artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
         artifacts[step.id] = artifact
         if step.profile:
-            log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
-            rows.append(_profile(step, artifact, recipe, dataset))
+            rows.append(_profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn))
     document = results_document(recipe, rows, dataset)
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
 
 
+def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
+    """A digest of everything that determines a step's output (not its id, not profiling)."""
+    payload = {"stage": step.stage, "params": step.params.model_dump(mode="json"), "source": source_fingerprint,
+               "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _finished_step(folder: Path, fingerprint: str) -> Artifact | None:
+    """The artifact of a step finished by an earlier run with the same fingerprint, if any."""
+    try:
+        record = json.loads((folder / "step.json").read_text())
+    except (OSError, ValueError):
+        return None
+    path = folder / record.get("file", "")
+    if record.get("fingerprint") != fingerprint or not path.is_file():
+        return None
+    return Artifact(record["kind"], path, record["dtype"], record.get("info", {}))
+
+
 def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | None, out_dir: Path,
-              log_fn: Callable[[str], None]) -> Artifact:
+              fingerprint: str, log_fn: Callable[[str], None]) -> Artifact:
     partial = out_dir / f".{step.id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
@@ -71,13 +104,36 @@ def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | N
         shutil.rmtree(partial, ignore_errors=True)
         raise
     info = {"stage_seconds": time.perf_counter() - start, **artifact.info}
-    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "kind": artifact.kind,
-                   "dtype": artifact.dtype, "params": step.params.model_dump(mode="json"), "info": info}
+    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
+                   "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
+                   "params": step.params.model_dump(mode="json"), "info": info}
     atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
     final = out_dir / step.id
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return replace(artifact, path=final / artifact.path.name, info=info)
+
+
+def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str,
+                  force: bool, log_fn: Callable[[str], None]) -> Row:
+    """Profile an artifact, or reuse the row measured for it here with the same settings."""
+    import socket
+
+    key = hashlib.sha256(json.dumps([fingerprint, recipe.profile.model_dump(mode="json"), socket.gethostname()],
+                                    sort_keys=True).encode()).hexdigest()
+    cache = artifact.path.parent / "profile.json"
+    if not force:
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("key") == key:
+                log_fn(f"  profile of {step.id} unchanged, reusing it")
+                return Row.from_dict(saved["row"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no usable earlier profile: measure
+    log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
+    row = _profile(step, artifact, recipe, dataset)
+    atomic_write_text(cache, json.dumps({"key": key, "row": row.to_dict()}, indent=2) + "\n")
+    return row
 
 
 def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:

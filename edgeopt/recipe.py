@@ -132,12 +132,17 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     steps: list[Step] = []
     produced: dict[str, str] = {}  # step id → artifact kind it produces
     for index, raw_step in enumerate(top.steps, start=1):
-        step, problem = _parse_step(index, raw_step, steps, produced)
+        step, problem = _parse_step(index, raw_step, produced)
         if problem:
             problems.append(f"{path}: {problem}")
         if step:
             steps.append(step)
-            produced[step.id] = STAGES[step.stage].produces
+        if isinstance(raw_step, dict) and raw_step.get("stage") in STAGES:
+            # Known even when its parameters are wrong, so later steps are not blamed for it.
+            step_id = raw_step.get("id", raw_step["stage"])
+            if isinstance(step_id, str):
+                produced.setdefault(step_id, STAGES[raw_step["stage"]].produces)
+
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
         problems.append(f"{path}: `baseline` names no step. Received: baseline={top.baseline!r}."
@@ -147,7 +152,7 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, tuple(steps), text)
 
 
-def _parse_step(index: int, raw: Any, earlier: list[Step], produced: dict[str, str]) -> tuple[Step | None, str | None]:
+def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
     if not isinstance(raw, dict):
         return None, f"step {index} must be a mapping like `{{id: base, stage: train, ...}}`. Received: {raw!r}"
     stage = raw.get("stage")
@@ -165,7 +170,8 @@ def _parse_step(index: int, raw: Any, earlier: list[Step], produced: dict[str, s
     if not isinstance(profile, bool):
         return None, f"{label}: `profile` must be true or false. Received: profile={profile!r}"
     spec = STAGES[stage]
-    source = raw.get("from", earlier[-1].id if earlier and spec.consumes else None)
+    previous = next(reversed(produced), None)  # dicts keep insertion order: the step before
+    source = raw.get("from", previous if spec.consumes else None)
     if spec.consumes is None and "from" in raw:
         return None, f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"
     if spec.consumes and source is None:

@@ -68,7 +68,7 @@ def render_markdown(document: dict) -> str:
     if recipe:
         lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"]
     if machine:
-        lines += [f"- **Machine:** {machine.get('cpu_model', NA)}, {machine.get('logical_cores', NA)} logical cores, "
+        lines += [f"- **Machine:** {machine.get('cpu_model', NA)}, {machine.get('cpu_logical_cores', NA)} logical cores, "
                   f"{machine.get('os', NA)}"]
     if recipe.get("text"):
         lines += ["", "<details><summary>Recipe</summary>", "", "```yaml", recipe["text"].rstrip(), "```", "", "</details>"]

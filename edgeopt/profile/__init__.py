@@ -1,0 +1,89 @@
+"""The on-device profiler: one `.tflite` file in, one result `Row` out.
+
+This package must never import TensorFlow, directly or through another edgeopt module: it is
+what runs on an edge device where only LiteRT (`ai_edge_litert`) and numpy are installed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgeopt.errors import DataError
+from edgeopt.profile.accuracy import evaluate_tflite, predict_tflite
+from edgeopt.profile.machine import machine_info
+from edgeopt.profile.runner import LatencyStats, measure_latency
+from edgeopt.profile.tflite_model import OpInfo, TfliteInfo, inspect_tflite, open_interpreter
+from edgeopt.row import Row
+
+__all__ = [
+    "LatencyStats", "OpInfo", "TfliteInfo", "evaluate_tflite", "inspect_tflite",
+    "machine_info", "measure_latency", "open_interpreter", "predict_tflite", "profile_tflite",
+]
+
+
+def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
+                   x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
+                   runs: int = 100, warmup: int = 10, threads: int = 1) -> Row:
+    """Profile one `.tflite` model: size, params, MACs, dtype, latency and (given data) accuracy.
+
+    Energy keys stay None/False here; the energy backends fill them.
+
+    Args:
+        path: The model file.
+        name: Row name; defaults to the file name without its suffix.
+        x_test: Float32 NHWC samples in [0, 1] for accuracy, or None to skip it.
+        y_test: Integer labels for `x_test`.
+        runs: Timed inferences for latency.
+        warmup: Untimed inferences before them.
+        threads: Interpreter threads.
+
+    Returns:
+        A `Row` with format "tflite"; `extra` holds threads, runs, warmup, latency_ms_min,
+        latency_noisy, num_classes, input_shape and input_dtype.
+
+    Raises:
+        ModelFileError: The model file is missing, corrupt, or cannot be loaded.
+        DataError: Only one of x_test/y_test is given, or the data does not fit the model.
+
+    Example:
+        >>> row = profile_tflite("runs/x/int8/model.tflite", x_test=x, y_test=y)  # doctest: +SKIP
+        >>> row.dtype, row.accuracy, row.latency_ms_p50  # doctest: +SKIP
+        ('int8', 0.981, 0.026)
+    """
+    if (x_test is None) != (y_test is None):
+        given = "x_test" if y_test is None else "y_test"
+        raise DataError(f"Accuracy of {path} needs both x_test and y_test; only {given} was "
+                        "given. Pass both, or neither to skip accuracy.")
+    info = inspect_tflite(path)  # first: a bad file fails here with the clearest message
+    latency = measure_latency(path, runs=runs, warmup=warmup, threads=threads)
+    accuracy = None
+    if x_test is not None:
+        accuracy = evaluate_tflite(path, x_test, y_test, threads=threads)
+    return Row(
+        name=name if name is not None else Path(path).stem,
+        path=str(path),
+        format="tflite",
+        dtype=info.dtype,
+        params=info.params,
+        macs=info.macs,
+        size_bytes=info.size_bytes,
+        gzip_bytes=info.gzip_bytes,
+        accuracy=accuracy,
+        latency_ms_p50=latency.p50_ms,
+        latency_ms_p90=latency.p90_ms,
+        latency_ms_mean=latency.mean_ms,
+        latency_ms_std=latency.std_ms,
+        extra={
+            "threads": threads,
+            "runs": runs,
+            "warmup": warmup,
+            "latency_ms_min": latency.min_ms,
+            "latency_noisy": latency.noisy,
+            "num_classes": info.num_classes,
+            "input_shape": list(info.input_shape),
+            "input_dtype": info.input_dtype,
+        },
+    )

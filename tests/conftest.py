@@ -1,0 +1,112 @@
+"""Shared fixtures: tiny seeded models converted to real .tflite files.
+
+TensorFlow is allowed here (tests are not the device path); it is imported inside the fixtures
+so tests that need no model do not pay its start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@dataclass(frozen=True)
+class TinyTfliteModels:
+    """A tiny conv classifier as Keras outputs plus its float32 and full-int8 .tflite files."""
+
+    float32: Path
+    int8: Path
+    dynamic: Path  # a second, Dense-heavy model with dynamic-range (int8 weight) quantization
+    keras_params: int  # count_params() of the conv classifier
+    x: np.ndarray  # (N, 8, 8, 1) float32 in [0, 1]
+    keras_logits: np.ndarray  # the Keras model's outputs on x
+    keras_labels: np.ndarray  # argmax of keras_logits: labels the Keras model gets 100 % on
+    y: np.ndarray  # the true labels of x (bar orientation)
+
+
+def _bar_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 grey noise with a bright horizontal bar (class 0), vertical bar (1) or none (2)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 8, 8, 1), dtype=np.float32) * 0.5
+    y = rng.integers(0, 3, n)
+    for img, label, pos in zip(x, y, rng.integers(0, 8, n)):
+        if label == 0:
+            img[pos, :, 0] = 1.0
+        elif label == 1:
+            img[:, pos, 0] = 1.0
+    return x, y
+
+
+def _convert(tf, model, *, int8: bool = False, dynamic: bool = False, calibration=None) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8 or dynamic:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8:
+        converter.representative_dataset = lambda: ([calibration[i:i + 1]]
+                                                    for i in range(len(calibration)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_models(tmp_path_factory) -> TinyTfliteModels:
+    """Input 8x8x1 -> Conv2D(4, 3, relu) -> GlobalAveragePooling2D -> Dense(3), seeded.
+
+    Trained briefly, so biases are non-zero: the converter drops an all-zero Dense bias, which
+    would make the TFLite parameter count differ from Keras' for a reason unrelated to the
+    code under test.
+    """
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3),
+    ])
+    # A few seconds of training give predictions spread over all three classes, so agreement
+    # between Keras and the interpreter is a real check, not "everything is class 0".
+    x_train, y_train = _bar_images(600, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, epochs=30, batch_size=64, verbose=0)
+
+    x, y = _bar_images(200, seed=2)
+    logits = model.predict(x, verbose=0)
+
+    dense = keras.Sequential([
+        keras.layers.Input((8, 8, 2)),
+        keras.layers.DepthwiseConv2D(3, depth_multiplier=2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),  # 144*32 weights: above the 1024-element
+        keras.layers.Dense(3),                      # threshold of dynamic-range quantization
+    ])
+
+    out = tmp_path_factory.mktemp("tiny_tflite")
+    paths = {
+        "float32": _convert(tf, model),
+        "int8": _convert(tf, model, int8=True, calibration=x_train[:100]),
+        "dynamic": _convert(tf, dense, dynamic=True),
+    }
+    for name, data in paths.items():
+        (out / f"tiny_{name}.tflite").write_bytes(data)
+    return TinyTfliteModels(
+        float32=out / "tiny_float32.tflite",
+        int8=out / "tiny_int8.tflite",
+        dynamic=out / "tiny_dynamic.tflite",
+        keras_params=model.count_params(),
+        x=x,
+        keras_logits=logits,
+        keras_labels=logits.argmax(axis=1),
+        y=y,
+    )

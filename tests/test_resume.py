@@ -1,0 +1,102 @@
+"""Resume, interruption and reproducibility of `edgeopt run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeopt.recipe import parse_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = """
+name: tiny
+seed: 7
+data: {name: digits, limit_train: 500, limit_test: 150}
+profile: {runs: 10, warmup: 1}
+steps:
+  - {id: base, stage: train, architecture: small_cnn, epochs: 10, batch_size: 32, learning_rate: 0.01}
+  - {id: tuned, stage: finetune, from: base, epochs: 1, learning_rate: 0.001}
+  - {id: f32, stage: convert, from: tuned, mode: float32}
+  - {id: int8, stage: convert, from: tuned, mode: int8, calibration_samples: 50}
+"""
+
+
+def run(text: str, out: Path, **kwargs):
+    from edgeopt.pipeline import run_recipe
+
+    messages: list[str] = []
+    result = run_recipe(parse_recipe(text, out / "recipe.yaml"), out, log_fn=messages.append, **kwargs)
+    return result, "\n".join(messages)
+
+
+def mtimes(out: Path) -> dict[str, float]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/model.*")}
+
+
+def test_unchanged_steps_are_reused_and_changed_ones_rerun(tmp_path):
+    first, _ = run(TINY, tmp_path)
+    before = mtimes(tmp_path)
+
+    again, log = run(TINY, tmp_path)
+    assert mtimes(tmp_path) == before and log.count("— unchanged, reusing") == 4
+    assert log.count("profile of") == 4 and "profiling" not in log
+    assert [r.accuracy for r in again.rows] == [r.accuracy for r in first.rows]
+
+    # A new fine-tune rate changes `tuned` and everything made from it, not `base`.
+    _, log = run(TINY.replace("learning_rate: 0.001", "learning_rate: 0.002"), tmp_path)
+    after = mtimes(tmp_path)
+    assert after["base"] == before["base"]
+    assert all(after[s] != before[s] for s in ("tuned", "f32", "int8"))
+
+    _, log = run(TINY, tmp_path, force=True)
+    assert "reusing" not in log and mtimes(tmp_path)["base"] != before["base"]
+
+
+@pytest.mark.slow
+def test_same_recipe_and_seed_give_the_same_accuracy(tmp_path):
+    a, _ = run(TINY, tmp_path / "a")
+    b, _ = run(TINY, tmp_path / "b")
+    assert [round(r.accuracy, 4) for r in a.rows] == [round(r.accuracy, 4) for r in b.rows]
+    doc = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert doc["recipe"]["seed"] == 7 and len(doc["recipe"]["sha256"]) == 64
+    assert doc["machine"]["packages"]
+
+
+def _complete_or_absent(out: Path) -> None:
+    for folder in (p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        record = json.loads((folder / "step.json").read_text())  # a visible step folder is finished
+        assert (folder / record["file"]).stat().st_size > 0
+    if (out / "results.json").exists():
+        assert json.loads((out / "results.json").read_text())["rows"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_a_random_moment_leaves_whole_artifacts_and_resumes(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "edgeopt.cli", "run", str(recipe), "--out", str(out)]
+    rng = random.Random(1)
+    for delay in (rng.uniform(4, 8), rng.uniform(8, 14)):
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if out.exists():
+            _complete_or_absent(out)
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    _complete_or_absent(out)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["base", "tuned", "f32", "int8"]
+    assert not list(out.glob(".*.partial"))  # leftovers of the killed runs were cleared
