@@ -215,11 +215,36 @@ def test_masked_evaluation_gives_the_outputs_of_the_physically_smaller_model():
     x = np.random.default_rng(7).standard_normal((64, 6)).astype(np.float32)
     eliminator = LayerEliminator(model, "a", x)
     assert eliminator.site.between == ("drop",) and eliminator.site.next_layer == "b"
-    evaluator = MaskedEvaluator(model, eliminator.site)
+    evaluator = MaskedEvaluator(model, eliminator.site, x)
     for method in ("svd_qr", "weight_norm"):
         plan = eliminator.plan(5, method)
         evaluator.set(plan.keep, plan.next_kernel)
-        np.testing.assert_allclose(evaluator.outputs(x), eliminator.apply(plan).predict(x, verbose=0), atol=1e-5)
+        np.testing.assert_allclose(evaluator.outputs(), eliminator.apply(plan).predict(x, verbose=0), atol=1e-5)
+
+
+def _functional_with_skip_around_the_layer():
+    keras = _keras()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(10, activation="relu", name="a")(keras.layers.Dense(8, name="pre")(inputs))
+    mixed = keras.layers.Add(name="add")([keras.layers.Dense(4, name="b")(hidden),
+                                          keras.layers.Dense(4, name="skip")(inputs)])
+    return keras.Model(inputs, keras.layers.Dense(2, name="logits")(mixed))
+
+
+def test_functional_model_with_a_skip_path_is_eliminated_and_scored_exactly():
+    from edgeopt.elimination import LayerEliminator
+    from edgeopt.elimination.surgery import MaskedEvaluator
+
+    model = _functional_with_skip_around_the_layer()
+    x = np.random.default_rng(10).standard_normal((50, 6)).astype(np.float32)
+    eliminator = LayerEliminator(model, "a", x)
+    plan = eliminator.plan(6)
+    evaluator = MaskedEvaluator(model, eliminator.site, x)
+    evaluator.set(plan.keep, plan.next_kernel)
+    smaller = eliminator.apply(plan)
+    assert smaller.get_layer("a").units == 6 and smaller.get_layer("skip").get_weights()[0].shape == (6, 4)
+    np.testing.assert_allclose(evaluator.outputs(), smaller.predict(x, verbose=0), atol=1e-5)
 
 
 def test_weight_norm_baseline_keeps_the_largest_outgoing_norms_and_updates_nothing():
@@ -366,9 +391,10 @@ def test_sweep_writes_the_tradeoff_and_keeps_the_lowest_energy_configuration_wit
 
 def test_sweep_measures_latency_only_when_asked(digits, trained_mlp, tmp_path):
     _run_stage({"layers": ["h2"], "max_accuracy_drop": 0.5, "sweep_step": 10, "calibration_samples": 200,
-                "measure_latency": True, "latency_runs": 3}, digits, trained_mlp, tmp_path)
+                "measure_latency": True, "latency_runs": 3, "compare_baseline": True}, digits, trained_mlp, tmp_path)
     rows = _csv_rows(tmp_path / "tradeoff.csv")
-    assert all(float(r["latency_ms_p50"]) > 0 for r in rows)
+    assert all(float(r["latency_ms_p50"]) > 0 for r in rows if r["method"] != "weight_norm")
+    assert all(r["latency_ms_p50"] == "" for r in rows if r["method"] == "weight_norm")
 
 
 def test_fixed_elimination_narrows_every_listed_layer(digits, trained_mlp, tmp_path):

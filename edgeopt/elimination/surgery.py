@@ -164,24 +164,31 @@ def shrink_model(model, site: Site, keep: np.ndarray, next_kernel: np.ndarray):
 
 
 class MaskedEvaluator:
-    """Scores an elimination quickly, without rebuilding the model for every candidate.
+    """Scores eliminations on fixed inputs `x` quickly, without rebuilding the model each time.
 
     A working copy keeps the full width; the removed neurons get zero incoming weights and zero
     outgoing weights, which gives exactly the outputs of the physically smaller model (whatever
-    a removed neuron emits is multiplied by zero). The call is traced once and reused.
+    a removed neuron emits is multiplied by zero). What comes before `site.layer` never changes,
+    so its output on `x` is computed once and only the rest of the network runs per candidate.
     """
 
-    def __init__(self, model, site: Site):
+    def __init__(self, model, site: Site, x: np.ndarray, batch_size: int = 1024):
         from edgeopt._keras import keras, tf
 
         self.site = site
-        self._work = keras.models.clone_model(model)
-        self._work.set_weights(model.get_weights())
-        self._layer = self._work.get_layer(site.layer)
-        self._next = self._work.get_layer(site.next_layer)
+        self._batch_size = batch_size
+        work = keras.models.clone_model(model)
+        work.set_weights(model.get_weights())
+        self._layer = work.get_layer(site.layer)
+        self._next = work.get_layer(site.next_layer)
         self._kernel, self._bias = dense_weights(self._layer)
         self._next_rest = self._next.get_weights()[1:]  # the bias, unchanged by elimination
-        self._call = tf.function(lambda x: self._work(x, training=False))
+        try:
+            tail = keras.Model(self._layer.input, work.outputs)
+            self._inputs = keras.Model(work.inputs, self._layer.input).predict(x, batch_size=batch_size, verbose=0)
+        except ValueError:  # "graph disconnected": another path skips the layer; run the whole model
+            tail, self._inputs = work, x
+        self._call = tf.function(lambda batch: tail(batch, training=False))
 
     def set(self, keep: np.ndarray, next_kernel: np.ndarray) -> None:
         """Make the working copy compute what `shrink_model(model, site, keep, next_kernel)` would."""
@@ -195,8 +202,10 @@ class MaskedEvaluator:
         full[keep] = next_kernel
         self._next.set_weights([full, *self._next_rest])
 
-    def outputs(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        return np.concatenate([self._call(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
+    def outputs(self) -> np.ndarray:
+        """The model's outputs on `x` under the current elimination."""
+        step = self._batch_size
+        return np.concatenate([np.asarray(self._call(self._inputs[i:i + step])) for i in range(0, len(self._inputs), step)])
 
 
 def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -190,7 +190,7 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     Args:
         compare_baseline: also score the weight-norm baseline at every p the sweep visits.
         latency_runs: when set, time each configuration's physically smaller model (Keras, batch 1,
-            median of this many calls); otherwise latency stays None.
+            median of this many calls); otherwise, and for baseline points, latency stays None.
 
     Returns:
         The points, the unmodified model first (method 'original').
@@ -199,7 +199,7 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
         raise ValueError("compare_baseline compares svd_qr with the weight_norm baseline; method is already weight_norm")
     eliminator = LayerEliminator(model, layer, calibration_x)
     site = eliminator.site
-    evaluator = MaskedEvaluator(model, site)
+    evaluator = MaskedEvaluator(model, site, x_eval)
     input_elements, costs = keras_layer_costs(model)
     base_logits = model.predict(x_eval, batch_size=1024, verbose=0)
     base_accuracy = accuracy_of(base_logits, y_eval)
@@ -210,8 +210,10 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             accuracy, latency = base_accuracy, _latency_or_none(model, latency_runs)
         else:
             evaluator.set(plan.keep, plan.next_kernel)
-            accuracy = accuracy_of(evaluator.outputs(x_eval), y_eval)
-            latency = _latency_or_none(eliminator.apply(plan), latency_runs) if latency_runs else None
+            accuracy = accuracy_of(evaluator.outputs(), y_eval)
+            # The baseline at p has the same architecture as the method at p; it is not timed twice.
+            timed = latency_runs and method_name == method
+            latency = _latency_or_none(eliminator.apply(plan), latency_runs) if timed else None
         resized = resize_costs(model, costs, site, p)
         drop = base_accuracy - accuracy
         return TradeoffPoint(
