@@ -412,7 +412,7 @@ def test_fixed_elimination_narrows_every_listed_layer(digits, trained_mlp, tmp_p
 def test_stage_rejects_an_unknown_layer_before_any_elimination(digits, trained_mlp, tmp_path):
     from edgeopt.elimination import EliminationError
 
-    with pytest.raises(EliminationError, match="no layer named 'fc1'. Dense layers: h1, h2, logits"):
+    with pytest.raises(EliminationError, match="step 'elim' .*no layer named 'fc1'. Dense layers: h1, h2, logits"):
         _run_stage({"layers": ["h1", "fc1"], "keep": 4}, digits, trained_mlp, tmp_path)
 
 
@@ -445,5 +445,7 @@ def test_lenet_300_100_fc1_shrinks_3x_within_2_points_without_retraining_and_bea
     baseline = {pt.neurons_kept: pt for pt in points if pt.method == "weight_norm"}
     fit = [pt for pt in ours.values() if pt.within_threshold and 3 * pt.layer_params <= original.layer_params]
     assert fit, "no configuration with FC1 ≥ 3× smaller within 2 points"
-    beaten = [p for p in ours if p < 200 and ours[p].accuracy <= baseline[p].accuracy]
+    # Near full width both lose nothing and differ by a few test images either way (see
+    # docs/eliminate.md); once a third of the neurons go, the update must win at every width.
+    beaten = [p for p in ours if 3 * p <= 2 * original.width and ours[p].accuracy <= baseline[p].accuracy]
     assert not beaten, f"baseline as good or better at p={beaten}"

@@ -58,6 +58,15 @@ class EliminateParams(StageParams):
 @register_stage("eliminate", params=EliminateParams, consumes="keras", produces="keras")
 def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Remove redundant Dense neurons without retraining (SVD + pivoted QR, seed 003); sweep for energy."""
+    from edgeopt.elimination.surgery import EliminationError
+
+    try:
+        return _eliminate(params, ctx, source)
+    except EliminationError as exc:  # name the step, as recipe errors do
+        raise EliminationError(f"step '{ctx.step_id}' (stage eliminate): {exc}") from None
+
+
+def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> Artifact:
     from edgeopt.elimination.surgery import find_site
     from edgeopt.keras_io import load_keras_model, save_keras_model
 
