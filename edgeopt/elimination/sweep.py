@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
@@ -161,7 +161,6 @@ class TradeoffPoint:
     energy: EnergyEstimate
     latency_ms_p50: float | None = None  # None: not measured
     chosen: bool = False
-    extra: dict = field(default_factory=dict)
 
     def csv_row(self) -> dict:
         return {
@@ -176,8 +175,10 @@ class TradeoffPoint:
         }
 
 
-CSV_COLUMNS = tuple(TradeoffPoint("", "", 0, 0, 0, 0, 0, 0.0, 0.0, True,
-                                  EnergyEstimate(0, 0, 0, 0, "float32")).csv_row())
+CSV_COLUMNS = ("layer", "method", "neurons_kept", "width", "params", "layer_params", "macs", "accuracy",
+               "accuracy_drop", "within_threshold", "energy_uj", "energy_mac_uj", "energy_sram_weights_uj",
+               "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
+               "latency_ms_p50", "chosen")
 
 
 def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
