@@ -7,6 +7,7 @@ convert: `profile` runs on devices that have LiteRT alone.
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
 from pathlib import Path
@@ -15,6 +16,15 @@ from typing import Callable, List, Optional
 import typer
 
 from edgeopt.errors import EdgeoptError
+
+
+class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_METHODS
+    auto = "auto"
+    rapl = "rapl"
+    pyrapl = "pyrapl"
+    model = "model"
+    off = "off"
+
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
@@ -49,15 +59,25 @@ def run(
     """
     from edgeopt.atomic import atomic_write_text
     from edgeopt.pipeline import run_recipe
+    from edgeopt.plot import write_pareto_plot
     from edgeopt.recipe import load_recipe
-    from edgeopt.report import render_markdown, render_table
+    from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
 
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
     result = run_recipe(parsed, out_dir, force=force)
-    typer.echo(render_table(result.rows, parsed.baseline))
-    report = atomic_write_text(out_dir / "report.md", render_markdown(result.document))
-    typer.echo(f"\nwrote {out_dir / 'results.json'} and {report}")
+    typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
+    for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
+        typer.echo(line)
+    for note in energy_notes(result.rows):
+        typer.echo(f"note: {note}")
+    base = baseline_row(result.rows, parsed.baseline)
+    floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
+        else base.accuracy - parsed.accuracy_budget / 100
+    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
+    document = {**result.document, "plot": plot.name if plot else None}
+    report = atomic_write_text(out_dir / "report.md", render_markdown(document))
+    typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()
@@ -71,12 +91,17 @@ def profile(
     warmup: int = typer.Option(10, "--warmup", min=0, help="untimed invokes first"),
     threads: int = typer.Option(1, "--threads", min=1, help="interpreter threads"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
+    energy: EnergyMethod = typer.Option("auto", "--energy", case_sensitive=False,
+                                        help="auto: RAPL if readable, else the 45 nm model (labelled)"),
+    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer modelled energy: compute / SRAM / DRAM"),
+    energy_window_s: float = typer.Option(1.0, "--energy-window", min=0.01, help="seconds per RAPL window"),
+    energy_windows: int = typer.Option(3, "--energy-windows", min=3, help="RAPL idle and inference windows"),
 ) -> None:
-    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, accuracy."""
+    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy."""
     from edgeopt.data import load_dataset
     from edgeopt.profile import profile_tflite
     from edgeopt.profile.machine import machine_info
-    from edgeopt.report import profile_document, render_json, render_table
+    from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
 
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
     rows = []
@@ -84,11 +109,18 @@ def profile(
         rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model), runs=runs,
                                    warmup=warmup, threads=threads,
                                    x_test=dataset.x_test if dataset else None,
-                                   y_test=dataset.y_test if dataset else None))
+                                   y_test=dataset.y_test if dataset else None,
+                                   energy=energy.value, energy_window_s=energy_window_s,
+                                   energy_windows=energy_windows, breakdown=breakdown))
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
         typer.echo(render_table(rows))
+        if breakdown:
+            typer.echo("\n" + render_breakdown(rows))
+    sys.stdout.flush()
+    for note in energy_notes(rows):
+        typer.echo(f"note: {note}", err=True)
 
 
 @app.command()
@@ -113,8 +145,17 @@ def stages() -> None:
         typer.echo(f"{spec.name}  ({takes})  {spec.summary}")
         for name, field in spec.params.model_fields.items():
             default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
-            typer.echo(f"    {name}: {getattr(field.annotation, '__name__', field.annotation)} ({default})"
+            typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"
                        + (f" — {field.description}" if field.description else ""))
+
+
+def _type_name(annotation) -> str:
+    """`int`, `float | None`, `one of: float32, dynamic, int8` — what a recipe author can write."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of: " + ", ".join(map(str, typing.get_args(annotation)))
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 @app.command()

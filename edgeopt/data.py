@@ -40,8 +40,14 @@ class Dataset:
         take = min(count, len(self.x_train))
         return self.x_train[rng.choice(len(self.x_train), size=take, replace=False)]
 
-    def check_fits(self, input_shape: tuple[int | None, ...], model_name: str) -> None:
-        """Raise a DataError when this dataset's images cannot feed a model's input."""
+    def check_fits(self, input_shape: tuple[int | None, ...], model_name: str, num_outputs: int | None = None) -> None:
+        """Raise a DataError when this dataset's images (or labels) cannot feed a model."""
+        if num_outputs is not None and max(self.y_train.max(initial=0), self.y_test.max(initial=0)) >= num_outputs:
+            raise DataError(
+                f"dataset '{self.name}' has labels up to {max(self.y_train.max(initial=0), self.y_test.max(initial=0))}, "
+                f"but {model_name} has {num_outputs} outputs (classes 0–{num_outputs - 1}). "
+                "Use data with that many classes, or a model trained on this dataset."
+            )
         expected = tuple(input_shape[1:]) if len(input_shape) == len(self.input_shape) + 1 else tuple(input_shape)
         if tuple(d for d in expected) != self.input_shape:
             raise DataError(
@@ -252,3 +258,101 @@ def _keras_download(name: str, offline_hint: str):
     except Exception as exc:  # urllib/HTTP/SSL errors come in many types; all mean "not fetched"
         raise DataError(f"could not download '{name}' through keras.datasets ({exc}). "
                         f"Offline, {offline_hint}.") from exc
+
+
+# --- a user's own data ------------------------------------------------------------------------
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@register_dataset("npz", "your own .npz with x_train, y_train, x_test, y_test (give `path`)")
+def _npz(path: Path | None) -> Dataset:
+    if path is None:
+        raise DataError("dataset 'npz' needs a file: give `path:` in the recipe's data section or --data-path.")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in NPZ_KEYS if k not in f.files]
+            if missing:
+                raise DataError(f"{path} lacks {', '.join(missing)}; an .npz dataset needs {', '.join(NPZ_KEYS)}.")
+            arrays = {k: np.asarray(f[k]) for k in NPZ_KEYS}
+    except FileNotFoundError:
+        raise DataError(f"{path} not found. Check the path of your .npz file.") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .npz file ({exc}). Save it with numpy.savez.") from None
+    splits = {}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].reshape(-1)
+        if x.ndim not in (3, 4) or len(x) != len(y) or len(x) == 0:
+            raise DataError(f"{path}: x_{split} must be N images of shape (H, W) or (H, W, C) with one label each; "
+                            f"got x_{split} {x.shape} and y_{split} {arrays[f'y_{split}'].shape}.")
+        splits[split] = (_as_unit_float(x, path, f"x_{split}"), _as_labels(y, path, f"y_{split}"))
+    if splits["train"][0].shape[1:] != splits["test"][0].shape[1:]:
+        raise DataError(f"{path}: train images are {splits['train'][0].shape[1:]} but test images are "
+                        f"{splits['test'][0].shape[1:]}; both splits need the same image shape.")
+    num_classes = int(max(splits["train"][1].max(), splits["test"][1].max())) + 1
+    return Dataset("npz", *splits["train"], *splits["test"], num_classes, str(path))
+
+
+@register_dataset("image_folder", "your own images, one sub-folder per class (give `path`; train/ and test/ optional)")
+def _image_folder(path: Path | None) -> Dataset:
+    if path is None:
+        raise DataError("dataset 'image_folder' needs a folder: give `path:` in the recipe's data section or --data-path.")
+    if not path.is_dir():
+        raise DataError(f"{path} is not a folder. Give a folder with one sub-folder of images per class.")
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
+        x_tr, y_tr = _read_class_folders(path / "train", classes)
+        x_te, y_te = _read_class_folders(path / "test", classes)
+    else:
+        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+        x, y = _read_class_folders(path, classes)
+        order = np.random.default_rng(20240601).permutation(len(y))  # fixed: the split never changes
+        n_test = max(1, len(y) // 5)
+        x_te, y_te, x_tr, y_tr = x[order[:n_test]], y[order[:n_test]], x[order[n_test:]], y[order[n_test:]]
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise DataError(f"{path}: train images are {x_tr.shape[1:]} but test images are {x_te.shape[1:]}.")
+    return Dataset("image_folder", x_tr, y_tr, x_te, y_te, len(classes), f"{path} (classes: {', '.join(classes)})")
+
+
+def _read_class_folders(root: Path, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    if not classes:
+        raise DataError(f"{root} has no class sub-folders. Put each class's images in its own folder: {root}/cat/1.png, …")
+    images, labels, first = [], [], None
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if (root / name).is_dir() else []
+        if not files:
+            raise DataError(f"class folder {root / name} has no images ({', '.join(IMAGE_SUFFIXES)}). "
+                            "Add images or remove the folder.")
+        for file in files:
+            try:
+                with Image.open(file) as img:
+                    pixels = np.asarray(img.convert("L" if img.mode in ("L", "1", "P", "I;16") else "RGB"))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"cannot read image {file}: {exc}.") from None
+            if first is None:
+                first = (file, pixels.shape)
+            elif pixels.shape != first[1]:
+                raise DataError(f"images differ in size or channels: {first[0]} is {first[1]} but {file} is "
+                                f"{pixels.shape}. Resize them all to one size first.")
+            images.append(pixels)
+            labels.append(label)
+    return _images(np.stack(images)), np.asarray(labels, dtype=np.int64)
+
+
+def _as_unit_float(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return _images(x)
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise DataError(f"{path}: {key} must be uint8 (0–255) or floats in [0, 1]; "
+                        f"found values from {np.nanmin(x)} to {np.nanmax(x)}.")
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _as_labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
+    if not np.issubdtype(y.dtype, np.number) or not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0:
+        raise DataError(f"{path}: {key} must be class numbers 0, 1, 2, …; found {np.unique(y)[:10]}.")
+    return y.astype(np.int64)

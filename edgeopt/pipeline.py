@@ -12,6 +12,7 @@ same machine with the same profile settings; `force=True` redoes everything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -97,13 +98,16 @@ def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | N
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
+    meter = _stage_meter(recipe)
     start = time.perf_counter()
     try:
-        artifact = STAGES[step.stage].fn(step.params, ctx, source)
+        with meter or contextlib.nullcontext():
+            artifact = STAGES[step.stage].fn(step.params, ctx, source)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    info = {"stage_seconds": time.perf_counter() - start, **artifact.info}
+    info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
+            **artifact.info}
     step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
                    "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
                    "params": step.params.model_dump(mode="json"), "info": info}
@@ -136,18 +140,34 @@ def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Datas
     return row
 
 
+def _stage_meter(recipe: Recipe):
+    """Energy of a stage follows profile.energy: off → none, model → CPU-time estimate, else RAPL if readable."""
+    from edgeopt.profile.energy.stage_meter import StageEnergyMeter
+
+    if recipe.profile.energy == "off":
+        return None
+    return StageEnergyMeter(recipe.profile.cpu_watts_per_core, use_rapl=recipe.profile.energy != "model")
+
+
 def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
     options = dict(name=step.id, x_test=dataset.x_test, y_test=dataset.y_test,
                    runs=recipe.profile.runs, warmup=recipe.profile.warmup)
     if artifact.kind == "tflite":
         from edgeopt.profile import profile_tflite
 
-        row = profile_tflite(artifact.path, threads=recipe.profile.threads, **options)
+        p = recipe.profile
+        row = profile_tflite(artifact.path, threads=p.threads, energy=p.energy, energy_window_s=p.energy_window_s,
+                             energy_windows=p.energy_windows, **options)
     else:
         from edgeopt.keras_profile import profile_keras
 
         row = profile_keras(artifact.path, **options)
     row.train_seconds = artifact.info.get("train_seconds")
+    if "train_seconds" in artifact.info:  # the stage trained: its energy is training energy
+        row.train_energy_j = artifact.info.get("stage_energy_j")
+        row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
+    row.extra.update({k: artifact.info.get(k) for k in
+                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_note")})
     row.extra.update({"stage": step.stage, "from": step.source})
     return row
 
@@ -155,13 +175,15 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
 def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
     """The results.json contract (DESIGN.md §3)."""
     from edgeopt.profile.machine import machine_info
+    from edgeopt.report import within_budget
 
+    verdicts = within_budget(rows, recipe.baseline, recipe.accuracy_budget)
     return {
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
-                   "baseline": recipe.baseline, "text": recipe.text},
+                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
         "machine": machine_info(),
-        "rows": [row.to_dict() for row in rows],
+        "rows": [{**row.to_dict(), "within_budget": verdicts[row.name]} for row in rows],
     }

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -54,6 +54,12 @@ class ProfileSpec(_Strict):
     runs: int = Field(100, ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(10, ge=0, le=100_000, description="untimed invokes first")
     threads: int = Field(1, ge=1, le=256, description="interpreter threads")
+    energy: Literal["auto", "rapl", "pyrapl", "model", "off"] = Field(
+        "auto", description="auto: RAPL if readable, else the 45 nm model (labelled); off: none")
+    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per RAPL window")
+    energy_windows: int = Field(3, ge=3, le=1000, description="RAPL idle and inference windows")
+    cpu_watts_per_core: float = Field(15.0, gt=0, le=1000,
+                                      description="per-core power for the stage energy estimate without RAPL")
 
 
 class _RecipeFile(_Strict):
@@ -62,6 +68,8 @@ class _RecipeFile(_Strict):
     data: DataSpec = DataSpec()
     profile: ProfileSpec = ProfileSpec()
     baseline: str | None = Field(None, description="step id the table's deltas are against (default: the first)")
+    accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
+                                          "against the baseline that a row may have and still count")
     steps: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -82,6 +90,7 @@ class Recipe:
     data: DataSpec
     profile: ProfileSpec
     baseline: str
+    accuracy_budget: float | None  # points
     steps: tuple[Step, ...]
     text: str  # the YAML as written, kept for results.json and the report
 
@@ -115,6 +124,8 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     """Validate recipe `text` (as read from `path`, which only names it in messages)."""
     try:
         raw = yaml.safe_load(text)
+    except (ValueError, RecursionError) as exc:  # e.g. a date like 2024-13-45, or absurd nesting
+        raise RecipeError(f"{path}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -137,7 +148,7 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
             problems.append(f"{path}: {problem}")
         if step:
             steps.append(step)
-        if isinstance(raw_step, dict) and raw_step.get("stage") in STAGES:
+        if isinstance(raw_step, dict) and isinstance(raw_step.get("stage"), str) and raw_step["stage"] in STAGES:
             # Known even when its parameters are wrong, so later steps are not blamed for it.
             step_id = raw_step.get("id", raw_step["stage"])
             if isinstance(step_id, str):
@@ -149,14 +160,15 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
                         f"{did_you_mean(top.baseline, produced)}")
     if problems:
         raise RecipeError("\n".join(problems))
-    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, tuple(steps), text)
+    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
+                  tuple(steps), text)
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
     if not isinstance(raw, dict):
         return None, f"step {index} must be a mapping like `{{id: base, stage: train, ...}}`. Received: {raw!r}"
     stage = raw.get("stage")
-    if stage not in STAGES:
+    if not isinstance(stage, str) or stage not in STAGES:
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
         return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
@@ -174,6 +186,8 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     source = raw.get("from", previous if spec.consumes else None)
     if spec.consumes is None and "from" in raw:
         return None, f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"
+    if source is not None and not isinstance(source, str):
+        return None, f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"
     if spec.consumes and source is None:
         return None, f"{label}: needs a {spec.consumes} model as input, but no step comes before it. Add a step that makes one."
     if spec.consumes and source not in produced:

@@ -26,8 +26,10 @@ def _ratio(base: float | None, value: float | None) -> str:
     return f"{base / value:.2f}×"
 
 
-def table_rows(rows: list[Row], baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
-    base = next((r for r in rows if r.name == baseline), rows[0] if rows else None)
+def table_rows(rows: list[Row], baseline: str | None = None,
+               budget_points: float | None = None) -> tuple[list[str], list[list[str]]]:
+    base = baseline_row(rows, baseline)
+    verdicts = within_budget(rows, baseline, budget_points)
     headers = ["name", "format", "dtype", "params", "MACs", "size KiB", "gzip KiB", "accuracy %",
                "Δacc pts", "p50 ms", "p90 ms", "energy mJ", "energy source", "smaller", "faster"]
     body = []
@@ -43,12 +45,54 @@ def table_rows(rows: list[Row], baseline: str | None = None) -> tuple[list[str],
             _fmt(r.energy_mj, ".4g"), source,
             _ratio(base.size_bytes, r.size_bytes), _ratio(base.latency_ms_p50, r.latency_ms_p50),
         ])
+        if budget_points is not None:
+            body[-1].append({True: "yes", False: "OVER", None: NA}[verdicts[r.name]])
+    if budget_points is not None:
+        headers.append(f"within {budget_points:g} pts")
     return headers, body
 
 
-def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple") -> str:
+def baseline_row(rows: list[Row], baseline: str | None) -> Row | None:
+    return next((r for r in rows if r.name == baseline), rows[0] if rows else None)
+
+
+def within_budget(rows: list[Row], baseline: str | None, budget_points: float | None) -> dict[str, bool | None]:
+    """Per row: is its accuracy at most `budget_points` below the baseline's? None if unknown."""
+    base = baseline_row(rows, baseline)
+    if budget_points is None or base is None or base.accuracy is None:
+        return {r.name: None for r in rows}
+    return {r.name: None if r.accuracy is None else 100 * (base.accuracy - r.accuracy) <= budget_points + 1e-9
+            for r in rows}
+
+
+def best_within_budget(rows: list[Row], baseline: str | None, budget_points: float | None) -> list[str]:
+    """Sentences naming the best row within budget for energy, latency and size, as ratios to the base."""
+    base = baseline_row(rows, baseline)
+    verdicts = within_budget(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    if not eligible:
+        return [] if budget_points is None else [f"No row is within the {budget_points:g}-point accuracy budget."]
+    lines = []
+    for key, what, word in (("energy_mj", "energy per inference", "less energy"),
+                            ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller")):
+        candidates = [r for r in eligible if getattr(r, key) is not None]
+        if not candidates or getattr(base, key) is None:
+            continue
+        best = min(candidates, key=lambda r: getattr(r, key))
+        delta = 100 * (best.accuracy - base.accuracy)
+        source = ""
+        if key == "energy_mj" and best.energy_source:
+            source = (f", energy measured ({best.energy_source})" if best.energy_measured
+                      else f", energy a labelled estimate ({best.energy_source})")
+        lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
+                     f"{getattr(base, key) / getattr(best, key):.1f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
+    return lines
+
+
+def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple",
+                 budget_points: float | None = None) -> str:
     """The comparison table; "smaller"/"faster" and Δacc are against the baseline row."""
-    headers, body = table_rows(rows, baseline)
+    headers, body = table_rows(rows, baseline, budget_points)
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
@@ -57,11 +101,18 @@ def render_markdown(document: dict) -> str:
     rows = [Row.from_dict(r) for r in document["rows"]]
     recipe, machine = document.get("recipe", {}), document.get("machine", {})
     baseline = recipe.get("baseline")
+    budget = recipe.get("accuracy_budget")
     lines = [f"# edgeopt report: {recipe.get('name', 'profile')}", ""]
-    lines += [render_table(rows, baseline, fmt="github"), ""]
+    lines += [render_table(rows, baseline, fmt="github", budget_points=budget), ""]
+    summary = best_within_budget(rows, baseline, budget)
+    if summary:
+        lines += [f"- {line}" for line in summary] + [""]
+    if document.get("plot"):
+        lines += [f"![accuracy against energy and latency]({document['plot']})", ""]
     lines += [f"Deltas (Δacc, smaller, faster) are against `{baseline or rows[0].name}`. "
               "Sizes are raw file bytes and gzip -9 bytes: pruned weights are stored as zeros, so "
               "pruning shows in the gzip column, not the raw one.", ""]
+    lines += [f"- **Energy:** {note}" for note in energy_notes(rows)]
     if "dataset" in document:
         d = document["dataset"]
         lines += [f"- **Data:** {d['name']} ({d['train']} train / {d['test']} test, shape {d['input_shape']}), from {d['source']}"]
@@ -81,3 +132,39 @@ def profile_document(rows: list[Row], machine: dict) -> dict:
 
 def render_json(document: dict) -> str:
     return json.dumps(document, indent=2) + "\n"
+
+
+def energy_notes(rows: list[Row]) -> list[str]:
+    """Each distinct `energy_note` once, prefixed with the rows it concerns unless it is all."""
+    notes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.extra.get("energy_note"):
+            notes.setdefault(r.extra["energy_note"], []).append(r.name)
+    return [note if len(names) == len(rows) else f"{', '.join(names)}: {note}"
+            for note, names in notes.items()]
+
+
+def render_breakdown(rows: list[Row]) -> str:
+    """Per-layer modelled energy of each row (seed 003's table: compute, SRAM, DRAM), in µJ."""
+    parts = []
+    for r in rows:
+        ops = r.extra.get("energy_breakdown")
+        if ops is None:
+            continue
+        total = sum(op["total_uj"] for op in ops)
+        headers = ["#", "op", "arithmetic", "MACs", "compute µJ", "SRAM weights µJ",
+                   "SRAM activations µJ", "DRAM µJ", "total µJ", "share %"]
+        body = [[op["index"], op["op_name"], op["arithmetic"] or "-", _fmt(op["macs"], ","),
+                 _fmt(op["compute_uj"], ".4g"), _fmt(op["sram_weights_uj"], ".4g"),
+                 _fmt(op["sram_activations_uj"], ".4g"), _fmt(op["dram_uj"], ".4g"),
+                 _fmt(op["total_uj"], ".4g"), _fmt(100 * op["total_uj"] / total if total else None, ".1f")]
+                for op in ops]
+        sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
+        body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
+                     *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
+        title = (f"Energy breakdown of {r.name}: 45 nm analytical model (seed 003), µJ per inference "
+                 "— an estimate, not a measurement")
+        if r.energy_measured:
+            title += f" (measured by {r.energy_source}: {_fmt(r.energy_mj, '.4g')} mJ net)"
+        parts.append(title + "\n" + tabulate(body, headers=headers, disable_numparse=True))
+    return "\n\n".join(parts)

@@ -39,7 +39,8 @@ def test_bad_run_options_are_user_errors(tiny_tflite_models, kwargs):
 
 def test_profile_fills_a_row(tiny_tflite_models):
     m = tiny_tflite_models
-    row = profile_tflite(m.int8, x_test=m.x, y_test=m.keras_labels, runs=10, warmup=1)
+    row = profile_tflite(m.int8, x_test=m.x, y_test=m.keras_labels, runs=10, warmup=1,
+                         energy="off")
     assert (row.name, row.format, row.dtype) == ("tiny_int8", "tflite", "int8")
     assert row.params == 55 and row.macs > 0 and row.size_bytes > 0 and row.gzip_bytes > 0
     assert row.accuracy >= 0.9

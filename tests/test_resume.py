@@ -42,6 +42,7 @@ def mtimes(out: Path) -> dict[str, float]:
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/model.*")}
 
 
+@pytest.mark.slow
 def test_unchanged_steps_are_reused_and_changed_ones_rerun(tmp_path):
     first, _ = run(TINY, tmp_path)
     before = mtimes(tmp_path)

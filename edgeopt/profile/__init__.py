@@ -13,8 +13,10 @@ import numpy as np
 
 from edgeopt.errors import DataError
 from edgeopt.profile.accuracy import evaluate_tflite, predict_tflite
+from edgeopt.profile.energy import apply_energy, measure_energy
 from edgeopt.profile.machine import machine_info
 from edgeopt.profile.runner import LatencyStats, measure_latency
+from edgeopt.profile.sandbox import check_runs_in_child
 from edgeopt.profile.tflite_model import OpInfo, TfliteInfo, inspect_tflite, open_interpreter
 from edgeopt.row import Row
 
@@ -26,10 +28,13 @@ __all__ = [
 
 def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
                    x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
-                   runs: int = 100, warmup: int = 10, threads: int = 1) -> Row:
-    """Profile one `.tflite` model: size, params, MACs, dtype, latency and (given data) accuracy.
+                   runs: int = 100, warmup: int = 10, threads: int = 1, energy: str = "auto",
+                   energy_window_s: float = 1.0, energy_windows: int = 3,
+                   breakdown: bool = False) -> Row:
+    """Profile one `.tflite` model: size, params, MACs, dtype, latency, energy and accuracy.
 
-    Energy keys stay None/False here; the energy backends fill them.
+    Latency and energy are measured in separate phases, so the energy windows never distort
+    the latency figures (see `edgeopt.profile.energy`).
 
     Args:
         path: The model file.
@@ -39,14 +44,21 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
         runs: Timed inferences for latency.
         warmup: Untimed inferences before them.
         threads: Interpreter threads.
+        energy: "auto" (RAPL if readable, else the model), "rapl", "pyrapl", "model" or "off".
+        energy_window_s: Length of each RAPL idle/inference window.
+        energy_windows: RAPL windows of each kind (>= 3).
+        breakdown: Add the model's per-operator energy as `extra["energy_breakdown"]`.
 
     Returns:
         A `Row` with format "tflite"; `extra` holds threads, runs, warmup, latency_ms_min,
-        latency_noisy, num_classes, input_shape and input_dtype.
+        latency_noisy, num_classes, input_shape, input_dtype and the energy keys of
+        `edgeopt.profile.energy.apply_energy` (energy_gross_mj, energy_net_mj, energy_spread,
+        inferences_per_j, ops_per_j, dram_energy_mj, energy_note, ...).
 
     Raises:
         ModelFileError: The model file is missing, corrupt, or cannot be loaded.
         DataError: Only one of x_test/y_test is given, or the data does not fit the model.
+        EnergyUnavailableError: `energy` "rapl"/"pyrapl" cannot measure on this machine.
 
     Example:
         >>> row = profile_tflite("runs/x/int8/model.tflite", x_test=x, y_test=y)  # doctest: +SKIP
@@ -58,11 +70,17 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
         raise DataError(f"Accuracy of {path} needs both x_test and y_test; only {given} was "
                         "given. Pass both, or neither to skip accuracy.")
     info = inspect_tflite(path)  # first: a bad file fails here with the clearest message
+    check_runs_in_child(path, threads=threads)  # a native crash on a bad model must not take us down
+    # Energy windows first, latency right after them: two separate phases (timing each invoke
+    # would distort the energy loop), but back to back, so the EDP combines figures taken in
+    # the same state of a shared machine.
+    energy_result = measure_energy(path, energy, threads=threads, window_s=energy_window_s,
+                                   windows=energy_windows, breakdown=breakdown, info=info)
     latency = measure_latency(path, runs=runs, warmup=warmup, threads=threads)
     accuracy = None
     if x_test is not None:
         accuracy = evaluate_tflite(path, x_test, y_test, threads=threads)
-    return Row(
+    row = Row(
         name=name if name is not None else Path(path).stem,
         path=str(path),
         format="tflite",
@@ -87,3 +105,5 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
             "input_dtype": info.input_dtype,
         },
     )
+    apply_energy(row, energy_result)
+    return row

@@ -146,7 +146,12 @@ def evaluate_tflite(path: str | os.PathLike, x_test: np.ndarray, y_test: np.ndar
         raise DataError(f"Data for {path} has {len(x_test)} samples but {len(labels)} labels; "
                         "pass matching x and y.")
     outputs = predict_tflite(path, x_test, threads=threads, batch_size=batch_size)
-    predictions = outputs.reshape(len(outputs), -1).argmax(axis=1)
+    outputs = outputs.reshape(len(outputs), -1)
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= outputs.shape[1]:
+        raise DataError(f"Labels for {path} range from {labels.min()} to {labels.max()}, but the model has "
+                        f"{outputs.shape[1]} outputs (classes 0–{outputs.shape[1] - 1}). Use data with "
+                        "that many classes, or a model trained on this dataset.")
+    predictions = outputs.argmax(axis=1)
     return float(np.mean(predictions == labels))
 
 

@@ -13,6 +13,8 @@ import socket
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from edgeopt.profile.energy.powercap import powercap_root
+
 # ISA extensions that decide which kernels LiteRT/XNNPACK and mixed precision can use.
 CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 _PACKAGES = ("ai-edge-litert", "numpy", "flatbuffers", "edgeopt")
@@ -46,7 +48,7 @@ def machine_info() -> dict:
         "cpu_flags": {f: f in flags for f in CPU_FLAGS_OF_INTEREST} if flags else None,
         "cpu_governor": _read_text("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "packages": {name: _version(name) for name in _PACKAGES},
-        "powercap_present": Path("/sys/class/powercap").is_dir(),
+        "powercap_present": powercap_root().is_dir(),
     }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from edgeopt.errors import EdgeoptError, ModelFileError
+from edgeopt.quiet import native_output_captured
 
 if TYPE_CHECKING:  # the interpreter loads a native library; only type-check against it here
     from ai_edge_litert.interpreter import Interpreter
@@ -225,8 +226,10 @@ def open_interpreter(path: str | os.PathLike, *, threads: int = 1) -> "Interpret
     try:
         # Hand over the bytes already checked rather than the path, so the interpreter runs
         # exactly what was validated even if the file changes on disk meanwhile.
-        interpreter = Interpreter(model_content=data, num_threads=threads)
-        interpreter.allocate_tensors()
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++ to fd 2.
+        with native_output_captured():
+            interpreter = Interpreter(model_content=data, num_threads=threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         raise ModelFileError(
             f"{path}: LiteRT {_litert_version()} cannot load this model: {err}. "

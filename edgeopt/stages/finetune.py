@@ -20,7 +20,7 @@ def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None)
     from edgeopt.training import compile_classifier, fit_classifier
 
     model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
     compile_classifier(model, params.learning_rate)
     fit = fit_classifier(model, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
                          label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)

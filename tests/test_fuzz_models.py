@@ -1,0 +1,127 @@
+"""Damaged models never take edgeopt down: each is a result or one clear error.
+
+Byte-flipped, truncated and empty `.tflite` files and a valid flatbuffer with an op this LiteRT
+does not have go through `profile_tflite`, which loads each model in a child process first; the
+test process surviving every case is the point. Counts are printed for the record.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import zipfile
+
+import flatbuffers
+import pytest
+
+from edgeopt.errors import EdgeoptError, ModelFileError
+from edgeopt.profile import profile_tflite
+
+OUTCOMES: collections.Counter = collections.Counter()
+
+
+def flipped(data: bytes, rng: random.Random, flips: int) -> bytes:
+    buf = bytearray(data)
+    for _ in range(flips):
+        buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+    return bytes(buf)
+
+
+def outcome(path, kind: str) -> None:
+    try:
+        row = profile_tflite(path, runs=2, warmup=0)
+    except EdgeoptError as exc:
+        assert str(path) in str(exc) or path.name in str(exc), f"the error must name the file: {exc}"
+        OUTCOMES[f"{kind}: clear error"] += 1
+        return
+    assert row.latency_ms_p50 > 0  # still a model that runs: a result, measured
+    OUTCOMES[f"{kind}: result"] += 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_byte_flipped_models_give_a_result_or_a_clear_error(tmp_path, tiny_tflite_models, seed):
+    rng = random.Random(seed)
+    for source in (tiny_tflite_models.int8, tiny_tflite_models.float32):
+        data = source.read_bytes()
+        for i in range(10):
+            path = tmp_path / f"flip{i}_{source.name}"
+            path.write_bytes(flipped(data, rng, rng.choice([1, 4, 32])))
+            outcome(path, "byte-flipped")
+
+
+@pytest.mark.slow
+def test_many_byte_flips(tmp_path, tiny_tflite_models):
+    rng = random.Random(99)
+    data = tiny_tflite_models.int8.read_bytes()
+    for i in range(200):
+        path = tmp_path / f"many{i}.tflite"
+        path.write_bytes(flipped(data, rng, rng.choice([1, 2, 8, 64])))
+        outcome(path, "byte-flipped")
+
+
+def test_truncations_empty_and_foreign_files_are_clear_errors(tmp_path, tiny_tflite_models):
+    data = tiny_tflite_models.int8.read_bytes()
+    cases = {f"cut{n}.tflite": data[: len(data) * n // 8] for n in range(8)}
+    cases["png.tflite"] = b"\x89PNG\r\n\x1a\n" + data[8:200]
+    cases["zip.tflite"] = b"PK\x03\x04" + bytes(300)
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ModelFileError):
+            profile_tflite(tmp_path / name, runs=1, warmup=0)
+        OUTCOMES["truncated/empty/foreign: clear error"] += 1
+
+
+def test_a_valid_model_with_an_unknown_op_is_a_clear_error(tmp_path, tiny_tflite_models):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(tiny_tflite_models.float32.read_bytes(), 0)
+    code = model.operatorCodes[0]
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = b"EdgeoptNoSuchOp"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "custom_op.tflite"
+    path.write_bytes(bytes(builder.Output()))
+    with pytest.raises(ModelFileError, match="EdgeoptNoSuchOp|custom op|cannot"):
+        profile_tflite(path, runs=1, warmup=0)
+    OUTCOMES["unsupported op: clear error"] += 1
+
+
+def test_damaged_keras_files_are_a_model_or_a_clear_error(tmp_path):
+    from edgeopt._keras import keras
+    from edgeopt.keras_io import load_keras_model
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    good = tmp_path / "m.keras"
+    model.save(good)
+    data = good.read_bytes()
+    rng = random.Random(5)
+    for i in range(25):
+        path = tmp_path / f"bad{i}.keras"
+        path.write_bytes(flipped(data, rng, rng.choice([1, 8, 64])) if i % 5 else data[: rng.randrange(len(data))])
+        try:
+            loaded = load_keras_model(path)
+            assert loaded.count_params() == model.count_params()
+            OUTCOMES["keras: result"] += 1
+        except ModelFileError as exc:
+            assert path.name in str(exc)
+            OUTCOMES["keras: clear error"] += 1
+    assert zipfile.is_zipfile(good)
+
+
+def test_zz_print_model_fuzz_counts(capsys):
+    with capsys.disabled():
+        print("\nmodel fuzz outcomes (0 crashes: the test process survived every one):",
+              dict(sorted(OUTCOMES.items())), f"total {sum(OUTCOMES.values())}")
+
+
+def test_a_child_killed_by_a_signal_becomes_a_clear_error(tmp_path, monkeypatch, tiny_tflite_models):
+    """What a segfault inside LiteRT looks like from the parent: contained, and named."""
+    import sys
+
+    crasher = tmp_path / "crashing-python"
+    crasher.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    crasher.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(crasher))
+    with pytest.raises(ModelFileError, match=r"crashed \(SIGSEGV\).*contained"):
+        profile_tflite(tiny_tflite_models.int8, runs=1, warmup=0)

@@ -1,0 +1,55 @@
+"""The report: budget verdicts, best-row sentences, the Pareto front and the plot file."""
+
+from __future__ import annotations
+
+from edgeopt.plot import pareto_front, write_pareto_plot
+from edgeopt.report import best_within_budget, render_markdown, render_table, within_budget
+from edgeopt.row import Row
+
+
+def rows() -> list[Row]:
+    return [
+        Row("base", "b.tflite", "tflite", "float32", size_bytes=4000, accuracy=0.900, latency_ms_p50=2.0,
+            energy_mj=0.8, energy_source="model"),
+        Row("int8", "i.tflite", "tflite", "int8", size_bytes=1000, accuracy=0.895, latency_ms_p50=1.0,
+            energy_mj=0.2, energy_source="model"),
+        Row("tiny", "t.tflite", "tflite", "int8", size_bytes=500, accuracy=0.850, latency_ms_p50=0.5,
+            energy_mj=0.1, energy_source="model"),
+        Row("nodata", "n.tflite", "tflite", "int8", size_bytes=400),
+    ]
+
+
+def test_rows_over_budget_are_marked_and_unknown_stays_unknown():
+    assert within_budget(rows(), "base", 1.0) == {"base": True, "int8": True, "tiny": False, "nodata": None}
+    table = render_table(rows(), "base", budget_points=1.0)
+    assert "OVER" in table and "within 1 pts" in table
+
+
+def test_best_within_budget_names_ratios_against_the_base_and_the_energy_source():
+    lines = best_within_budget(rows(), "base", 1.0)
+    assert lines[0].startswith("Lowest energy per inference within 1 points: `int8` — 4.0× less energy than `base`")
+    assert lines[0].endswith("-0.50 points, energy a labelled estimate (model).")
+    assert "`int8` — 2.0× faster" in lines[1] and "`int8` — 4.0× smaller" in lines[2] and "-0.50 points" in lines[2]
+
+
+def test_no_budget_means_no_verdicts():
+    assert best_within_budget(rows(), "base", None) == []
+    assert "within" not in render_table(rows(), "base")
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    assert pareto_front([(2.0, 0.90), (1.0, 0.895), (0.5, 0.85), (3.0, 0.80)]) == [0, 1, 2]
+
+
+def test_plot_is_a_png_and_markdown_links_it(tmp_path):
+    path = write_pareto_plot(rows(), tmp_path / "pareto.png", budget_floor=0.89)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = {"rows": [r.to_dict() for r in rows()], "recipe": {"name": "x", "baseline": "base", "accuracy_budget": 1.0},
+           "plot": "pareto.png"}
+    markdown = render_markdown(doc)
+    assert "![accuracy against energy and latency](pareto.png)" in markdown and "Lowest energy" in markdown
+
+
+def test_nothing_to_plot_writes_no_file(tmp_path):
+    assert write_pareto_plot([Row("a", "a", "tflite")], tmp_path / "p.png") is None
+    assert not (tmp_path / "p.png").exists()
