@@ -1,17 +1,13 @@
-"""Seed 003's analytical energy model for one image, priced on a Keras model: a labelled *model*.
+"""Seed 003's energy model for one image, priced on a Keras model (or on layer costs): a *model*.
 
-Energy = computation + data movement, with Horowitz's 45 nm table (DESIGN.md §4):
-  MAC             every multiply-accumulate: fp32 mult 3.7 + add 0.9 pJ; int8 mult 0.2 pJ + int32
-                  add 0.1 pJ (TFLite accumulates int8 products in int32)
-  SRAM weights    every parameter read once from SRAM, 5 pJ per 32-bit word
-  SRAM activations the input and every weighted layer's output written once and read once, 5 pJ/word
-  DRAM            every parameter fetched once from DRAM, 640 pJ per 32-bit word
-A word holds one fp32 value or four int8 values. With these rules the seed's LeNet-300-100 row
-(MAC 1.22 µJ, SRAM weights 1.33 µJ, SRAM activations 11.94 nJ, DRAM 170.51 µJ) is reproduced to
-0.1 %. It is deterministic and a lower bound, not a wall-socket figure.
-
-The project's shared energy model (priced on the .tflite graph) replaces `estimate_energy` when it
-lands; the sweep only calls `estimate_energy` on a list of `LayerCost`s.
+The prices and the rules are the project's shared 45 nm model (`edgeopt.profile.energy.model`,
+DESIGN.md §4), which prices the operators of a `.tflite` graph: MACs × (mult + add), every
+constant read once from SRAM (5 pJ/word) and fetched once from DRAM (640 pJ/word), and every
+operator's activation inputs read and outputs written once in SRAM. A sweep visits hundreds of
+widths, and converting each to `.tflite` would cost seconds apiece, so here each Keras layer is
+described as the operator the converter makes of it (`LayerCost` → `OpInfo`) and priced by the
+same function. It agrees with pricing the converted `.tflite` to within its tiny constant shape
+tensors (tested), and is always labelled "model", never a measurement.
 """
 
 from __future__ import annotations
@@ -20,20 +16,21 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Precision = Literal["float32", "int8"]
+BYTES = {"float32": 4, "int8": 1}  # int8: weights and activations are one byte (int32 biases counted as int8)
 
-MAC_PJ = {"float32": 3.7 + 0.9, "int8": 0.2 + 0.1}
-BITS = {"float32": 32, "int8": 8}
-SRAM_PJ_PER_WORD = 5.0
-DRAM_PJ_PER_WORD = 640.0
+# Layers the converter drops at inference (identity): no operator, no energy.
+_IDENTITY_AT_INFERENCE = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                          "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization")
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """What one layer costs per image: multiply-accumulates, parameters, activations it writes."""
+    """What one layer costs per image: multiply-accumulates, parameters, activations read and written."""
 
     name: str
     macs: int
     params: int
+    inputs: int
     outputs: int
 
 
@@ -61,51 +58,49 @@ def dense_cost(name: str, in_features: int, units: int, use_bias: bool = True) -
 
     Example:
         >>> dense_cost("fc1", 784, 300)
-        LayerCost(name='fc1', macs=235200, params=235500, outputs=300)
+        LayerCost(name='fc1', macs=235200, params=235500, inputs=784, outputs=300)
     """
-    return LayerCost(name, in_features * units, in_features * units + (units if use_bias else 0), units)
+    return LayerCost(name, in_features * units, in_features * units + (units if use_bias else 0), in_features, units)
 
 
-def estimate_energy(input_elements: int, costs: list[LayerCost], precision: Precision = "float32") -> EnergyEstimate:
-    """Seed 003's energy of one image through layers with these costs.
+def estimate_energy(costs: list[LayerCost], precision: Precision = "float32") -> EnergyEstimate:
+    """The shared 45 nm model's energy of one image through layers with these costs.
 
     Example:
         >>> costs = [dense_cost("fc1", 784, 300), dense_cost("fc2", 300, 100), dense_cost("logits", 100, 10)]
-        >>> round(estimate_energy(784, costs).sram_activations_uj * 1000, 2)   # nJ, as in the seed
-        11.94
+        >>> e = estimate_energy(costs)
+        >>> round(e.mac_uj, 2), round(e.sram_weights_uj, 2), round(e.dram_uj, 1)   # seed: 1.22, 1.33, 170.51
+        (1.22, 1.33, 170.6)
     """
-    if precision not in MAC_PJ:
-        raise ValueError(f"precision must be one of {', '.join(MAC_PJ)}. Received: precision={precision!r}")
-    per_word = BITS[precision] / 32
-    macs = sum(c.macs for c in costs)
-    weight_words = sum(c.params for c in costs) * per_word
-    activation_words = (input_elements + sum(c.outputs for c in costs)) * per_word
+    from edgeopt.profile.energy.model import model_energy
+    from edgeopt.profile.tflite_model import OpInfo
+
+    if precision not in BYTES:
+        raise ValueError(f"precision must be one of {', '.join(BYTES)}. Received: precision={precision!r}")
+    size = BYTES[precision]
+    ops = [OpInfo(index, cost.name, cost.macs, precision, precision if cost.macs else None, precision,
+                  cost.params, cost.params * size, cost.inputs, cost.inputs * size, cost.outputs, cost.outputs * size)
+           for index, cost in enumerate(costs)]
+    energy = model_energy(ops)
     pj_to_uj = 1e-6
-    return EnergyEstimate(
-        mac_uj=macs * MAC_PJ[precision] * pj_to_uj,
-        sram_weights_uj=weight_words * SRAM_PJ_PER_WORD * pj_to_uj,
-        sram_activations_uj=2 * activation_words * SRAM_PJ_PER_WORD * pj_to_uj,
-        dram_uj=weight_words * DRAM_PJ_PER_WORD * pj_to_uj,
-        precision=precision,
-    )
+    return EnergyEstimate(mac_uj=energy.compute_pj * pj_to_uj, sram_weights_uj=energy.sram_weights_pj * pj_to_uj,
+                          sram_activations_uj=energy.sram_activations_pj * pj_to_uj,
+                          dram_uj=energy.dram_pj * pj_to_uj, precision=precision)
 
 
-def keras_layer_costs(model) -> tuple[int, list[LayerCost]]:
-    """(input elements per image, cost of every layer that has weights) of a Keras model."""
+def keras_layer_costs(model) -> list[LayerCost]:
+    """The cost of every layer of a Keras model that becomes an operator once converted."""
     import numpy as np
 
     from edgeopt.keras_profile import _leaf_layers, layer_macs
 
-    input_elements = int(np.prod([d for d in model.input_shape[1:] if d]))
-    costs = []
-    for layer in _leaf_layers(model):
-        params = int(layer.count_params())
-        if params == 0:  # pooling, flatten, activations: no weights to fetch, outputs stay in registers
-            continue
-        shape = layer.output_shape[0] if isinstance(layer.output_shape, list) else layer.output_shape
-        outputs = int(np.prod([d for d in shape[1:] if d]))
-        costs.append(LayerCost(layer.name, layer_macs(layer), params, outputs))
-    return input_elements, costs
+    def elements(shape) -> int:
+        shape = shape[0] if isinstance(shape, list) else shape
+        return int(np.prod([d for d in shape[1:] if d]))
+
+    return [LayerCost(layer.name, layer_macs(layer), int(layer.count_params()), elements(layer.input_shape),
+                      elements(layer.output_shape))
+            for layer in _leaf_layers(model) if type(layer).__name__ not in _IDENTITY_AT_INFERENCE]
 
 
 def keras_model_energy(model, precision: Precision = "float32") -> EnergyEstimate:
@@ -116,5 +111,4 @@ def keras_model_energy(model, precision: Precision = "float32") -> EnergyEstimat
         >>> round(keras_model_energy(build_model("lenet_300_100", (28, 28, 1), 10)).total_uj, 1)
         173.2
     """
-    input_elements, costs = keras_layer_costs(model)
-    return estimate_energy(input_elements, costs, precision)
+    return estimate_energy(keras_layer_costs(model), precision)

@@ -201,7 +201,7 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     eliminator = LayerEliminator(model, layer, calibration_x)
     site = eliminator.site
     evaluator = MaskedEvaluator(model, site, x_eval)
-    input_elements, costs = keras_layer_costs(model)
+    costs = keras_layer_costs(model)
     base_logits = model.predict(x_eval, batch_size=1024, verbose=0)
     base_accuracy = accuracy_of(base_logits, y_eval)
 
@@ -221,7 +221,7 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             layer=layer, method=method_name, neurons_kept=p, width=site.width,
             params=sum(c.params for c in resized), layer_params=next(c.params for c in resized if c.name == layer),
             macs=sum(c.macs for c in resized), accuracy=accuracy, accuracy_drop=drop,
-            within_threshold=drop <= max_accuracy_drop, energy=estimate_energy(input_elements, resized, precision),
+            within_threshold=drop <= max_accuracy_drop, energy=estimate_energy(resized, precision),
             latency_ms_p50=latency)
 
     points = [point("original", None)]
