@@ -152,3 +152,19 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
             layers.append(LEAN(lean_preserved, iterations=lean_iterations, name=f"lean{number}"))
     layers += [keras.layers.Flatten(name="flatten"), _logits(num_classes)]
     return keras.Sequential(layers, name="lean_cnn" if lean_preserved is None else f"lean_cnn_c{lean_preserved}")
+
+
+@register_architecture("lenet_300_100", "seed 003: the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits)")
+def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int = 100):
+    from edgeopt._keras import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(fc1_units, activation="relu", name="fc1"),
+            keras.layers.Dense(fc2_units, activation="relu", name="fc2"),
+            _logits(num_classes),
+        ],
+        name="lenet_300_100",
+    )
