@@ -193,7 +193,8 @@ def test_energy_aware_pruning_prunes_the_costliest_layer_most_at_the_same_overal
 def test_two_of_four_sparsity_holds_in_every_group_of_input_channels(tmp_path, digits, base):
     from edgeopt.keras_io import load_keras_model
 
-    artifact = run_prune(tmp_path, digits, base, sparsity_m_by_n=[2, 4])
+    # frequency 100 > the 20 training steps: m-by-n masks are set at step 1, no schedule applies
+    artifact = run_prune(tmp_path, digits, base, sparsity_m_by_n=[2, 4], frequency=100)
     info = artifact.info
     assert info["sparsity_target"]["conv1"] == 0.0  # one input channel: nothing to group
     saved = load_keras_model(artifact.path)
@@ -241,3 +242,29 @@ def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base)
     sparse = tflite_bytes(load_keras_model(pruned.path), "int8", calibration)
     assert abs(len(sparse) - len(dense)) <= 0.02 * len(dense)
     assert len(gzip.compress(sparse, 9)) < len(gzip.compress(dense, 9))
+
+
+@pytest.mark.slow
+def test_a_recipe_prunes_in_auto_precision_and_records_sparsity_and_policy(tmp_path):
+    import json
+
+    from edgeopt.pipeline import run_recipe
+
+    text = """
+name: tiny_prune
+seed: 0
+data: {name: digits, limit_train: 256, limit_test: 100}
+profile: {runs: 5, warmup: 1}
+steps:
+  - {id: base, stage: train, architecture: small_cnn, epochs: 2, batch_size: 32, learning_rate: 0.01, profile: false}
+  - {id: pruned, stage: prune, from: base, final_sparsity: 0.5, epochs: 2, batch_size: 32, frequency: 2, precision: auto}
+  - {id: pruned_int8, stage: convert, from: pruned, mode: int8, calibration_samples: 50}
+"""
+    result = run_recipe(parse_recipe(text, tmp_path / "r.yaml"), tmp_path / "run", log_fn=lambda _: None)
+    step = json.loads((tmp_path / "run" / "pruned" / "step.json").read_text())
+    assert step["params"]["precision"] == "auto" and step["info"]["precision"] in ("float32", "mixed_bfloat16",
+                                                                                   "mixed_float16")
+    assert step["info"]["precision_reason"]
+    for name in step["info"]["pruned_layers"]:
+        assert step["info"]["sparsity"][name] == pytest.approx(0.5, abs=0.01)
+    assert [row.name for row in result.rows] == ["pruned", "pruned_int8"]

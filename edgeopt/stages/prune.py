@@ -196,7 +196,10 @@ def plan_pruning(params: PruneParams, model, *, n_train: int) -> PruningPlan:
         raise RecipeError(f"`end_step` is after the last training step, so final_sparsity would never be reached. "
                           f"Received: end_step={params.end_step}; training has {total} steps "
                           f"({params.epochs} epochs × {per_epoch}). Lower end_step, raise epochs, or use end_epoch.")
-    if params.end_step is not None:
+    kind = params.schedule
+    if params.sparsity_m_by_n:  # tfmot sets m-by-n masks once, at step 1: no schedule applies
+        kind, end = "constant", -1
+    elif params.end_step is not None:
         end = params.end_step
     elif params.schedule == "constant" and params.end_epoch is None:
         end = -1  # tfmot's "hold until training ends"
@@ -208,7 +211,7 @@ def plan_pruning(params: PruneParams, model, *, n_train: int) -> PruningPlan:
                               f"of epoch {params.end_epoch or params.epochs} (step {last}) at "
                               f"frequency={params.frequency}. Lower frequency or begin_step, or raise epochs.")
     final = params.sparsity_m_by_n[0] / params.sparsity_m_by_n[1] if params.sparsity_m_by_n else params.final_sparsity
-    schedule = Schedule(params.schedule, params.initial_sparsity, final, params.begin_step, end, params.power,
+    schedule = Schedule(kind, params.initial_sparsity, final, params.begin_step, end, params.power,
                         params.frequency)
     costs = None
     if params.allocation == "energy_aware":
