@@ -13,7 +13,7 @@ def save_keras_model(model: keras.Model, path: Path) -> Path:
     """Write `model` to `path` (.keras) through a temporary file, so no half-written model remains."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(tmp)
+    model.save(tmp, include_optimizer=False)  # optimizer state is training scratch, not the model
     os.replace(tmp, path)
     return path
 

@@ -65,12 +65,24 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
         else:
             log_fn(heading)
             artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
+        _inherit_lineage(artifact, artifacts.get(step.source))
         artifacts[step.id] = artifact
         if step.profile:
             rows.append(_profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn))
     document = results_document(recipe, rows, dataset)
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
+
+
+# Facts about a model that survive conversion: an int8 file made from a pruned, mixed-precision
+# model is still that pruned, mixed-precision model.
+LINEAGE_KEYS = ("sparsity_overall", "sparsity", "precision")
+
+
+def _inherit_lineage(artifact: Artifact, source: Artifact | None) -> None:
+    for key in LINEAGE_KEYS:
+        if source is not None and key not in artifact.info and key in source.info:
+            artifact.info[key] = source.info[key]
 
 
 def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
@@ -168,7 +180,8 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
         row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
     row.extra.update({k: artifact.info.get(k) for k in
                       ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_note")})
-    row.extra.update({"stage": step.stage, "from": step.source})
+    row.extra.update({"stage": step.stage, "from": step.source, "sparsity": artifact.info.get("sparsity_overall"),
+                      "sparsity_per_layer": artifact.info.get("sparsity"), "precision": artifact.info.get("precision")})
     return row
 
 

@@ -49,6 +49,11 @@ def table_rows(rows: list[Row], baseline: str | None = None,
             body[-1].append({True: "yes", False: "OVER", None: NA}[verdicts[r.name]])
     if budget_points is not None:
         headers.append(f"within {budget_points:g} pts")
+    if any(r.extra.get("sparsity") is not None for r in rows):  # only recipes that prune show it
+        headers.insert(7, "sparsity %")
+        for r, line in zip(rows, body):
+            s = r.extra.get("sparsity")
+            line.insert(7, NA if s is None else f"{100 * s:.1f}")
     return headers, body
 
 
