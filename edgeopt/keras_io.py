@@ -13,7 +13,13 @@ def save_keras_model(model: keras.Model, path: Path) -> Path:
     """Write `model` to `path` (.keras) through a temporary file, so no half-written model remains."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(tmp, include_optimizer=False)  # optimizer state is training scratch, not the model
+    # The .keras format has no include_optimizer switch; the optimizer's slots (2x the weights for
+    # Adam) are training scratch, not the model, and would inflate the file edgeopt reports.
+    optimizer, model.optimizer = getattr(model, "optimizer", None), None
+    try:
+        model.save(tmp)
+    finally:
+        model.optimizer = optimizer
     os.replace(tmp, path)
     return path
 

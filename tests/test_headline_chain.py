@@ -62,6 +62,6 @@ def test_the_headline_chain_runs_end_to_end_and_resumes(tmp_path):
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert second.stderr.count("unchanged, reusing") == len(steps)
+    assert second.stderr.count("— unchanged, reusing") == len(steps)
     again = json.loads((out / "results.json").read_text())
     assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in doc["rows"]]
