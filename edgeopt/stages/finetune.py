@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
@@ -11,18 +12,25 @@ class FinetuneParams(StageParams):
     epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(1e-4, gt=0, le=1, description="usually 10x below the training rate")
+    precision: Precision = Field("float32", description="float32 | mixed_bfloat16 | mixed_float16 | auto (per device)")
 
 
 @register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
 def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
-    """Continue training a Keras model (epochs, batch size, learning rate)."""
+    """Continue training a Keras model (epochs, batch size, learning rate, precision)."""
     from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
     from edgeopt.training import compile_classifier, fit_classifier
 
     model = load_keras_model(source.path)
     ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
-    compile_classifier(model, params.learning_rate)
-    fit = fit_classifier(model, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
-                         label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
-    path = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history})
+    choice = resolve_precision(params.precision)
+    ctx.log(f"  precision {choice.policy} ({choice.reason})")
+    with dtype_policy(choice.policy):
+        work = for_policy(model, choice.policy)  # a float32 model rebuilt under the policy, same weights
+        compile_classifier(work, params.learning_rate)
+        fit = fit_classifier(work, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
+                             label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
+    path = save_keras_model(as_float32(work), artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history,
+                                               **choice.info(params.precision)})

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from edgeopt.data import did_you_mean
 from edgeopt.models import ARCHITECTURES, architecture_options
+from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
@@ -18,6 +19,7 @@ class TrainParams(StageParams):
     learning_rate: float = Field(1e-3, gt=0, le=1)
     validation_split: float = Field(0.0, ge=0, lt=1, description="held out of training to watch overfitting")
     options: dict[str, Any] = Field(default_factory=dict, description="architecture options, e.g. hidden_units")
+    precision: Precision = Field("float32", description="float32 | mixed_bfloat16 | mixed_float16 | auto (per device)")
 
     @field_validator("architecture")
     @classmethod
@@ -39,16 +41,22 @@ class TrainParams(StageParams):
 
 @register_stage("train", params=TrainParams, consumes=None, produces="keras")
 def train(params: TrainParams, ctx: StageContext, source: Artifact | None) -> Artifact:
-    """Train a base CNN from scratch (architecture, epochs, batch size, learning rate)."""
+    """Train a base CNN from scratch (architecture, epochs, batch size, learning rate, precision)."""
     from edgeopt.keras_io import save_keras_model
     from edgeopt.models import build_model
+    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
     from edgeopt.training import compile_classifier, fit_classifier, seed_everything
 
     seed_everything(ctx.seed)
     ds = ctx.dataset
     model = build_model(params.architecture, ds.input_shape, ds.num_classes, **params.options)
-    compile_classifier(model, params.learning_rate)
-    fit = fit_classifier(model, ds, epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
-                         seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
-    path = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history})
+    choice = resolve_precision(params.precision)
+    ctx.log(f"  precision {choice.policy} ({choice.reason})")
+    with dtype_policy(choice.policy):
+        work = for_policy(model, choice.policy)
+        compile_classifier(work, params.learning_rate)
+        fit = fit_classifier(work, ds, epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
+                             seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
+    path = save_keras_model(as_float32(work), artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history,
+                                               **choice.info(params.precision)})

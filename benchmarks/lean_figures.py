@@ -1,0 +1,232 @@
+"""Figures for seed 001 (LEAN): run a recipe's steps, then profile every .tflite through LiteRT.
+
+Not a test. It runs the recipe's steps exactly as `edgeopt run` does (same stage functions, same
+step folders) but profiles the .tflite files with a small LiteRT loop of its own, so it works
+before `edgeopt.profile` exists; it then times the LEAN model layer by layer and the LEAN layer
+op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
+model cut after that layer/op, minus the p50 of the cut before it).
+
+    python benchmarks/lean_figures.py recipes/fashion_lean.yaml --out runs/fashion_lean
+    python benchmarks/lean_figures.py recipes/fashion_lean.yaml --out runs/fashion_lean --skip-train
+
+Writes OUT/lean_figures.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--skip-train", action="store_true", help="reuse the step folders already in --out")
+    parser.add_argument("--resume-at", metavar="STEP", help="reuse the folders of the steps before STEP, run the rest")
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--cut-model", default="lean", help="step id of the Keras model to time layer by layer")
+    parser.add_argument("--no-cuts", action="store_true", help="skip the layer-by-layer and op-by-op timing")
+    args = parser.parse_args()
+
+    from edgeopt.data import load_dataset
+    from edgeopt.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
+                      limit_test=recipe.data.limit_test, seed=recipe.seed)
+    print(f"data: {ds.name}: {len(ds.x_train)} train / {len(ds.x_test)} test from {ds.source}", flush=True)
+    if not args.skip_train:
+        run_steps(recipe, ds, out, args.resume_at)
+
+    from edgeopt.keras_profile import count_macs
+    from edgeopt.keras_io import load_keras_model
+
+    rows = []
+    for step in recipe.steps:
+        folder = out / step.id
+        info = json.loads((folder / "step.json").read_text())
+        source = step.id if info["kind"] == "keras" else step.source
+        keras_model = load_keras_model(out / source / "model.keras")
+        row = {"name": step.id, "format": info["kind"], "dtype": info["dtype"],
+               "params": int(keras_model.count_params()), "macs": count_macs(keras_model),
+               "train_seconds": info["info"].get("train_seconds")}
+        if info["kind"] == "tflite":
+            path = folder / "model.tflite"
+            data = path.read_bytes()
+            row.update(size_bytes=len(data), gzip_bytes=len(gzip.compress(data, 9)),
+                       accuracy=tflite_accuracy(path, ds.x_test, ds.y_test),
+                       **tflite_latency(path, ds.x_test[:1], args.runs, args.warmup),
+                       ops=op_counts(path))
+        else:
+            logits = keras_model.predict(ds.x_test, batch_size=256, verbose=0)
+            row.update(accuracy=float(np.mean(np.argmax(logits, -1) == ds.y_test)),
+                       size_bytes=(folder / "model.keras").stat().st_size)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    cuts = {}
+    if not args.no_cuts and args.cut_model in {s.id for s in recipe.steps}:
+        model = load_keras_model(out / args.cut_model / "model.keras")
+        calibration = ds.calibration_samples(300, recipe.seed)
+        cuts["layers_int8"] = layer_cut_times(model, calibration, args.runs, args.warmup)
+        cuts["lean_ops_int8"] = lean_op_cut_times(model, calibration, args.runs, args.warmup)
+    document = {"recipe": str(recipe.path), "dataset": ds.name, "rows": rows, "cuts": cuts,
+                "timing": f"p50 of {args.runs} single-image invokes after {args.warmup} warm-up, 1 thread"}
+    (out / "lean_figures.json").write_text(json.dumps(document, indent=2) + "\n")
+    print_table(rows, cuts)
+
+
+def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
+    """Run every step with the stage functions and folders `edgeopt run` uses."""
+    from edgeopt.pipeline import _run_step
+    from edgeopt.stages.registry import Artifact, artifact_file
+
+    artifacts = {}
+    resuming = resume_at is not None
+    for number, step in enumerate(recipe.steps, start=1):
+        resuming = resuming and step.id != resume_at
+        if resuming:
+            info = json.loads((out / step.id / "step.json").read_text())
+            artifacts[step.id] = Artifact(info["kind"], artifact_file(out / step.id, info["kind"]), info["dtype"], info["info"])
+            print(f"[{number}/{len(recipe.steps)}] {step.id}: reusing {artifacts[step.id].path}", flush=True)
+            continue
+        print(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}", flush=True)
+        artifacts[step.id] = _run_step(step, recipe, ds, artifacts.get(step.source), out, print)
+
+
+def _interpreter(path_or_bytes, threads: int = 1):
+    from ai_edge_litert.interpreter import Interpreter
+
+    kwargs = {"model_content": path_or_bytes} if isinstance(path_or_bytes, bytes) else {"model_path": str(path_or_bytes)}
+    interpreter = Interpreter(num_threads=threads, **kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _quantise(x: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return x.astype(np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
+
+
+def tflite_accuracy(path, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy through the interpreter, one image per invoke, int8 input quantised."""
+    interpreter = _interpreter(path)
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    correct = 0
+    for image, label in zip(x, y):
+        interpreter.set_tensor(inp["index"], _quantise(image[None], inp))
+        interpreter.invoke()
+        correct += int(np.argmax(interpreter.get_tensor(outp["index"])[0]) == label)
+    return correct / len(y)
+
+
+def tflite_latency(path_or_bytes, sample: np.ndarray, runs: int, warmup: int) -> dict:
+    interpreter = _interpreter(path_or_bytes)
+    inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], _quantise(sample, inp))
+    for _ in range(warmup):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        interpreter.invoke()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    times = np.asarray(times)
+    return {"latency_ms_p50": float(np.percentile(times, 50)), "latency_ms_p90": float(np.percentile(times, 90))}
+
+
+def op_counts(path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in _interpreter(path)._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return counts
+
+
+def _p50_int8(model, calibration, runs, warmup) -> float:
+    from edgeopt.stages.convert import tflite_bytes
+
+    return tflite_latency(tflite_bytes(model, "int8", calibration), calibration[:1], runs, warmup)["latency_ms_p50"]
+
+
+def layer_cut_times(model, calibration, runs, warmup) -> list[dict]:
+    """p50 of the int8 model cut after each layer, and the increment each layer adds."""
+    from edgeopt._keras import keras
+
+    results, previous = [], 0.0
+    for layer in model.layers:
+        cut = keras.Model(model.inputs, layer.output)
+        p50 = _p50_int8(cut, calibration, runs, warmup)
+        results.append({"layer": layer.name, "cut_p50_ms": p50, "increment_ms": p50 - previous})
+        previous = p50
+    return results
+
+
+def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
+    """The first LEAN layer on its real input, cut after each of its TFLite ops (int8)."""
+    from edgeopt._keras import keras, tf
+    from edgeopt.layers import LEAN
+
+    lean = next((layer for layer in model.layers if isinstance(layer, LEAN)), None)
+    if lean is None:
+        return []
+    feed = keras.Model(model.inputs, lean.input)
+    activations = feed.predict(calibration, verbose=0)
+
+    def stages(x):  # LEAN.call unrolled for one iteration, yielding after each TFLite op
+        unit = tf.math.l2_normalize(x, axis=-1, epsilon=lean._l2_floor(x.dtype))
+        yield "L2_NORMALIZATION", unit
+        groups = lean._split(unit)
+        yield "RESHAPE", groups
+        affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
+        yield "BATCH_MATMUL (A = XXᵀ)", affinity
+        row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1, keepdims=True)
+        yield "ABS + SUM (row ℓ1 of A)", row_l1
+        _, degree = lean._affinity_and_degree(x)
+        yield "MAXIMUM (floor: D)", degree
+        v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
+        product = tf.linalg.matmul(affinity, v[:, None])
+        yield "FULLY_CONNECTED (A·V)", product
+        yield "DIV (D⁻¹·AV)", product / degree
+        yield "ABS + SUM + MAXIMUM + DIV + RESHAPE (/‖ÃV‖₁)", lean(x)
+
+    names = [name for name, _ in stages(tf.constant(activations[:1]))]
+    results, previous = [], 0.0
+    for index, name in enumerate(names):
+        inp = keras.Input(activations.shape[1:])
+        out = keras.layers.Lambda(lambda t, i=index: list(stages(t))[i][1])(inp)
+        p50 = _p50_int8(keras.Model(inp, out), activations, runs, warmup)
+        results.append({"op": name, "cut_p50_ms": p50, "increment_ms": p50 - previous})
+        previous = p50
+    results.append({"input_shape": list(activations.shape[1:])})
+    return results
+
+
+def print_table(rows, cuts) -> None:
+    print(f"\n{'name':14} {'dtype':8} {'params':>8} {'MACs':>11} {'size B':>9} {'acc':>7} {'p50 ms':>8}")
+    for r in rows:
+        acc = f"{r['accuracy']:.4f}" if r.get("accuracy") is not None else "n/a"
+        p50 = f"{r['latency_ms_p50']:.3f}" if r.get("latency_ms_p50") is not None else "n/a"
+        print(f"{r['name']:14} {r['dtype']:8} {r['params']:>8} {r['macs']:>11} {r['size_bytes']:>9} {acc:>7} {p50:>8}")
+    for key, entries in cuts.items():
+        print(f"\n{key}:")
+        for e in entries:
+            if "cut_p50_ms" in e:
+                print(f"  {e.get('layer', e.get('op')):45} cut p50 {e['cut_p50_ms']:.4f} ms  +{e['increment_ms']:.4f} ms")
+            else:
+                print(f"  {e}")
+
+
+if __name__ == "__main__":
+    main()

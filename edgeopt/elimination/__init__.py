@@ -1,0 +1,21 @@
+"""Neuron elimination without retraining (seed 003: Zhang, Davoodi, Hu).
+
+    from edgeopt.elimination import eliminate_neurons, sweep_layer
+    smaller, plan = eliminate_neurons(model, "fc1", 100, calibration_x)
+
+Importing this package does not load TensorFlow; the functions that touch a Keras model do.
+"""
+
+from edgeopt.elimination.energy import EnergyEstimate, LayerCost, estimate_energy, keras_model_energy
+from edgeopt.elimination.linalg import (fold_into_next, largest_outgoing_norms, reconstruction,
+                                        representative_rows, spectrum)
+from edgeopt.elimination.surgery import EliminationError, Site, find_site, shrink_model
+from edgeopt.elimination.sweep import (LayerEliminator, Plan, TradeoffPoint, choose_point, eliminate_neurons,
+                                       sweep_layer, tradeoff_csv, tradeoff_plot)
+
+__all__ = [
+    "EliminationError", "EnergyEstimate", "LayerCost", "LayerEliminator", "Plan", "Site", "TradeoffPoint",
+    "choose_point", "eliminate_neurons", "estimate_energy", "find_site", "fold_into_next", "keras_model_energy",
+    "largest_outgoing_norms", "reconstruction", "representative_rows", "shrink_model", "spectrum", "sweep_layer",
+    "tradeoff_csv", "tradeoff_plot",
+]

@@ -1,0 +1,183 @@
+"""LEAN: batch power-iteration channel reduction (seed 001, Algorithm 2), as a Keras layer.
+
+LEAN reduces the last axis of its input from C_in channels to C' ≪ C_in without a projection
+layer. For every position (pixel, time step or sample) it splits the C_in channels into C' groups
+of C'' = C_in / C' consecutive channels, builds the C'×C' affinity A = X·Xᵀ between the groups,
+random-walk-normalises it (Ã = D⁻¹A: each ROW sums to 1 in ℓ1) and runs power iteration
+V ← ÃV / ‖ÃV‖₁ from a learnable initial vector V ∈ R^{C'}. The output is V, one C'-vector per
+position.
+
+Which axis is normalised: Algorithm 2 says "its second last dimension is ℓ1-normalised", which read
+as PyTorch's `normalize(A, p=1, dim=-2)` would make every *column* sum to 1 (A·D⁻¹). Algorithm 1
+and the definition of random-walk normalisation (Lin & Cohen, 2010) both say each *row* sums to 1
+(D⁻¹A), and only that makes Ã a transition matrix whose power iteration has the paper's
+eigen-analysis (λ₁ = 1 with a constant eigenvector). Since A is symmetric the two differ only by a
+transpose, but ÃV differs, so this matters: edgeopt uses rows (D⁻¹A), as in Algorithm 1.
+
+Numerical safety, and int8: Ã and the output are invariant to scaling X and V, so the layer first
+scales each position's X to unit ℓ2 norm and V to unit ℓ1 norm. That changes nothing in exact
+arithmetic, but bounds every quantity: |A| ≤ 1, each row sum of |A| ≤ √C' (Cauchy–Schwarz) and
+‖ÃV‖₁ ≤ C'·‖V‖∞. Every ℓ1 norm takes absolute values (activations may be negative when LEAN does
+not follow a ReLU) and is floored at `epsilon` times its bound before dividing. The floor is what
+makes an all-zero position give zeros instead of 0/0 = NaN, and — because it is at least two int8
+steps of any calibrated range below the bound — what keeps int8 TFLite's DIV from meeting a
+divisor that quantises to zero (its kernel refuses to run then). Above the floor the maths is
+exactly Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of
+amplifying noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so
+only groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeopt._keras import keras, tf
+
+
+@keras.saving.register_keras_serializable(package="edgeopt")
+class LEAN(keras.layers.Layer):
+    """Reduce the last axis from C_in to `preserved` channels by batch power iteration.
+
+    Args:
+        preserved: C', the number of channels kept; the input's last axis must be a multiple of it.
+        iterations: power-iteration steps (the paper uses 1; many steps converge to a constant
+            vector and lose information, which is why the paper stops early).
+        epsilon: floor of every ℓ1 norm, relative to that norm's largest possible value, before
+            dividing: all-zero activations give zeros, not NaN, and int8 DIVs never meet a zero
+            divisor. The default 1/128 is two int8 steps of the bounded range.
+        initial_vector_initializer: initialiser of the learnable initial vector V ∈ R^{C'}. It must
+            not be constant: a constant V is a fixed point of Ã (rows sum to 1) and would make the
+            output the same for every input. None (default): uniform in [0, 1).
+        **kwargs: standard Keras layer arguments (name, dtype, trainable).
+
+    Input shape: (..., C_in) of rank ≥ 2, e.g. (N, H, W, C_in) after a conv, or (N, C_in) before a
+    Dense layer. Output shape: (..., preserved).
+
+    Example:
+        >>> layer = LEAN(preserved=10)
+        >>> layer(tf.random.uniform((2, 8, 8, 50))).shape
+        TensorShape([2, 8, 8, 10])
+    """
+
+    def __init__(self, preserved: int, iterations: int = 1, epsilon: float = 1 / 128,
+                 initial_vector_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(preserved, bool) or not isinstance(preserved, int) or preserved < 1:
+            raise ValueError(f"`preserved` must be an integer ≥ 1. Received: preserved={preserved!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"`iterations` must be an integer ≥ 1. Received: iterations={iterations!r}")
+        if not (isinstance(epsilon, (int, float)) and 0 < epsilon < 1):
+            raise ValueError(f"`epsilon` must be in (0, 1), e.g. 1/128. Received: epsilon={epsilon!r}")
+        self.preserved = preserved
+        self.iterations = iterations
+        self.epsilon = float(epsilon)
+        self.initial_vector_initializer = (keras.initializers.RandomUniform(0.0, 1.0)
+                                           if initial_vector_initializer is None
+                                           else keras.initializers.get(initial_vector_initializer))
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"LEAN needs a known channel count (last axis). Received input shape {input_shape}")
+        if channels % self.preserved:
+            divisors = [d for d in range(1, channels + 1) if channels % d == 0]
+            raise ValueError(
+                f"LEAN splits the {channels} input channels into `preserved` equal groups, so `preserved` must "
+                f"divide {channels}. Received: preserved={self.preserved}. Divisors of {channels}: {divisors}")
+        self.reducible = channels // self.preserved  # C''
+        # Positions per sample (H·W for images, 1 for (N, C) input); None if a middle axis is unknown.
+        middle = input_shape[1:-1].as_list()
+        self.positions = math.prod(middle) if all(d is not None for d in middle) else None
+        self.initial_vector = self.add_weight(
+            name="initial_vector", shape=(self.preserved,), initializer=self.initial_vector_initializer,
+            trainable=True)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: channels})
+        super().build(input_shape)
+
+    def normalized_affinity(self, inputs):
+        """Ã = D⁻¹·A with A = X·Xᵀ per position: shape (..., C', C'); each row of |Ã| sums to 1.
+
+        A row whose ℓ1 sum is below `epsilon`·√C' (a group carrying almost none of the position's
+        energy, or an all-zero position) is divided by that floor instead, so it sums to less than 1.
+        """
+        affinity, degree = self._affinity_and_degree(inputs)
+        return affinity / degree
+
+    def call(self, inputs):
+        affinity, degree = self._affinity_and_degree(inputs)
+        # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
+        # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
+        vector = tf.cast(self.initial_vector, affinity.dtype)
+        vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
+        bound = self.preserved * tf.reduce_max(tf.abs(vector))
+        vector = vector[:, None]
+        for _ in range(self.iterations):
+            # ÃV = D⁻¹(A·V): the same product, but C' divisions per position instead of C'² —
+            # int8 DIV is slow in TFLite and dominated the layer's time when Ã was formed first.
+            vector = tf.linalg.matmul(affinity, vector) / degree  # (..., C', 1)
+            l1 = tf.reduce_sum(tf.abs(vector), axis=-2, keepdims=True)
+            vector = vector / tf.maximum(l1, self.epsilon * bound)
+            bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
+        return tf.squeeze(vector, axis=-1)
+
+    def _affinity_and_degree(self, inputs):
+        """A = X·Xᵀ per position, (..., C', C'), and its floored row ℓ1 sums D, (..., C', 1)."""
+        # Ã is invariant to scaling X per position, so X is first scaled to unit ℓ2 norm (the
+        # L2_NORMALIZATION op, which maps zeros to zeros). Then |A| ≤ 1 and, by Cauchy–Schwarz,
+        # every row sum is ≤ √C': bounds int8 can quantise and a floor can be relative to.
+        unit = tf.math.l2_normalize(inputs, axis=-1, epsilon=self._l2_floor(inputs.dtype))
+        groups = self._split(unit)  # (..., C', C'')
+        affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
+        row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1, keepdims=True)
+        floor = self.epsilon * math.sqrt(self.preserved)
+        return affinity, tf.maximum(row_l1, tf.cast(floor, affinity.dtype))
+
+    def _l2_floor(self, dtype) -> float:
+        # Floor of Σx² in l2_normalize; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
+        # (and TF flushes float16 subnormals), so float16 gets its smallest normal number.
+        return float(np.finfo(np.float16).tiny) if tf.as_dtype(dtype) == tf.float16 else 1e-12
+
+    def _split(self, inputs):
+        # Static shapes where known keep the TFLite graph free of SHAPE/STRIDED_SLICE/PACK ops.
+        static = inputs.shape.as_list()
+        if all(d is not None for d in static[1:]):
+            shape = [-1, *static[1:-1], self.preserved, self.reducible]
+        else:
+            shape = tf.concat([tf.shape(inputs)[:-1], [self.preserved, self.reducible]], axis=0)
+        return tf.reshape(inputs, shape)  # channel c = group·C'' + k, as PyTorch's `view`
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.preserved])
+
+    def count_macs(self) -> int:
+        """Multiply-accumulates for one sample: the affinity matmuls plus Ã·V per iteration.
+
+        Per position: C'·C'·C'' for A = X·Xᵀ and C'·C' per iteration for A·V. The ℓ2 and ℓ1
+        norms (C_in + C'·C' + C' adds per position) and the 2·C' divisions per iteration are not
+        counted, as for other layers' activations. In TFLite the layer lowers to L2_NORMALIZATION,
+        RESHAPE, BATCH_MATMUL (A), ABS, SUM, MAXIMUM, FULLY_CONNECTED (A·V with the constant V of
+        the first iteration; BATCH_MATMUL for later ones) and DIV.
+        """
+        if self.positions is None:
+            raise ValueError("LEAN.count_macs needs every input axis but the batch known; "
+                             f"this layer was built for positions={self.positions}")
+        per_position = self.preserved * self.preserved * (self.reducible + self.iterations)
+        return self.positions * per_position
+
+    def get_prunable_weights(self):
+        # The initial vector is C' numbers that set the whole output; zeroing any of them is not pruning.
+        return []
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "preserved": self.preserved,
+            "iterations": self.iterations,
+            "epsilon": self.epsilon,
+            "initial_vector_initializer": keras.initializers.serialize(self.initial_vector_initializer),
+        })
+        return config

@@ -1,0 +1,163 @@
+"""`eliminate`: remove redundant neurons of Dense layers without retraining (seed 003).
+
+Either a fixed width (`keep` or `keep_fraction`, applied to each listed layer in turn), or the
+seed's Algorithm 1 (`max_accuracy_drop`): each listed layer is swept independently on the input
+model, every configuration's accuracy and modelled energy go to `tradeoff.csv` and `tradeoff.png`,
+and the lowest-energy configuration within the threshold becomes the step's model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+
+
+class EliminateParams(StageParams):
+    layers: list[str] = Field(min_length=1, description="names of the Dense layers to narrow, e.g. [fc1]")
+    calibration_samples: int = Field(1000, ge=1, le=1_000_000,
+                                     description="real training images whose activations choose the neurons")
+    keep: int | None = Field(None, ge=1, description="neurons to keep in each layer (fixed width)")
+    keep_fraction: float | None = Field(None, gt=0, lt=1, description="fraction of each layer's neurons to keep")
+    max_accuracy_drop: float | None = Field(
+        None, gt=0, lt=1, description="sweep: narrow while test accuracy drops at most this (0.02 = 2 points)")
+    sweep_step: int = Field(1, ge=1, le=100_000, description="sweep: neurons removed per step")
+    method: Literal["svd_qr", "weight_norm"] = Field(
+        "svd_qr", description="svd_qr (seed 003, next layer updated) or weight_norm (baseline, no update)")
+    compare_baseline: bool = Field(False, description="sweep: also score the weight_norm baseline at every width")
+    measure_latency: bool = Field(False, description="sweep: time every configuration (Keras, batch 1)")
+    latency_runs: int = Field(50, ge=1, le=100_000, description="sweep: timed calls per configuration")
+    energy_precision: Literal["float32", "int8"] = Field("float32", description="word size of the energy model")
+
+    @field_validator("layers")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"each layer may be listed once; repeated: {', '.join(repeated)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "EliminateParams":
+        given = {k: v for k, v in (("keep", self.keep), ("keep_fraction", self.keep_fraction),
+                                   ("max_accuracy_drop", self.max_accuracy_drop)) if v is not None}
+        if len(given) != 1:
+            raise ValueError("set exactly one of `keep` (neurons), `keep_fraction` or `max_accuracy_drop` (sweep). "
+                             f"Received: {given or 'none of them'}")
+        if self.max_accuracy_drop is None:
+            sweep_only = [k for k in ("compare_baseline", "measure_latency") if getattr(self, k)]
+            if sweep_only:
+                raise ValueError(f"{', '.join(sweep_only)} apply to a sweep; set `max_accuracy_drop` to sweep")
+        if self.method == "weight_norm" and self.compare_baseline:
+            raise ValueError("compare_baseline compares svd_qr with weight_norm; it needs method: svd_qr")
+        return self
+
+
+@register_stage("eliminate", params=EliminateParams, consumes="keras", produces="keras")
+def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | None) -> Artifact:
+    """Remove redundant Dense neurons without retraining (SVD + pivoted QR, seed 003); sweep for energy."""
+    from edgeopt.elimination.surgery import EliminationError
+
+    try:
+        return _eliminate(params, ctx, source)
+    except EliminationError as exc:  # name the step, as recipe errors do
+        raise EliminationError(f"step '{ctx.step_id}' (stage eliminate): {exc}") from None
+
+
+def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> Artifact:
+    from edgeopt.elimination.surgery import find_site
+    from edgeopt.keras_io import load_keras_model, save_keras_model
+
+    model = load_keras_model(source.path)
+    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    sites = {layer: find_site(model, layer) for layer in params.layers}  # every name checked before any work
+    calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
+    x_test, y_test = ctx.dataset.x_test, ctx.dataset.y_test
+    before = _summary(model, x_test, y_test, params.energy_precision)
+
+    if params.max_accuracy_drop is None:
+        smaller, info = _fixed(model, params, sites, calibration, ctx)
+    else:
+        smaller, info = _sweep(model, params, calibration, x_test, y_test, ctx)
+
+    after = _summary(smaller, x_test, y_test, params.energy_precision)
+    ctx.log(f"  params {before['params']} → {after['params']}, test accuracy {before['accuracy']:.4f} → "
+            f"{after['accuracy']:.4f}, modelled energy {before['energy_uj_model']:.2f} → "
+            f"{after['energy_uj_model']:.2f} µJ/image")
+    path = save_keras_model(smaller, artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", {**info, "before": before, "after": after, "energy_source": "model",
+                                                "calibration_samples": int(len(calibration))})
+
+
+def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext):
+    from edgeopt.elimination.sweep import LayerEliminator, check_keep, keep_from_fraction
+
+    counts = {}
+    for layer, site in sites.items():  # validate every count before the first (slow) elimination
+        counts[layer] = params.keep if params.keep is not None else keep_from_fraction(site, params.keep_fraction)
+        check_keep(site, counts[layer])
+    # Layers are narrowed one after the other, each on the model the previous one left, so later
+    # layers see (and compensate for) the earlier eliminations.
+    for layer in params.layers:
+        eliminator = LayerEliminator(model, layer, calibration)
+        plan = eliminator.plan(counts[layer], params.method)
+        update = f"'{eliminator.site.next_layer}' updated" if params.method == "svd_qr" else "no weight update"
+        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} neurons ({params.method}, {update})")
+        model = eliminator.apply(plan)
+    widths = {layer: {"before": sites[layer].width, "after": counts[layer]} for layer in params.layers}
+    return model, {"mode": "fixed", "method": params.method, "widths": widths}
+
+
+def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: StageContext):
+    from edgeopt.atomic import atomic_write_bytes, atomic_write_text
+    from edgeopt.elimination.surgery import EliminationError
+    from edgeopt.elimination.sweep import LayerEliminator, choose_point, sweep_layer, tradeoff_csv, tradeoff_plot
+
+    points = []
+    for layer in params.layers:
+        points += sweep_layer(model, layer, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
+                              step=params.sweep_step, method=params.method, compare_baseline=params.compare_baseline,
+                              latency_runs=params.latency_runs if params.measure_latency else None,
+                              precision=params.energy_precision, log=ctx.log)
+    chosen = choose_point(points, params.method)
+    if chosen is None:  # the very first narrowing already costs too much accuracy
+        tried = [pt for pt in points if pt.method == params.method]
+        best = max(tried, key=lambda pt: pt.accuracy)
+        raise EliminationError(
+            f"no width of {', '.join(params.layers)} keeps the accuracy drop within max_accuracy_drop="
+            f"{params.max_accuracy_drop} (best: {best.layer} with {best.neurons_kept} neurons, drop "
+            f"{best.accuracy_drop:.4f}). Raise max_accuracy_drop, lower sweep_step or use more calibration_samples.")
+    chosen.chosen = True
+    csv_path = atomic_write_text(ctx.out_dir / "tradeoff.csv", tradeoff_csv(points))
+    png_path = atomic_write_bytes(ctx.out_dir / "tradeoff.png", tradeoff_plot(
+        points, params.max_accuracy_drop, f"{ctx.step_id}: neuron elimination without retraining (seed 003)"))
+    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} neurons — accuracy "
+            f"{chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy {chosen.energy.total_uj:.2f} µJ")
+    eliminator = LayerEliminator(model, chosen.layer, calibration)
+    smaller = eliminator.apply(eliminator.plan(chosen.neurons_kept, params.method))
+    per_layer = {}
+    for layer in params.layers:
+        mine = [pt for pt in points if pt.layer == layer and pt.method == params.method and pt.within_threshold]
+        lowest = min(mine, key=lambda pt: pt.energy.total_uj) if mine else None
+        per_layer[layer] = None if lowest is None else {
+            "neurons_kept": lowest.neurons_kept, "width": lowest.width, "accuracy": lowest.accuracy,
+            "energy_uj_model": lowest.energy.total_uj}
+    info = {"mode": "sweep", "method": params.method, "max_accuracy_drop": params.max_accuracy_drop,
+            "chosen": {"layer": chosen.layer, "neurons_kept": chosen.neurons_kept, "width": chosen.width},
+            "lowest_energy_within_threshold": per_layer, "configurations": len(points),
+            "tradeoff_csv": csv_path.name, "tradeoff_png": png_path.name}
+    return smaller, info
+
+
+def _summary(model, x_test, y_test, precision: str) -> dict:
+    from edgeopt._keras import keras
+    from edgeopt.elimination.energy import keras_model_energy
+    from edgeopt.elimination.surgery import accuracy_of
+
+    accuracy = accuracy_of(model.predict(x_test, batch_size=1024, verbose=0), y_test)
+    energy = keras_model_energy(model, precision)
+    widths = {layer.name: int(layer.units) for layer in model.layers if type(layer) is keras.layers.Dense}
+    return {"params": int(model.count_params()), "accuracy": accuracy, "energy_uj_model": energy.total_uj,
+            "energy_breakdown_uj_model": energy.as_dict(), "dense_units": widths}

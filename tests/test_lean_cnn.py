@@ -1,0 +1,75 @@
+"""The seed-001 `lean_cnn` architecture, with and without LEAN, and its recipe switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeopt.errors import RecipeError
+from edgeopt.models import build_model
+from edgeopt.recipe import load_recipe, parse_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_paper_sizes_on_stl10_input_about_400k_and_40k_a_reduction_of_at_least_85_percent():
+    base = build_model("lean_cnn", (96, 96, 3), 10).count_params()
+    lean = build_model("lean_cnn", (96, 96, 3), 10, lean_preserved=10).count_params()
+    assert (base, lean) == (397_660, 38_590)  # the paper: "about 400k" and "about 40k"
+    assert 1 - lean / base >= 0.85
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (8, 8, 1)], ids=["fashion-mnist", "cifar10", "digits"])
+def test_lean_version_shrinks_every_dataset_input_by_at_least_85_percent(shape):
+    base = build_model("lean_cnn", shape, 10)
+    lean = build_model("lean_cnn", shape, 10, lean_preserved=10)
+    assert 1 - lean.count_params() / base.count_params() >= 0.85
+    assert [layer.name for layer in lean.layers if layer.name.startswith("lean")] == ["lean1", "lean2", "lean3"]
+    assert lean.get_layer("conv2").kernel.shape[-2] == 10  # the conv after LEAN sees C' channels
+    assert lean.output_shape == base.output_shape == (None, 10)
+
+
+def test_keras_rows_count_lean_macs_through_the_layer():
+    from edgeopt.keras_profile import count_macs
+
+    lean = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10)
+    lean_only = sum(layer.count_macs() for layer in lean.layers if hasattr(layer, "count_macs"))
+    assert lean_only == 14 * 14 * (10 * 10 * 6) + 7 * 7 * (10 * 10 * 11) + 3 * 3 * (10 * 10 * 16)
+    assert count_macs(lean) < count_macs(build_model("lean_cnn", (28, 28, 1), 10)) / 4
+
+
+@pytest.mark.parametrize("value", [7, 0, True, "10"])
+def test_a_preserved_width_that_does_not_split_the_convs_is_a_recipe_error(value):
+    with pytest.raises(RecipeError, match=r"lean_preserved.*Received: lean_preserved="):
+        build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=value)
+
+
+@pytest.mark.slow
+def test_train_stage_builds_and_trains_the_lean_version_from_recipe_options(tmp_path):
+    from edgeopt.data import load_dataset
+    from edgeopt.keras_io import load_keras_model
+    from edgeopt.layers import LEAN
+    from edgeopt.stages import STAGES
+    from edgeopt.stages.registry import StageContext
+
+    recipe = parse_recipe("steps:\n  - {id: lean, stage: train, architecture: lean_cnn, epochs: 1, "
+                          "batch_size: 64, options: {lean_preserved: 5}}\n")
+    step = recipe.steps[0]
+    ds = load_dataset("digits", limit_train=256, limit_test=64)
+    ctx = StageContext("lean", tmp_path, ds, 0, tmp_path, log=lambda _: None)
+    artifact = STAGES["train"].fn(step.params, ctx, None)
+    model = load_keras_model(artifact.path)
+    assert sum(isinstance(layer, LEAN) for layer in model.layers) == 3
+    assert model.get_layer("lean1").preserved == 5 and artifact.info["train_seconds"] > 0
+
+
+def test_recipe_rejects_a_misspelt_lean_option_with_a_suggestion():
+    with pytest.raises(RecipeError, match="has no option 'lean_preserve'.*Did you mean 'lean_preserved'"):
+        parse_recipe("steps:\n  - {stage: train, architecture: lean_cnn, options: {lean_preserve: 10}}\n")
+
+
+@pytest.mark.parametrize("name", ["fashion_lean.yaml", "fashion_full.yaml", "cifar_full.yaml"])
+def test_shipped_recipes_with_lean_steps_validate(name):
+    recipe = load_recipe(REPO / "recipes" / name)
+    assert any(s.stage in ("lean_head", "train") and ("lean" in s.id) for s in recipe.steps)

@@ -1,0 +1,220 @@
+"""LEAN (seed 001, Algorithm 2) as a Keras layer: maths against NumPy, safety, Keras contract, TFLite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeopt._keras import keras, tf
+from edgeopt.layers import LEAN
+
+
+def algorithm_2(x: np.ndarray, v: np.ndarray, preserved: int, iterations: int) -> np.ndarray:
+    """Plain NumPy Algorithm 2 (float64): split, A = XXᵀ, rows ℓ1-normalised, V ← ÃV/‖ÃV‖₁."""
+    *lead, channels = x.shape
+    groups = x.astype(np.float64).reshape(*lead, preserved, channels // preserved)  # [.., C', C'']
+    affinity = groups @ np.swapaxes(groups, -1, -2)  # [.., C', C']
+    transition = affinity / np.abs(affinity).sum(axis=-1, keepdims=True)  # D⁻¹A: rows sum to 1
+    vector = np.broadcast_to(v.astype(np.float64)[:, None], (*lead, preserved, 1))
+    for _ in range(iterations):
+        vector = transition @ vector
+        vector = vector / np.abs(vector).sum(axis=-2, keepdims=True)
+    return vector[..., 0]
+
+
+def _layer(preserved: int, input_shape, iterations: int = 1, seed: int = 0) -> LEAN:
+    keras.utils.set_random_seed(seed)
+    layer = LEAN(preserved, iterations=iterations)
+    layer.build((None, *input_shape))
+    return layer
+
+
+@pytest.mark.parametrize(
+    "input_shape, preserved, iterations",
+    [((6, 5, 50), 10, 1), ((6, 5, 50), 10, 3), ((40,), 8, 1), ((7, 12), 4, 2)],
+    ids=["image-1-iteration", "image-3-iterations", "dense-input", "sequence"],
+)
+def test_layer_matches_numpy_algorithm_2_on_random_non_negative_input(input_shape, preserved, iterations):
+    x = np.random.default_rng(1).uniform(0, 1, size=(3, *input_shape)).astype(np.float32)
+    layer = _layer(preserved, input_shape, iterations)
+    expected = algorithm_2(x, layer.initial_vector.numpy(), preserved, iterations)
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5, rtol=0)
+
+
+def test_normalized_affinity_is_row_stochastic_random_walk_not_column_normalised():
+    x = np.random.default_rng(2).uniform(0, 1, size=(2, 3, 3, 12)).astype(np.float32)
+    layer = _layer(4, (3, 3, 12))
+    transition = layer.normalized_affinity(tf.constant(x)).numpy()
+    np.testing.assert_allclose(transition.sum(axis=-1), 1.0, atol=1e-6)  # each row sums to 1
+    groups = x.astype(np.float64).reshape(2, 3, 3, 4, 3)
+    affinity = groups @ np.swapaxes(groups, -1, -2)
+    np.testing.assert_allclose(transition, affinity / affinity.sum(-1, keepdims=True), atol=1e-6)
+    assert np.abs(transition.sum(axis=-2) - 1).max() > 1e-3, "columns should not all sum to 1 (that is A·D⁻¹)"
+
+
+def test_all_zero_activations_give_zeros_and_finite_gradients_not_nan():
+    layer = _layer(5, (4, 4, 20))
+    x = tf.zeros((2, 4, 4, 20))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(y)
+    grads = tape.gradient(loss, [x, layer.initial_vector])
+    assert np.all(y.numpy() == 0)
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_an_empty_channel_group_gets_a_zero_row_and_the_output_stays_finite():
+    x = np.random.default_rng(3).uniform(0.5, 1, size=(1, 12)).astype(np.float32)
+    x[0, 3:6] = 0.0  # group 1 of 4 is all zero: its row of A is 0, its ℓ1 norm 0
+    layer = _layer(4, (12,))
+    transition = layer.normalized_affinity(tf.constant(x)).numpy()[0]
+    assert np.all(transition[1] == 0) and np.all(transition[:, 1] == 0)
+    np.testing.assert_allclose(transition[[0, 2, 3]].sum(axis=-1), 1.0, atol=1e-6)
+    y = layer(x).numpy()
+    assert np.all(np.isfinite(y)) and y[0, 1] == 0
+    np.testing.assert_allclose(np.abs(y).sum(), 1.0, atol=1e-6)
+
+
+def test_negative_activations_are_handled_with_absolute_values():
+    x = np.random.default_rng(4).normal(size=(4, 30)).astype(np.float32)
+    layer = _layer(6, (30,))
+    y = layer(x).numpy()
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(np.abs(y).sum(axis=-1), 1.0, atol=1e-5)  # ‖V‖₁ = 1 per position
+
+
+def test_output_does_not_depend_on_the_scale_of_the_activations():
+    x = np.random.default_rng(5).uniform(0, 1, size=(2, 4, 4, 20)).astype(np.float32)
+    layer = _layer(5, (4, 4, 20))
+    np.testing.assert_allclose(layer(x * 1e3).numpy(), layer(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(layer(x * 1e-3).numpy(), layer(x).numpy(), atol=1e-6)
+
+
+def test_channels_not_a_multiple_of_preserved_are_rejected_with_the_divisors():
+    with pytest.raises(ValueError, match=r"must divide 50\. Received: preserved=7\. Divisors of 50: \[1, 2, 5, 10, 25, 50\]"):
+        LEAN(7)(tf.zeros((1, 3, 3, 50)))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preserved": 0}, "preserved"), ({"preserved": 2.5}, "preserved"), ({"preserved": True}, "preserved"),
+    ({"preserved": 4, "iterations": 0}, "iterations"), ({"preserved": 4, "epsilon": 0.0}, "epsilon"),
+])
+def test_invalid_arguments_are_rejected_repeating_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=f"`{message}`.*Received: {message}="):
+        LEAN(**kwargs)
+
+
+def test_config_round_trip_rebuilds_an_identical_layer():
+    layer = LEAN(5, iterations=2, epsilon=0.01, initial_vector_initializer="ones", name="lean_x")
+    clone = LEAN.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert (clone.preserved, clone.iterations, clone.epsilon, clone.name) == (5, 2, 0.01, "lean_x")
+
+
+def test_saved_model_loads_with_the_same_weights_and_outputs(tmp_path):
+    from edgeopt.keras_io import load_keras_model, save_keras_model
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 12)), LEAN(3, name="lean"), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    x = np.random.default_rng(6).uniform(size=(3, 4, 4, 12)).astype(np.float32)
+    loaded = load_keras_model(save_keras_model(model, tmp_path / "m.keras"))
+    assert isinstance(loaded.get_layer("lean"), LEAN)
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_computes_in_half_precision_close_to_float32_and_safe_on_zeros(policy):
+    x = np.random.default_rng(7).uniform(size=(2, 4, 4, 20)).astype(np.float32)
+    reference = _layer(5, (4, 4, 20))
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layer = LEAN(5)
+        layer.build((None, 4, 4, 20))
+        layer.set_weights(reference.get_weights())
+        y = layer(x)
+        zeros = layer(np.zeros_like(x))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert y.dtype == policy.removeprefix("mixed_") and layer.initial_vector.dtype == tf.float32
+    np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), reference(x).numpy(), atol=2e-2)
+    assert np.all(tf.cast(zeros, tf.float32).numpy() == 0)
+
+
+def test_count_macs_is_the_affinity_plus_one_product_per_iteration_per_position():
+    layer = _layer(4, (6, 6, 20), iterations=2)  # C' = 4, C'' = 5, 36 positions
+    assert layer.count_macs() == 36 * (4 * 4 * 5 + 2 * 4 * 4)
+    assert _layer(8, (40,)).count_macs() == 8 * 8 * 5 + 8 * 8
+
+
+@pytest.mark.slow  # importing tfmot alone takes seconds
+def test_pruning_accepts_a_model_with_lean_and_leaves_its_vector_alone():
+    import tensorflow_model_optimization as tfmot
+
+    model = keras.Sequential([keras.Input((8,)), LEAN(4), keras.layers.Dense(2)])
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
+    assert LEAN(2).get_prunable_weights() == []
+    assert len(pruned.layers) == 2
+
+
+def _tflite_run(flatbuffer: bytes, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = []
+    for sample in x:
+        sample = sample[None]
+        if inp["dtype"] == np.int8:
+            scale, zero = inp["quantization"]
+            sample = np.clip(np.round(sample / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], sample)
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])[0]
+        if out["dtype"] == np.int8:
+            scale, zero = out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        results.append(y)
+    tensors = interpreter.get_tensor_details()
+    ops = [f"{op['op_name']}:{','.join(tensors[i]['dtype'].__name__ for i in op['outputs'])}"
+           for op in interpreter._get_ops_details()]
+    return np.asarray(results), ops
+
+
+@pytest.fixture(scope="module")
+def lean_model_and_data():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, name="lean")])
+    rng = np.random.default_rng(8)
+    x = np.maximum(rng.normal(size=(120, 6, 6, 20)), 0).astype(np.float32)  # post-ReLU-like, with zeros
+    x[0] = 0.0  # an all-zero sample
+    return model, x
+
+
+def test_tflite_float32_uses_builtin_ops_and_matches_keras(lean_model_and_data):
+    from edgeopt.stages.convert import tflite_bytes
+
+    model, x = lean_model_and_data
+    y, ops = _tflite_run(tflite_bytes(model, "float32", x), x[:8])
+    np.testing.assert_allclose(y, model(x[:8]).numpy(), atol=1e-5)
+    assert {op.split(":")[0] for op in ops} <= {"L2_NORMALIZATION", "RESHAPE", "BATCH_MATMUL", "ABS", "SUM",
+                                                 "MAXIMUM", "DIV", "FULLY_CONNECTED", "DELEGATE"}
+
+
+@pytest.mark.slow
+def test_tflite_full_int8_runs_every_lean_op_in_int8_and_tracks_float(lean_model_and_data):
+    from edgeopt.stages.convert import tflite_bytes
+
+    model, x = lean_model_and_data
+    flatbuffer = tflite_bytes(model, "int8", x[:100])
+    y, ops = _tflite_run(flatbuffer, x[100:])
+    lean_ops = [op for op in ops if not op.startswith("DELEGATE")]
+    assert lean_ops and all(op.endswith(":int8") for op in lean_ops), lean_ops
+    expected = model(x[100:]).numpy()
+    assert np.all(np.isfinite(y))
+    assert np.corrcoef(y.ravel(), expected.ravel())[0, 1] > 0.95
+    zero_out, _ = _tflite_run(flatbuffer, x[:1])  # the all-zero sample: int8 DIV meets no zero divisor
+    assert np.all(np.abs(zero_out) < 0.01)
