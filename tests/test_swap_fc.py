@@ -162,6 +162,7 @@ steps:
     ("{id: s, stage: swap_fc, rank: 0}", "rank=0"),
     ("{id: s, stage: swap_fc, scale: some}", "scale='some'"),
     ("{id: s, stage: swap_fc, layers: []}", "empty list"),
+    ("{id: s, stage: swap_fc, epochs: 1, precision: bf16}", "unknown precision 'bf16'"),
 ])
 def test_recipe_validation_catches_bad_swap_parameters(step, message):
     with pytest.raises(RecipeError, match=message):
@@ -178,7 +179,7 @@ def test_shipped_recipes_with_a_lightdense_branch_validate(path):
 def test_stage_swaps_finetunes_and_feeds_keras_and_tflite_rows(tmp_path):
     from edgeopt.pipeline import run_recipe
 
-    steps = """  - {id: light, stage: swap_fc, from: base, rank: 4, epochs: 1}
+    steps = """  - {id: light, stage: swap_fc, from: base, rank: 4, epochs: 1, precision: mixed_bfloat16}
   - {id: light_int8, stage: convert, from: light, mode: int8, calibration_samples: 50}"""
     result = run_recipe(parse_recipe(_recipe(steps)), tmp_path, log_fn=lambda _: None)
     rows = {row.name: row for row in result.rows}
@@ -186,4 +187,5 @@ def test_stage_swaps_finetunes_and_feeds_keras_and_tflite_rows(tmp_path):
     assert info["swapped"][0]["name"] == "fc1" and info["fc_params_dense"] == 16 * 32 + 32
     assert info["fc_params_lightdense"] == 16 * 4 + 4 * 32 + 32 + 1  # one learnable scale
     assert rows["light"].macs is not None and rows["light"].train_seconds > 0
+    assert info["precision"] == "mixed_bfloat16"
     assert rows["light_int8"].dtype == "int8" and rows["light_int8"].accuracy is not None

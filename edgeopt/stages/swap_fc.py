@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
@@ -28,6 +29,8 @@ class SwapFcParams(StageParams):
     epochs: int = Field(0, ge=0, le=1000, description="fine-tuning epochs after the swap (0: none)")
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(5e-4, gt=0, le=1)
+    precision: Precision = Field("float32", description="fine-tuning precision: float32 | mixed_bfloat16 | "
+                                                         "mixed_float16 | auto (per device)")
 
     @field_validator("dt", "velocity")
     @classmethod
@@ -62,11 +65,12 @@ def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) ->
     """Swap Dense layers for LightDense (low rank + PDE + L2 norm), SVD-initialised; optional fine-tune."""
     from edgeopt.keras_io import load_keras_model, save_keras_model
     from edgeopt.lightdense_swap import swap_dense_to_lightdense
+    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
     from edgeopt.training import compile_classifier, fit_classifier, seed_everything
 
     seed_everything(ctx.seed)
     model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
     swapped, report = swap_dense_to_lightdense(
         model, layers=params.layers, rank=params.rank, rank_ratio=params.rank_ratio, ranks=params.ranks,
         pde=params.pde, dt=params.dt, velocity=params.velocity, trainable_pde=params.trainable_pde,
@@ -84,9 +88,14 @@ def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) ->
         "params_after": int(swapped.count_params()),
     }
     if params.epochs:
-        compile_classifier(swapped, params.learning_rate)
-        fit = fit_classifier(swapped, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
-                             label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
-        info.update({"train_seconds": fit.train_seconds, "history": fit.history})
+        choice = resolve_precision(params.precision)
+        ctx.log(f"  precision {choice.policy} ({choice.reason})")
+        with dtype_policy(choice.policy):
+            work = for_policy(swapped, choice.policy)  # rebuilt under the policy, same weights
+            compile_classifier(work, params.learning_rate)
+            fit = fit_classifier(work, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
+                                 label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
+        swapped = as_float32(work)
+        info.update({"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(params.precision)})
     path = save_keras_model(swapped, artifact_file(ctx.out_dir, "keras"))
     return Artifact("keras", path, "float32", info)
