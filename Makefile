@@ -26,8 +26,9 @@ QUICKSTART := runs/quickstart/results.json
 $(QUICKSTART): $(STAMP) recipes/quickstart.yaml
 	$(VENV)/bin/edgeopt run recipes/quickstart.yaml --out runs/quickstart
 
-bench: $(QUICKSTART)  ## figures, not tests: profiler overhead on the demo's int8 model
+bench: $(QUICKSTART)  ## figures, not tests: profiler overhead, training throughput per precision
 	$(PY) benchmarks/profiler_overhead.py runs/quickstart/base_int8/model.tflite
+	$(PY) benchmarks/train_throughput.py
 
 clean:
 	rm -rf runs .pytest_cache
