@@ -46,14 +46,8 @@ def _leaf_layers(model):
             yield layer
 
 
-def profile_keras(path: Path, *, name: str, x_test=None, y_test=None, runs: int = 100, warmup: int = 10) -> Row:
-    """Profile a saved Keras model on this machine (TensorFlow's own runtime, batch 1)."""
-    model = load_keras_model(path)
-    data = Path(path).read_bytes()
-    accuracy = None
-    if x_test is not None:
-        logits = model.predict(x_test, batch_size=256, verbose=0)
-        accuracy = float(np.mean(np.argmax(logits, axis=-1) == y_test))
+def keras_latency_samples_ms(model: keras.Model, *, runs: int, warmup: int) -> np.ndarray:
+    """Wall times (ms) of `runs` batch-1 calls of a Keras model, after `warmup` untimed ones."""
     call = tf.function(lambda x: model(x, training=False))
     sample = tf.constant(np.zeros((1, *model.input_shape[1:]), np.float32))
     for _ in range(warmup):
@@ -63,7 +57,18 @@ def profile_keras(path: Path, *, name: str, x_test=None, y_test=None, runs: int 
         start = time.perf_counter_ns()
         call(sample).numpy()
         samples_ms.append((time.perf_counter_ns() - start) / 1e6)
-    lat = np.asarray(samples_ms)
+    return np.asarray(samples_ms)
+
+
+def profile_keras(path: Path, *, name: str, x_test=None, y_test=None, runs: int = 100, warmup: int = 10) -> Row:
+    """Profile a saved Keras model on this machine (TensorFlow's own runtime, batch 1)."""
+    model = load_keras_model(path)
+    data = Path(path).read_bytes()
+    accuracy = None
+    if x_test is not None:
+        logits = model.predict(x_test, batch_size=256, verbose=0)
+        accuracy = float(np.mean(np.argmax(logits, axis=-1) == y_test))
+    lat = keras_latency_samples_ms(model, runs=runs, warmup=warmup)
     return Row(
         name=name, path=str(path), format="keras", dtype="float32",
         params=int(model.count_params()), macs=count_macs(model),

@@ -18,6 +18,27 @@ class FitResult:
     history: dict[str, list[float]]
 
 
+def train_in_precision(model: keras.Model, dataset, *, precision: str, learning_rate: float, epochs: int,
+                       batch_size: int, label: str, seed: int, validation_split: float = 0.0,
+                       log_fn: Callable[[str], None] = log) -> tuple[keras.Model, dict]:
+    """Compile and fit `model` under a dtype policy; return it as float32 and the facts to record.
+
+    The policy is scoped to the fit (restored afterwards), and the returned model is float32 with
+    the trained weights, so conversion never sees a mixed-precision graph. The facts are
+    train_seconds, history and the precision that ran, was requested, and why.
+    """
+    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
+
+    choice = resolve_precision(precision)
+    log_fn(f"  precision {choice.policy} ({choice.reason})")
+    with dtype_policy(choice.policy):
+        work = for_policy(model, choice.policy)  # a float32 model rebuilt under the policy, same weights
+        compile_classifier(work, learning_rate)
+        fit = fit_classifier(work, dataset, epochs=epochs, batch_size=batch_size, label=label, seed=seed,
+                             validation_split=validation_split, log_fn=log_fn)
+    return as_float32(work), {"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(precision)}
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, and make TF ops deterministic, for reproducible figures."""
     keras.utils.set_random_seed(seed)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -264,18 +263,9 @@ def choose_point(points: list[TradeoffPoint], method: Method = "svd_qr") -> Trad
 
 def keras_latency_ms(model, runs: int, warmup: int = 5) -> float:
     """Median wall time of one batch-1 call of a Keras model, in ms (TensorFlow's runtime)."""
-    from edgeopt._keras import tf
+    from edgeopt.keras_profile import keras_latency_samples_ms
 
-    call = tf.function(lambda x: model(x, training=False))
-    sample = tf.constant(np.zeros((1, *model.input_shape[1:]), np.float32))
-    for _ in range(warmup):
-        call(sample)
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        call(sample).numpy()
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-    return float(np.median(samples))
+    return float(np.median(keras_latency_samples_ms(model, runs=runs, warmup=warmup)))
 
 
 def _latency_or_none(model, runs: int | None) -> float | None:

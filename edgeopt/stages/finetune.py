@@ -19,18 +19,13 @@ class FinetuneParams(StageParams):
 def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Continue training a Keras model (epochs, batch size, learning rate, precision)."""
     from edgeopt.keras_io import load_keras_model, save_keras_model
-    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
-    from edgeopt.training import compile_classifier, fit_classifier
+    from edgeopt.training import train_in_precision
 
     model = load_keras_model(source.path)
     ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
-    choice = resolve_precision(params.precision)
-    ctx.log(f"  precision {choice.policy} ({choice.reason})")
-    with dtype_policy(choice.policy):
-        work = for_policy(model, choice.policy)  # a float32 model rebuilt under the policy, same weights
-        compile_classifier(work, params.learning_rate)
-        fit = fit_classifier(work, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
-                             label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
-    path = save_keras_model(as_float32(work), artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history,
-                                               **choice.info(params.precision)})
+    trained, info = train_in_precision(model, ctx.dataset, precision=params.precision,
+                                       learning_rate=params.learning_rate, epochs=params.epochs,
+                                       batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,
+                                       log_fn=ctx.log)
+    path = save_keras_model(trained, artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", info)

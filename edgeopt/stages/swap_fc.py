@@ -65,8 +65,7 @@ def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) ->
     """Swap Dense layers for LightDense (low rank + PDE + L2 norm), SVD-initialised; optional fine-tune."""
     from edgeopt.keras_io import load_keras_model, save_keras_model
     from edgeopt.lightdense_swap import swap_dense_to_lightdense
-    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.training import seed_everything, train_in_precision
 
     seed_everything(ctx.seed)
     model = load_keras_model(source.path)
@@ -88,14 +87,10 @@ def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) ->
         "params_after": int(swapped.count_params()),
     }
     if params.epochs:
-        choice = resolve_precision(params.precision)
-        ctx.log(f"  precision {choice.policy} ({choice.reason})")
-        with dtype_policy(choice.policy):
-            work = for_policy(swapped, choice.policy)  # rebuilt under the policy, same weights
-            compile_classifier(work, params.learning_rate)
-            fit = fit_classifier(work, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
-                                 label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
-        swapped = as_float32(work)
-        info.update({"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(params.precision)})
+        swapped, trained = train_in_precision(swapped, ctx.dataset, precision=params.precision,
+                                              learning_rate=params.learning_rate, epochs=params.epochs,
+                                              batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,
+                                              log_fn=ctx.log)
+        info.update(trained)
     path = save_keras_model(swapped, artifact_file(ctx.out_dir, "keras"))
     return Artifact("keras", path, "float32", info)

@@ -44,19 +44,13 @@ def train(params: TrainParams, ctx: StageContext, source: Artifact | None) -> Ar
     """Train a base CNN from scratch (architecture, epochs, batch size, learning rate, precision)."""
     from edgeopt.keras_io import save_keras_model
     from edgeopt.models import build_model
-    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.training import seed_everything, train_in_precision
 
     seed_everything(ctx.seed)
     ds = ctx.dataset
     model = build_model(params.architecture, ds.input_shape, ds.num_classes, **params.options)
-    choice = resolve_precision(params.precision)
-    ctx.log(f"  precision {choice.policy} ({choice.reason})")
-    with dtype_policy(choice.policy):
-        work = for_policy(model, choice.policy)
-        compile_classifier(work, params.learning_rate)
-        fit = fit_classifier(work, ds, epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
-                             seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
-    path = save_keras_model(as_float32(work), artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", path, "float32", {"train_seconds": fit.train_seconds, "history": fit.history,
-                                               **choice.info(params.precision)})
+    trained, info = train_in_precision(model, ds, precision=params.precision, learning_rate=params.learning_rate,
+                                       epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
+                                       seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
+    path = save_keras_model(trained, artifact_file(ctx.out_dir, "keras"))
+    return Artifact("keras", path, "float32", info)
