@@ -90,7 +90,7 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
             source = (f", energy measured ({best.energy_source})" if best.energy_measured
                       else f", energy a labelled estimate ({best.energy_source})")
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
-                     f"{getattr(base, key) / getattr(best, key):.1f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
+                     f"{getattr(base, key) / getattr(best, key):.2f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
     return lines
 
 

@@ -27,9 +27,9 @@ def test_rows_over_budget_are_marked_and_unknown_stays_unknown():
 
 def test_best_within_budget_names_ratios_against_the_base_and_the_energy_source():
     lines = best_within_budget(rows(), "base", 1.0)
-    assert lines[0].startswith("Lowest energy per inference within 1 points: `int8` — 4.0× less energy than `base`")
+    assert lines[0].startswith("Lowest energy per inference within 1 points: `int8` — 4.00× less energy than `base`")
     assert lines[0].endswith("-0.50 points, energy a labelled estimate (model).")
-    assert "`int8` — 2.0× faster" in lines[1] and "`int8` — 4.0× smaller" in lines[2] and "-0.50 points" in lines[2]
+    assert "`int8` — 2.00× faster" in lines[1] and "`int8` — 4.00× smaller" in lines[2] and "-0.50 points" in lines[2]
 
 
 def test_no_budget_means_no_verdicts():
