@@ -110,3 +110,23 @@ def tiny_tflite_models(tmp_path_factory) -> TinyTfliteModels:
         keras_labels=logits.argmax(axis=1),
         y=y,
     )
+
+
+# --- fuzz counts for the record ---------------------------------------------------------------
+# The fuzz tests leave their outcome counts in pytest's cache folder (workers under xdist cannot
+# print to the terminal); the controller prints them at the end of the run, so CI's log says how
+# many recipes and models were tried and how each ended.
+
+def fuzz_record_folder(config) -> Path:
+    return Path(config.cache.mkdir("edgeopt-fuzz"))
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or a plain run) clears old counts
+        for stale in fuzz_record_folder(session.config).glob("*.json"):
+            stale.unlink()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for record in sorted(fuzz_record_folder(config).glob("*.json")):
+        terminalreporter.write_line(f"fuzz record ({record.stem}): {record.read_text().strip()}")
