@@ -4,7 +4,8 @@ Not a test. It runs the recipe's steps exactly as `edgeopt run` does (same stage
 step folders) but profiles the .tflite files with a small LiteRT loop of its own, so it works
 before `edgeopt.profile` exists; it then times the LEAN model layer by layer and the LEAN layer
 op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
-model cut after that layer/op, minus the p50 of the cut before it).
+model cut after that layer/op — its outputs are every tensor later ops still need — minus the p50
+of the cut before it).
 
     python benchmarks/lean_figures.py recipes/fashion_lean.yaml --out runs/fashion_lean
     python benchmarks/lean_figures.py recipes/fashion_lean.yaml --out runs/fashion_lean --skip-train
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import time
 from pathlib import Path
 
@@ -184,22 +186,23 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
     feed = keras.Model(model.inputs, lean.input)
     activations = feed.predict(calibration, verbose=0)
 
-    def stages(x):  # LEAN.call unrolled for one iteration, yielding after each TFLite op
+    def stages(x):
+        """LEAN.call unrolled (one iteration), yielding after each op the tensors still needed."""
         unit = tf.math.l2_normalize(x, axis=-1, epsilon=lean._l2_floor(x.dtype))
-        yield "L2_NORMALIZATION", unit
+        yield "L2_NORMALIZATION", [unit]
         groups = lean._split(unit)
-        yield "RESHAPE", groups
+        yield "RESHAPE", [groups]
         affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
-        yield "BATCH_MATMUL (A = XXᵀ)", affinity
-        row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1, keepdims=True)
-        yield "ABS + SUM (row ℓ1 of A)", row_l1
-        _, degree = lean._affinity_and_degree(x)
-        yield "MAXIMUM (floor: D)", degree
+        yield "BATCH_MATMUL (A = XXᵀ)", [affinity]
         v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
         product = tf.linalg.matmul(affinity, v[:, None])
-        yield "FULLY_CONNECTED (A·V)", product
-        yield "DIV (D⁻¹·AV)", product / degree
-        yield "ABS + SUM + MAXIMUM + DIV + RESHAPE (/‖ÃV‖₁)", lean(x)
+        yield "FULLY_CONNECTED (A·V)", [affinity, product]
+        row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1, keepdims=True)
+        yield "ABS + SUM (row ℓ1 of A)", [product, row_l1]
+        degree = tf.maximum(row_l1, lean.epsilon * math.sqrt(lean.preserved))
+        yield "MAXIMUM (floored D)", [product, degree]
+        yield "DIV (D⁻¹·AV)", [product / degree]
+        yield "ABS + SUM + MAXIMUM + DIV + RESHAPE (/‖ÃV‖₁)", [lean(x)]
 
     names = [name for name, _ in stages(tf.constant(activations[:1]))]
     results, previous = [], 0.0

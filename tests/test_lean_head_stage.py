@@ -128,3 +128,23 @@ def test_a_width_that_does_not_divide_the_dense_input_is_a_recipe_error_listing_
 def test_recipe_validation_rejects_bad_parameters_before_anything_runs(text, message):
     with pytest.raises(RecipeError, match=message):
         _params(text)
+
+
+@pytest.mark.slow
+def test_swapped_model_converts_to_full_int8_and_keeps_its_accuracy_through_litert(trained, digits):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeopt.stages.convert import tflite_bytes
+
+    new, _ = insert_lean(trained[0], ["fc1"], 4, calibration=digits.x_train[:100])
+    interpreter = Interpreter(model_content=tflite_bytes(new, "int8", digits.x_train[:100]))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = inp["quantization"]
+    agree = 0
+    keras_labels = np.argmax(new.predict(digits.x_test, verbose=0), -1)
+    for image, expected in zip(digits.x_test, keras_labels):
+        interpreter.set_tensor(inp["index"], np.clip(np.round(image[None] / scale + zero), -128, 127).astype(np.int8))
+        interpreter.invoke()
+        agree += int(np.argmax(interpreter.get_tensor(out["index"])[0]) == expected)
+    assert agree / len(keras_labels) >= 0.9
