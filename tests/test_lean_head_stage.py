@@ -65,7 +65,6 @@ def test_stage_inserts_lean_before_the_named_dense_and_keeps_every_other_weight(
     for name in ("conv1", "logits"):
         for new, old in zip(model.get_layer(name).get_weights(), base.get_layer(name).get_weights()):
             np.testing.assert_array_equal(new, old)
-    np.testing.assert_array_equal(model.get_layer("fc1").bias.numpy(), base.get_layer("fc1").bias.numpy())
     facts = artifact.info["swapped"]["fc1"]
     assert (facts["input_width_before"], facts["input_width_after"]) == (8, 4)
     assert artifact.info["params_before"] - artifact.info["params_after"] == 8 * 12 - (4 * 12 + 4)
@@ -75,12 +74,31 @@ def test_stage_inserts_lean_before_the_named_dense_and_keeps_every_other_weight(
 def test_scaled_group_mean_init_is_the_group_mean_of_trained_rows_times_the_input_l1_norm(trained, digits):
     base, _ = trained
     x = digits.x_train[:50]
-    new, facts = insert_lean(base, ["fc1"], 2, calibration=x)
+    new, facts = insert_lean(base, ["fc1"], 2, init="scaled_group_mean", calibration=x)
     gap = keras.Model(base.inputs, base.get_layer("fc1").input).predict(x, verbose=0)
     scale = np.abs(gap).sum(-1).mean()
     expected = base.get_layer("fc1").kernel.numpy().reshape(2, 4, 12).mean(axis=1) * scale
     np.testing.assert_allclose(new.get_layer("fc1").kernel.numpy(), expected, rtol=1e-5)
     assert facts["fc1"]["init_scale"] == pytest.approx(scale, rel=1e-5)
+    np.testing.assert_array_equal(new.get_layer("fc1").bias.numpy(), base.get_layer("fc1").bias.numpy())
+
+
+def test_least_squares_init_solves_the_ridge_normal_equations_on_the_lean_features(trained, digits):
+    base, _ = trained
+    x = digits.x_train[:80]
+    new, facts = insert_lean(base, ["fc1"], 4, calibration=x)  # least_squares is the default
+    gap = keras.Model(base.inputs, base.get_layer("fc1").input).predict(x, verbose=0)
+    old = base.get_layer("fc1")
+    target = gap @ old.kernel.numpy() + old.bias.numpy()
+    features = new.get_layer("fc1_lean")(gap).numpy()
+    fitted = features @ new.get_layer("fc1").kernel.numpy() + new.get_layer("fc1").bias.numpy()
+    design = np.concatenate([features, np.ones((len(features), 1))], axis=1).astype(np.float64)
+    solution = np.concatenate([new.get_layer("fc1").kernel.numpy(), new.get_layer("fc1").bias.numpy()[None]])
+    normal = design.T @ design
+    ridge = 1e-3 * np.mean(np.diag(normal))
+    # (FᵀF + λI)·w = FᵀY  ⇔  Fᵀ(Y − F·w) = λ·w
+    np.testing.assert_allclose(design.T @ (target - fitted), ridge * solution, atol=1e-3 * np.abs(target).sum())
+    assert facts["fc1"]["init"] == "least_squares"
 
 
 @pytest.mark.slow

@@ -6,13 +6,15 @@ C'×units (seed 001 §3.2 item 5: LEAN "can also be applied to simple fully conn
 Every other layer keeps its trained weights.
 
 The new kernel cannot be copied: LEAN's output is not a linear function of its input. The default
-initialisation, `scaled_group_mean`, gives input c' the mean of the trained rows of its group
-(channels c'·C'' … c'·C''+C''−1, the same split LEAN uses), times the mean ℓ1 norm of the
-original Dense input over calibration images. The reasoning: if a group's channels act as one,
-its contribution was ≈ (group mass)·(mean row), and LEAN's output has ℓ1 norm 1, so the scale
-restores the magnitude the next layer was trained on. It is a starting point, not an equivalence
-(the stage reports the accuracy right after it): the stage then fine-tunes the whole model for
-`epochs`. `glorot_uniform` starts the new kernel from scratch instead. Biases are kept.
+initialisation, `least_squares`, fits it on `calibration_samples` training images: with X the
+old input and U = LEAN(X) (LEAN's vector freshly initialised), it solves [U 1]·[W'; b'] ≈ X·W + b
+in the (lightly ridge-regularised) least-squares sense — the new layer, bias included, starts as
+the best linear reproduction of the old pre-activations. On Fashion-MNIST's gap_cnn (fc1: 64 → 8 inputs) that is 0.49 test accuracy right
+after the swap, against 0.10 for the alternatives: `scaled_group_mean` (input c' gets the mean of
+the trained rows of its channel group times the mean ℓ1 norm of X — it assumes LEAN's output
+tracks each group's share of the mass, which it does not) and `glorot_uniform` (from scratch).
+Either way the stage then fine-tunes the whole model for `epochs`; it records the accuracy right
+after the swap in `step.json`. The other two keep the trained bias.
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ class LeanHeadParams(StageParams):
     layers: list[str] = Field(min_length=1, description="names of the Dense layers to put LEAN in front of, e.g. [fc1]")
     preserved: int = Field(ge=1, le=65536, description="C', the input width the Dense layers keep; must divide C_in")
     iterations: int = Field(1, ge=1, le=100, description="power-iteration steps (the paper uses 1)")
-    init: Literal["scaled_group_mean", "glorot_uniform"] = Field(
-        "scaled_group_mean", description="how the shrunk Dense kernel starts (see docs/lean.md)")
+    init: Literal["least_squares", "scaled_group_mean", "glorot_uniform"] = Field(
+        "least_squares", description="how the shrunk Dense kernel starts (see docs/lean.md)")
     epochs: int = Field(3, ge=0, le=1000, description="fine-tuning epochs after the swap (0: none)")
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(5e-4, gt=0, le=1)
-    calibration_samples: int = Field(500, ge=1, le=100_000, description="training images to measure the input scale")
+    calibration_samples: int = Field(500, ge=1, le=100_000, description="training images the initialisation is fitted on")
 
     @field_validator("layers")
     @classmethod
@@ -92,7 +94,7 @@ def _check_targets(model, params: LeanHeadParams, step_id: str) -> None:
                               f"Divisors: {divisors}")
 
 
-def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init: str = "scaled_group_mean",
+def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init: str = "least_squares",
                 calibration=None):
     """A copy of `model` with `LEAN(preserved)` in front of each named Dense layer, that Dense shrunk.
 
@@ -104,8 +106,8 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
         layer_names: names of Dense layers in `model`.
         preserved: C', the new input width of those layers; must divide their input width.
         iterations: LEAN's power-iteration steps.
-        init: "scaled_group_mean" (needs `calibration`) or "glorot_uniform".
-        calibration: input images used to measure the mean ℓ1 norm of each Dense layer's input.
+        init: "least_squares" or "scaled_group_mean" (both need `calibration`), or "glorot_uniform".
+        calibration: input images the initialisation is fitted on.
 
     Returns:
         (new_model, facts): facts maps each layer name to its widths, parameters and init scale.
@@ -121,14 +123,14 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
     from edgeopt.layers import LEAN
 
     targets = set(layer_names)
-    scales = {}
-    if init == "scaled_group_mean":
+    dense_inputs, scales = {}, {}
+    if init in ("least_squares", "scaled_group_mean"):
         if calibration is None:
-            raise ValueError("init='scaled_group_mean' needs calibration images")
+            raise ValueError(f"init={init!r} needs calibration images")
         probe = keras.Model(model.inputs, [model.get_layer(n).input for n in layer_names])
         inputs = probe.predict(calibration, batch_size=256, verbose=0)
-        inputs = inputs if isinstance(inputs, list) else [inputs]
-        scales = {n: float(np.mean(np.sum(np.abs(x), axis=-1))) for n, x in zip(layer_names, inputs)}
+        dense_inputs = dict(zip(layer_names, inputs if isinstance(inputs, list) else [inputs]))
+        scales = {n: float(np.mean(np.sum(np.abs(x), axis=-1))) for n, x in dense_inputs.items()}
 
     new_inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name.split(":")[0]) for t in model.inputs]
     tensor_dict = {str(id(old)): [new] * model._tensor_usage_count[str(id(old))]
@@ -149,10 +151,12 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
                 if init == "scaled_group_mean":
                     grouped = old_kernel.reshape(preserved, width // preserved, -1).mean(axis=1)
                     dense.set_weights([grouped * scales[layer.name], *rest])
+                elif init == "least_squares":
+                    dense.set_weights(_least_squares_weights(layer, lean, dense_inputs[layer.name]))
                 facts[layer.name] = {"input_width_before": int(width), "input_width_after": preserved,
                                      "params_before": int(layer.count_params()),
                                      "params_after": int(dense.count_params() + lean.count_params()),
-                                     "init": init, "init_scale": scales.get(layer.name)}
+                                     "init": init, "init_scale": scales.get(layer.name) if init == "scaled_group_mean" else None}
             else:
                 outputs = layer(*args, **kwargs)
             for out_id, tensor in zip(node.flat_output_ids, tf.nest.flatten(outputs)):
@@ -160,3 +164,27 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
     new_outputs = [tensor_dict[str(id(t))].pop() for t in model.outputs]
     new_model = keras.Model(new_inputs, new_outputs if len(new_outputs) > 1 else new_outputs[0], name=model.name)
     return new_model, facts
+
+
+def _least_squares_weights(old_dense, lean, dense_input, ridge: float = 1e-3):
+    """Kernel (and bias) of the shrunk Dense that best reproduce the old pre-activations.
+
+    On the calibration images, the old layer computed X·W + b from its input X; the new one sees
+    U = LEAN(X) (with LEAN's freshly initialised vector). Solving [U 1]·[W'; b'] ≈ X·W + b in the
+    least-squares sense gives the best linear start the new layer can have. U's columns sum to 1
+    (collinear with the bias column) and can be nearly collinear among themselves, so the solve is
+    ridge-regularised (`ridge` × the mean diagonal of the normal matrix): without it the weights
+    can grow large enough that int8 conversion yields a model XNNPACK refuses to prepare.
+    """
+    import numpy as np
+
+    kernel, *bias = old_dense.get_weights()
+    flat = dense_input.reshape(-1, dense_input.shape[-1]).astype(np.float64)
+    target = flat @ kernel + (bias[0] if bias else 0.0)
+    features = lean(dense_input).numpy().reshape(-1, lean.preserved).astype(np.float64)
+    if bias:
+        features = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    normal = features.T @ features
+    normal += ridge * np.mean(np.diag(normal)) * np.eye(len(normal))
+    solution = np.linalg.solve(normal, features.T @ target).astype(np.float32)
+    return [solution[:-1], solution[-1]] if bias else [solution]
