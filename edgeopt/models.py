@@ -33,7 +33,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **opt
 
     Example:
         >>> build_model("gap_cnn", (28, 28, 1), 10).count_params()
-        65002
+        65354
     """
     builder, _ = ARCHITECTURES[name]
     return builder(tuple(input_shape), num_classes, **options)
@@ -45,45 +45,37 @@ def _logits(num_classes: int):
     return keras.layers.Dense(num_classes, name="logits", dtype="float32")
 
 
+def _seed_conv_stack(input_shape):
+    """The conv trunk seeds 000 and 004 share: Conv(32)-pool-Conv(64)-pool-Conv(64), 3×3 'valid'."""
+    from edgeopt._keras import keras
+
+    return [
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(2, name="pool1"),
+        keras.layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(2, name="pool2"),
+        keras.layers.Conv2D(64, 3, activation="relu", name="conv3"),
+    ]
+
+
 @register_architecture("gap_cnn", "seed 000 Table 2: 3 conv + global average pooling + Dense head")
 def gap_cnn(input_shape, num_classes, hidden_units: int = 128):
     from edgeopt._keras import keras
 
     # The paper's head is Dense(128) → Dense(100) for 100 classes; the last layer is the classifier.
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Conv2D(32, 3, activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(2, name="pool1"),
-            keras.layers.Conv2D(64, 3, activation="relu", name="conv2"),
-            keras.layers.MaxPooling2D(2, name="pool2"),
-            keras.layers.Conv2D(64, 3, activation="relu", name="conv3"),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(hidden_units, activation="relu", name="fc1"),
-            _logits(num_classes),
-        ],
-        name="gap_cnn",
-    )
+    head = [keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"), _logits(num_classes)]
+    return keras.Sequential(_seed_conv_stack(input_shape) + head, name="gap_cnn")
 
 
 @register_architecture("cifar_cnn", "seed 004 create_base_model: 3 conv + Flatten + Dense(64) head")
 def cifar_cnn(input_shape, num_classes, hidden_units: int = 64):
     from edgeopt._keras import keras
 
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            keras.layers.Conv2D(32, 3, activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(2, name="pool1"),
-            keras.layers.Conv2D(64, 3, activation="relu", name="conv2"),
-            keras.layers.MaxPooling2D(2, name="pool2"),
-            keras.layers.Conv2D(64, 3, activation="relu", name="conv3"),
-            keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(hidden_units, activation="relu", name="fc1"),
-            _logits(num_classes),
-        ],
-        name="cifar_cnn",
-    )
+    head = [keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"), _logits(num_classes)]
+    return keras.Sequential(_seed_conv_stack(input_shape) + head, name="cifar_cnn")
 
 
 @register_architecture("small_cnn", "2 'same' conv + GAP + Dense: for tiny inputs like the 8x8 UCI digits, and fast tests")
