@@ -38,3 +38,10 @@ def load_keras_model(path: str | Path) -> keras.Model:
             f"{path} is not a readable Keras model ({type(exc).__name__}: {str(exc)[:200]}). "
             "Re-export it with `model.save('model.keras')` or re-run the step that makes it."
         ) from exc
+
+
+def load_checked_model(path: str | Path, dataset, model_name: str) -> keras.Model:
+    """Load a stage's input model and check that the dataset's images and labels fit it."""
+    model = load_keras_model(path)
+    dataset.check_fits(model.input_shape, model_name, model.output_shape[-1])
+    return model

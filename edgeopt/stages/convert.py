@@ -19,10 +19,9 @@ class ConvertParams(StageParams):
 def convert(params: ConvertParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Convert to TFLite: float32, dynamic-range, or full int8 with real calibration samples."""
     from edgeopt.atomic import atomic_write_bytes
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.keras_io import load_checked_model
 
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
     flatbuffer = tflite_bytes(model, params.mode, calibration)
     path = atomic_write_bytes(artifact_file(ctx.out_dir, "tflite"), flatbuffer)

@@ -68,10 +68,9 @@ def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | Non
 
 def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> Artifact:
     from edgeopt.elimination.surgery import find_site
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
 
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     sites = {layer: find_site(model, layer) for layer in params.layers}  # every name checked before any work
     calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
     x_test, y_test = ctx.dataset.x_test, ctx.dataset.y_test

@@ -18,11 +18,10 @@ class FinetuneParams(StageParams):
 @register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
 def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Continue training a Keras model (epochs, batch size, learning rate, precision)."""
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
     from edgeopt.training import train_in_precision
 
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     trained, info = train_in_precision(model, ctx.dataset, precision=params.precision,
                                        learning_rate=params.learning_rate, epochs=params.epochs,
                                        batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,

@@ -51,12 +51,11 @@ def lean_head(params: LeanHeadParams, ctx: StageContext, source: Artifact | None
     """Insert LEAN before named Dense layers (input C_in → C'), re-initialise them, fine-tune."""
     import numpy as np
 
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
     from edgeopt.training import compile_classifier, fit_classifier, seed_everything
 
     seed_everything(ctx.seed)
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     _check_targets(model, params, ctx.step_id)
     calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
     new_model, swapped = insert_lean(model, params.layers, params.preserved, iterations=params.iterations,

@@ -16,10 +16,9 @@ class LoadParams(StageParams):
 @register_stage("load", params=LoadParams, consumes=None, produces="keras")
 def load(params: LoadParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Start from an existing Keras model file (checked against the recipe's dataset)."""
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
 
     path = Path(params.path).expanduser()
-    model = load_keras_model(path if path.is_absolute() else ctx.recipe_dir / path)
-    ctx.dataset.check_fits(model.input_shape, f"model {params.path}", model.output_shape[-1])
+    model = load_checked_model(path if path.is_absolute() else ctx.recipe_dir / path, ctx.dataset, f"model {params.path}")
     saved = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
     return Artifact("keras", saved, "float32", {"loaded_from": str(params.path)})

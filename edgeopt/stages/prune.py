@@ -113,14 +113,13 @@ class PruneParams(StageParams):
 @register_stage("prune", params=PruneParams, consumes="keras", produces="keras")
 def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Magnitude-prune while fine-tuning (polynomial/constant schedule, uniform or energy-aware)."""
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
     from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
     from edgeopt.keras_profile import count_macs
     from edgeopt.pruning import measure_sparsity, nonzero_macs, pruning_step_callback, strip_pruning, wrap_for_pruning
     from edgeopt.training import compile_classifier, fit_classifier, seed_everything
 
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'")
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     try:
         plan = plan_pruning(params, model, n_train=len(ctx.dataset.x_train))
     except RecipeError as exc:

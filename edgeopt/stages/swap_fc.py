@@ -63,13 +63,12 @@ class SwapFcParams(StageParams):
 @register_stage("swap_fc", params=SwapFcParams, consumes="keras", produces="keras")
 def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Swap Dense layers for LightDense (low rank + PDE + L2 norm), SVD-initialised; optional fine-tune."""
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.keras_io import load_checked_model, save_keras_model
     from edgeopt.lightdense_swap import swap_dense_to_lightdense
     from edgeopt.training import seed_everything, train_in_precision
 
     seed_everything(ctx.seed)
-    model = load_keras_model(source.path)
-    ctx.dataset.check_fits(model.input_shape, f"the model of step '{ctx.step_id}'", model.output_shape[-1])
+    model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     swapped, report = swap_dense_to_lightdense(
         model, layers=params.layers, rank=params.rank, rank_ratio=params.rank_ratio, ranks=params.ranks,
         pde=params.pde, dt=params.dt, velocity=params.velocity, trainable_pde=params.trainable_pde,
