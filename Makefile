@@ -26,9 +26,10 @@ QUICKSTART := runs/quickstart/results.json
 $(QUICKSTART): $(STAMP) recipes/quickstart.yaml
 	$(VENV)/bin/edgeopt run recipes/quickstart.yaml --out runs/quickstart
 
-bench: $(QUICKSTART)  ## figures, not tests: profiler overhead, training throughput per precision
+bench: $(QUICKSTART)  ## figures, not tests: profiler overhead, training throughput per precision, gzip of pruned int8
 	$(PY) benchmarks/profiler_overhead.py runs/quickstart/base_int8/model.tflite
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/prune_gzip.py
 
 clean:
 	rm -rf runs .pytest_cache
