@@ -124,6 +124,19 @@ def test_insert_lean_rebuilds_a_functional_model_with_a_branch():
     np.testing.assert_allclose(new(x).numpy(), expected.numpy(), atol=1e-6)
 
 
+def test_lean_takes_the_signed_form_only_where_calibration_shows_negative_inputs():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inp)  # feeds `mid`: never negative
+    linear = keras.layers.Dense(8, name="mid")(hidden)                     # feeds `head`: signed
+    model = keras.Model(inp, keras.layers.Dense(3, name="head")(linear))
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+    new, facts = insert_lean(model, ["mid", "head"], 2, calibration=x)
+    assert not new.get_layer("mid_lean").signed_inputs and not facts["mid"]["signed_inputs"]
+    assert new.get_layer("head_lean").signed_inputs and facts["head"]["signed_inputs"]
+    assert insert_lean(model, ["mid"], 2, init="glorot_uniform")[1]["mid"]["signed_inputs"]  # no images: exact form
+
+
 def test_a_name_that_is_not_a_dense_layer_is_a_recipe_error_listing_the_dense_layers(trained, digits, tmp_path):
     params = _params("{stage: lean_head, layers: [fc2], preserved: 4}")
     with pytest.raises(RecipeError, match=r"Received: 'fc2'\. Did you mean 'fc1'\? Dense layers: fc1, logits"):

@@ -22,9 +22,9 @@ def algorithm_2(x: np.ndarray, v: np.ndarray, preserved: int, iterations: int) -
     return vector[..., 0]
 
 
-def _layer(preserved: int, input_shape, iterations: int = 1, seed: int = 0) -> LEAN:
+def _layer(preserved: int, input_shape, iterations: int = 1, seed: int = 0, signed_inputs: bool = False) -> LEAN:
     keras.utils.set_random_seed(seed)
-    layer = LEAN(preserved, iterations=iterations)
+    layer = LEAN(preserved, iterations=iterations, signed_inputs=signed_inputs)
     layer.build((None, *input_shape))
     return layer
 
@@ -34,9 +34,11 @@ def _layer(preserved: int, input_shape, iterations: int = 1, seed: int = 0) -> L
     [((6, 5, 50), 10, 1), ((6, 5, 50), 10, 3), ((40,), 8, 1), ((7, 12), 4, 2)],
     ids=["image-1-iteration", "image-3-iterations", "dense-input", "sequence"],
 )
-def test_layer_matches_numpy_algorithm_2_on_random_non_negative_input(input_shape, preserved, iterations):
+@pytest.mark.parametrize("signed_inputs", [False, True], ids=["unsigned-form", "signed-form"])
+def test_layer_matches_numpy_algorithm_2_on_random_non_negative_input(input_shape, preserved, iterations,
+                                                                      signed_inputs):
     x = np.random.default_rng(1).uniform(0, 1, size=(3, *input_shape)).astype(np.float32)
-    layer = _layer(preserved, input_shape, iterations)
+    layer = _layer(preserved, input_shape, iterations, signed_inputs=signed_inputs)
     expected = algorithm_2(x, layer.initial_vector.numpy(), preserved, iterations)
     np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5, rtol=0)
 
@@ -76,12 +78,19 @@ def test_an_empty_channel_group_gets_a_zero_row_and_the_output_stays_finite():
     np.testing.assert_allclose(np.abs(y).sum(), 1.0, atol=1e-6)
 
 
-def test_negative_activations_are_handled_with_absolute_values():
+def test_signed_inputs_follow_algorithm_2_with_absolute_row_sums():
+    x = np.random.default_rng(4).normal(size=(4, 30)).astype(np.float32)
+    layer = _layer(6, (30,), signed_inputs=True)
+    y = layer(x).numpy()
+    np.testing.assert_allclose(y, algorithm_2(x, layer.initial_vector.numpy(), 6, 1), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.abs(y).sum(axis=-1), 1.0, atol=1e-5)  # ‖V‖₁ = 1 per position
+
+
+def test_by_default_negative_inputs_are_clipped_to_zero_as_after_a_relu():
     x = np.random.default_rng(4).normal(size=(4, 30)).astype(np.float32)
     layer = _layer(6, (30,))
-    y = layer(x).numpy()
-    assert np.all(np.isfinite(y))
-    np.testing.assert_allclose(np.abs(y).sum(axis=-1), 1.0, atol=1e-5)  # ‖V‖₁ = 1 per position
+    np.testing.assert_allclose(layer(x).numpy(), layer(np.maximum(x, 0)).numpy(), atol=1e-7)
+    assert np.all(np.isfinite(layer(x).numpy()))
 
 
 def test_output_does_not_depend_on_the_scale_of_the_activations():
@@ -99,6 +108,7 @@ def test_channels_not_a_multiple_of_preserved_are_rejected_with_the_divisors():
 @pytest.mark.parametrize("kwargs, message", [
     ({"preserved": 0}, "preserved"), ({"preserved": 2.5}, "preserved"), ({"preserved": True}, "preserved"),
     ({"preserved": 4, "iterations": 0}, "iterations"), ({"preserved": 4, "epsilon": 0.0}, "epsilon"),
+    ({"preserved": 4, "signed_inputs": "yes"}, "signed_inputs"),
 ])
 def test_invalid_arguments_are_rejected_repeating_the_value(kwargs, message):
     with pytest.raises(ValueError, match=f"`{message}`.*Received: {message}="):
@@ -143,10 +153,11 @@ def test_mixed_precision_computes_in_half_precision_close_to_float32_and_safe_on
     assert np.all(tf.cast(zeros, tf.float32).numpy() == 0)
 
 
-def test_count_macs_is_the_affinity_plus_one_product_per_iteration_per_position():
-    layer = _layer(4, (6, 6, 20), iterations=2)  # C' = 4, C'' = 5, 36 positions
-    assert layer.count_macs() == 36 * (4 * 4 * 5 + 2 * 4 * 4)
-    assert _layer(8, (40,)).count_macs() == 8 * 8 * 5 + 8 * 8
+def test_count_macs_is_the_row_sums_plus_two_products_per_iteration_per_position():
+    layer = _layer(4, (6, 6, 20), iterations=2)  # C' = 4, C'' = 5, C_in = 20, 36 positions
+    assert layer.count_macs() == 36 * (20 + 2 * 2 * 20)  # row sums g_i·Σg + per iteration Σ V_k g_k and g_i·m
+    assert _layer(4, (6, 6, 20), iterations=2, signed_inputs=True).count_macs() == 36 * (4 * 20 + 2 * 2 * 20)
+    assert _layer(8, (40,)).count_macs() == 40 + 2 * 40
 
 
 @pytest.mark.slow  # importing tfmot alone takes seconds
@@ -200,8 +211,20 @@ def test_tflite_float32_uses_builtin_ops_and_matches_keras(lean_model_and_data):
     model, x = lean_model_and_data
     y, ops = _tflite_run(tflite_bytes(model, "float32", x), x[:8])
     np.testing.assert_allclose(y, model(x[:8]).numpy(), atol=1e-5)
-    assert {op.split(":")[0] for op in ops} <= {"L2_NORMALIZATION", "RESHAPE", "BATCH_MATMUL", "ABS", "SUM",
-                                                 "MAXIMUM", "DIV", "FULLY_CONNECTED", "DELEGATE"}
+    # No BATCH_MATMUL: A = X·Xᵀ is never formed for non-negative input.
+    assert {op.split(":")[0] for op in ops} <= {"RELU", "L2_NORMALIZATION", "RESHAPE", "MUL", "SUM", "MAXIMUM",
+                                                 "ABS", "DIV", "DELEGATE"}
+
+
+def test_tflite_float32_of_the_signed_form_forms_the_affinity_and_matches_keras():
+    from edgeopt.stages.convert import tflite_bytes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, signed_inputs=True)])
+    x = np.random.default_rng(9).normal(size=(8, 6, 6, 20)).astype(np.float32)
+    y, ops = _tflite_run(tflite_bytes(model, "float32", x), x)
+    np.testing.assert_allclose(y, model(x).numpy(), atol=1e-5)
+    assert "RELU" not in {op.split(":")[0] for op in ops}
 
 
 @pytest.mark.slow

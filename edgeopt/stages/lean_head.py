@@ -123,9 +123,9 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
 
     targets = set(layer_names)
     dense_inputs, scales = {}, {}
-    if init in ("least_squares", "scaled_group_mean"):
-        if calibration is None:
-            raise ValueError(f"init={init!r} needs calibration images")
+    if init in ("least_squares", "scaled_group_mean") and calibration is None:
+        raise ValueError(f"init={init!r} needs calibration images")
+    if calibration is not None:
         probe = keras.Model(model.inputs, [model.get_layer(n).input for n in layer_names])
         inputs = probe.predict(calibration, batch_size=256, verbose=0)
         dense_inputs = dict(zip(layer_names, inputs if isinstance(inputs, list) else [inputs]))
@@ -144,7 +144,11 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
             if layer.name in targets:
                 old_kernel, *rest = layer.get_weights()
                 width = old_kernel.shape[0]
-                lean = LEAN(preserved, iterations=iterations, name=f"{layer.name}_lean", dtype=layer.dtype_policy)
+                # LEAN's cheaper form needs non-negative input (after a ReLU); without calibration
+                # images to show that, take the form that is exact for any sign.
+                signed = bool(dense_inputs[layer.name].min() < 0) if dense_inputs else True
+                lean = LEAN(preserved, iterations=iterations, signed_inputs=signed, name=f"{layer.name}_lean",
+                            dtype=layer.dtype_policy)
                 dense = layer.__class__.from_config(layer.get_config())
                 outputs = dense(lean(args[0]), **kwargs)
                 if init == "scaled_group_mean":
@@ -155,7 +159,7 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
                 facts[layer.name] = {"input_width_before": int(width), "input_width_after": preserved,
                                      "params_before": int(layer.count_params()),
                                      "params_after": int(dense.count_params() + lean.count_params()),
-                                     "init": init, "init_scale": scales.get(layer.name) if init == "scaled_group_mean" else None}
+                                     "init": init, "signed_inputs": signed, "init_scale": scales.get(layer.name) if init == "scaled_group_mean" else None}
             else:
                 outputs = layer(*args, **kwargs)
             for out_id, tensor in zip(node.flat_output_ids, tf.nest.flatten(outputs)):
