@@ -100,7 +100,8 @@ LEAN_CNN_FILTERS = (50, 100, 150)  # seed 001 §4.1
 
 
 @register_architecture("lean_cnn", "seed 001 Figure 2: 3 conv (50/100/150) + 1 FC; lean_preserved adds LEAN")
-def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1):
+def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1,
+             lean_epsilon: float | None = None):
     """The seed-001 CNN: three 3×3 conv layers (50, 100, 150 channels) and one fully-connected layer.
 
     With `lean_preserved` (C', the paper uses 10) a LEAN layer follows each conv block and
@@ -109,6 +110,7 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
     ReLU and a 2×2 max-pool are the choice that gives its "about 400k" parameters at STL-10's
     96×96×3 (397 660; 38 590 with C' = 10, "about 40k"). LEAN sits after the pool, i.e. right before
     the layer whose input it reduces: the same parameters, 4× fewer positions to run it on.
+    `lean_epsilon` sets LEAN's division floor (see `edgeopt.layers.LEAN`; None keeps its default).
 
     Example:
         >>> build_model("lean_cnn", (96, 96, 3), 10).count_params()
@@ -134,6 +136,12 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
         raise RecipeError(f"lean_cnn option `lean_iterations` must be an integer ≥ 1 (the paper uses 1). "
                           f"Received: lean_iterations={lean_iterations!r}")
 
+    if lean_epsilon is not None and (isinstance(lean_epsilon, bool) or not isinstance(lean_epsilon, (int, float))
+                                     or not 0 < lean_epsilon < 1):
+        raise RecipeError(f"lean_cnn option `lean_epsilon` must be a number in (0, 1), e.g. 0.03125. "
+                          f"Received: lean_epsilon={lean_epsilon!r}")
+    lean_options = {} if lean_epsilon is None else {"epsilon": float(lean_epsilon)}
+
     layers = [keras.Input(shape=input_shape)]
     for number, filters in enumerate(LEAN_CNN_FILTERS, start=1):
         layers += [
@@ -141,7 +149,7 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
             keras.layers.MaxPooling2D(2, name=f"pool{number}"),
         ]
         if lean_preserved is not None:
-            layers.append(LEAN(lean_preserved, iterations=lean_iterations, name=f"lean{number}"))
+            layers.append(LEAN(lean_preserved, iterations=lean_iterations, name=f"lean{number}", **lean_options))
     layers += [keras.layers.Flatten(name="flatten"), _logits(num_classes)]
     return keras.Sequential(layers, name="lean_cnn" if lean_preserved is None else f"lean_cnn_c{lean_preserved}")
 

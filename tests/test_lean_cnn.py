@@ -35,8 +35,17 @@ def test_keras_rows_count_lean_macs_through_the_layer():
 
     lean = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10)
     lean_only = sum(layer.count_macs() for layer in lean.layers if hasattr(layer, "count_macs"))
-    assert lean_only == 14 * 14 * (10 * 10 * 6) + 7 * 7 * (10 * 10 * 11) + 3 * 3 * (10 * 10 * 16)
+    assert lean_only == 14 * 14 * (3 * 50) + 7 * 7 * (3 * 100) + 3 * 3 * (3 * 150)  # 3·C_in per position
     assert count_macs(lean) < count_macs(build_model("lean_cnn", (28, 28, 1), 10)) / 4
+
+
+def test_lean_epsilon_reaches_every_lean_layer_and_a_bad_value_is_a_recipe_error():
+    from edgeopt.errors import RecipeError
+
+    model = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_epsilon=0.03125)
+    assert [layer.epsilon for layer in model.layers if hasattr(layer, "preserved")] == [0.03125] * 3
+    with pytest.raises(RecipeError, match=r"lean_epsilon.*Received: lean_epsilon=2"):
+        build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_epsilon=2)
 
 
 @pytest.mark.parametrize("value", [7, 0, True, "10"])
