@@ -89,12 +89,13 @@ def main() -> None:
 
 def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
     """Run every step with the stage functions and folders `edgeopt run` uses."""
-    from edgeopt.pipeline import _run_step
+    from edgeopt.pipeline import _run_step, step_fingerprint
     from edgeopt.stages.registry import Artifact, artifact_file
 
-    artifacts = {}
+    artifacts, fingerprints = {}, {}
     resuming = resume_at is not None
     for number, step in enumerate(recipe.steps, start=1):
+        fingerprints[step.id] = step_fingerprint(step, recipe, fingerprints.get(step.source))
         resuming = resuming and step.id != resume_at
         if resuming:
             info = json.loads((out / step.id / "step.json").read_text())
@@ -102,7 +103,8 @@ def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
             print(f"[{number}/{len(recipe.steps)}] {step.id}: reusing {artifacts[step.id].path}", flush=True)
             continue
         print(f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}", flush=True)
-        artifacts[step.id] = _run_step(step, recipe, ds, artifacts.get(step.source), out, print)
+        artifacts[step.id] = _run_step(step, recipe, ds, artifacts.get(step.source), out,
+                                       fingerprints[step.id], print)
 
 
 def _interpreter(path_or_bytes, threads: int = 1):
@@ -187,22 +189,26 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
     activations = feed.predict(calibration, verbose=0)
 
     def stages(x):
-        """LEAN.call unrolled (one iteration), yielding after each op the tensors still needed."""
-        unit = tf.math.l2_normalize(x, axis=-1, epsilon=lean._l2_floor(x.dtype))
-        yield "L2_NORMALIZATION", [unit]
+        """LEAN.call unrolled (one iteration, non-negative form), yielding after each op the tensors
+        still needed. Keep in step with `LEAN.call`."""
+        if lean.signed_inputs:
+            raise SystemExit("op cuts follow LEAN's non-negative form; this model's first LEAN has signed_inputs")
+        unit = tf.math.l2_normalize(tf.nn.relu(x), axis=-1, epsilon=lean._l2_floor(x.dtype))
+        yield "RELU + L2_NORMALIZATION", [unit]
         groups = lean._split(unit)
         yield "RESHAPE", [groups]
-        affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
-        yield "BATCH_MATMUL (A = XXᵀ)", [affinity]
+        total = tf.reduce_sum(groups, axis=-2, keepdims=True)
+        row_sums = tf.reduce_sum(groups * total, axis=-1)
+        yield "SUM + MUL + SUM (row sums g_i·Σg)", [groups, row_sums]
+        degree = tf.maximum(row_sums, lean.epsilon * math.sqrt(lean.preserved))
+        yield "MAXIMUM (floored D)", [groups, degree]
         v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
-        product = tf.linalg.matmul(affinity, v[:, None])
-        yield "FULLY_CONNECTED (A·V)", [affinity, product]
-        row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1, keepdims=True)
-        yield "ABS + SUM (row ℓ1 of A)", [product, row_l1]
-        degree = tf.maximum(row_l1, lean.epsilon * math.sqrt(lean.preserved))
-        yield "MAXIMUM (floored D)", [product, degree]
+        mixture = tf.reduce_sum(groups * v[:, None], axis=-2, keepdims=True)
+        yield "MUL + SUM (m = Σ V_k·g_k)", [groups, degree, mixture]
+        product = tf.reduce_sum(groups * mixture, axis=-1)
+        yield "MUL + SUM (A·V = g_i·m)", [degree, product]
         yield "DIV (D⁻¹·AV)", [product / degree]
-        yield "ABS + SUM + MAXIMUM + DIV + RESHAPE (/‖ÃV‖₁)", [lean(x)]
+        yield "ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
 
     names = [name for name, _ in stages(tf.constant(activations[:1]))]
     results, previous = [], 0.0
