@@ -16,7 +16,6 @@ Writes OUT/lean_figures.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import time
@@ -50,6 +49,7 @@ def main() -> None:
         run_steps(recipe, ds, out, args.resume_at)
 
     from edgeopt.keras_profile import count_macs
+    from edgeopt.profile.tflite_model import gzip_size
     from edgeopt.keras_io import load_keras_model
 
     rows = []
@@ -64,7 +64,7 @@ def main() -> None:
         if info["kind"] == "tflite":
             path = folder / "model.tflite"
             data = path.read_bytes()
-            row.update(size_bytes=len(data), gzip_bytes=len(gzip.compress(data, 9)),
+            row.update(size_bytes=len(data), gzip_bytes=gzip_size(data),
                        accuracy=tflite_accuracy(path, ds.x_test, ds.y_test),
                        **tflite_latency(path, ds.x_test[:1], args.runs, args.warmup),
                        ops=op_counts(path))

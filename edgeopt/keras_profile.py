@@ -6,7 +6,6 @@ measured the same way: warm-up first, then `runs` timed single-image calls.
 
 from __future__ import annotations
 
-import gzip
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from edgeopt._keras import keras, tf
 from edgeopt.keras_io import load_keras_model
+from edgeopt.profile.tflite_model import gzip_size
 from edgeopt.row import Row
 
 
@@ -72,7 +72,7 @@ def profile_keras(path: Path, *, name: str, x_test=None, y_test=None, runs: int 
     return Row(
         name=name, path=str(path), format="keras", dtype="float32",
         params=int(model.count_params()), macs=count_macs(model),
-        size_bytes=len(data), gzip_bytes=len(gzip.compress(data, 9)), accuracy=accuracy,
+        size_bytes=len(data), gzip_bytes=gzip_size(data), accuracy=accuracy,
         latency_ms_p50=float(np.percentile(lat, 50)), latency_ms_p90=float(np.percentile(lat, 90)),
         latency_ms_mean=float(lat.mean()), latency_ms_std=float(lat.std()),
         extra={"runs": runs, "threads": None},
