@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from edgeopt.profile.tflite_model import gzip_size as gzip9  # the measure the table reports
+from edgeopt.profile.tflite_model import gzip_size  # the measure the table reports
 
 def huffman_only(data: bytes) -> int:
     """Deflate without LZ77 matches: random-looking int8 bytes gain nothing from matches."""
@@ -49,7 +49,7 @@ def prune_by_magnitude(weights: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def ratios(unpruned: bytes, pruned: bytes) -> str:
-    return (f"gzip -9 {gzip9(pruned) / gzip9(unpruned):.3f}   huffman-only "
+    return (f"gzip -9 {gzip_size(pruned) / gzip_size(unpruned):.3f}   huffman-only "
             f"{huffman_only(pruned) / huffman_only(unpruned):.3f}   entropy bound "
             f"{entropy_bytes(pruned) / entropy_bytes(unpruned):.3f}")
 
@@ -84,17 +84,17 @@ def weight_tensors(path: str) -> dict[str, bytes]:
 def real(unpruned_path: str, pruned_path: str) -> None:
     unpruned, pruned = open(unpruned_path, "rb").read(), open(pruned_path, "rb").read()
     print(f"\n{pruned_path} against {unpruned_path}:")
-    print(f"  whole file: raw {len(pruned)} / {len(unpruned)} B; gzip -9 {gzip9(pruned)} / {gzip9(unpruned)} B; "
+    print(f"  whole file: raw {len(pruned)} / {len(unpruned)} B; gzip -9 {gzip_size(pruned)} / {gzip_size(unpruned)} B; "
           + ratios(unpruned, pruned))
     dense, sparse = weight_tensors(unpruned_path), weight_tensors(pruned_path)
     common = [name for name in sparse if name in dense]
     for name in common:
         zeros = np.mean(np.frombuffer(sparse[name], dtype=np.int8) == 0)
         print(f"  {name[:40]:40s} {len(sparse[name]):6d} B, zeros {zeros:.3f}: {ratios(dense[name], sparse[name])}")
-    dense_weights = sum(gzip9(dense[n]) for n in common)
-    sparse_weights = sum(gzip9(sparse[n]) for n in common)
+    dense_weights = sum(gzip_size(dense[n]) for n in common)
+    sparse_weights = sum(gzip_size(sparse[n]) for n in common)
     print(f"  weight tensors, each gzipped: {sparse_weights} / {dense_weights} B = {sparse_weights / dense_weights:.3f}; "
-          f"the rest of the file (gzip -9 of the whole minus the weights') ≈ {gzip9(unpruned) - dense_weights} B, "
+          f"the rest of the file (gzip -9 of the whole minus the weights') ≈ {gzip_size(unpruned) - dense_weights} B, "
           "which pruning cannot shrink")
 
 
