@@ -101,7 +101,7 @@ LEAN_CNN_FILTERS = (50, 100, 150)  # seed 001 §4.1
 
 @register_architecture("lean_cnn", "seed 001 Figure 2: 3 conv (50/100/150) + 1 FC; lean_preserved adds LEAN")
 def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1,
-             lean_epsilon: float | None = None):
+             lean_epsilon: float | None = None, lean_int8_aware: bool = False):
     """The seed-001 CNN: three 3×3 conv layers (50, 100, 150 channels) and one fully-connected layer.
 
     With `lean_preserved` (C', the paper uses 10) a LEAN layer follows each conv block and
@@ -111,6 +111,8 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
     96×96×3 (397 660; 38 590 with C' = 10, "about 40k"). LEAN sits after the pool, i.e. right before
     the layer whose input it reduces: the same parameters, 4× fewer positions to run it on.
     `lean_epsilon` sets LEAN's division floor (see `edgeopt.layers.LEAN`; None keeps its default).
+    `lean_int8_aware` trains LEAN with its int8 rounding simulated (`LEAN(int8_aware=True)`), for a
+    model that will be converted to full int8.
 
     Example:
         >>> build_model("lean_cnn", (96, 96, 3), 10).count_params()
@@ -140,7 +142,12 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
                                      or not 0 < lean_epsilon < 1):
         raise RecipeError(f"lean_cnn option `lean_epsilon` must be a number in (0, 1), e.g. 0.03125. "
                           f"Received: lean_epsilon={lean_epsilon!r}")
-    lean_options = {} if lean_epsilon is None else {"epsilon": float(lean_epsilon)}
+    if not isinstance(lean_int8_aware, bool):
+        raise RecipeError(f"lean_cnn option `lean_int8_aware` must be true or false. "
+                          f"Received: lean_int8_aware={lean_int8_aware!r}")
+    lean_options = {"int8_aware": lean_int8_aware}
+    if lean_epsilon is not None:
+        lean_options["epsilon"] = float(lean_epsilon)
 
     layers = [keras.Input(shape=input_shape)]
     for number, filters in enumerate(LEAN_CNN_FILTERS, start=1):

@@ -48,6 +48,13 @@ def test_lean_epsilon_reaches_every_lean_layer_and_a_bad_value_is_a_recipe_error
         build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_epsilon=2)
 
 
+def test_lean_int8_aware_reaches_every_lean_layer_and_a_bad_value_is_a_recipe_error():
+    model = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_int8_aware=True)
+    assert [layer.int8_aware for layer in model.layers if hasattr(layer, "preserved")] == [True] * 3
+    with pytest.raises(RecipeError, match=r"lean_int8_aware.*true or false.*Received: lean_int8_aware='yes'"):
+        build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_int8_aware="yes")
+
+
 @pytest.mark.parametrize("value", [7, 0, True, "10"])
 def test_a_preserved_width_that_does_not_split_the_convs_is_a_recipe_error(value):
     with pytest.raises(RecipeError, match=r"lean_preserved.*Received: lean_preserved="):

@@ -109,6 +109,15 @@ def test_fine_tuning_runs_the_requested_epochs_and_reports_its_time(trained, dig
     assert set(artifact.info["swapped"]) == {"fc1", "logits"}
 
 
+def test_int8_aware_fine_tunes_lean_with_its_int8_rounding_simulated(trained, digits, tmp_path):
+    from edgeopt.keras_io import load_keras_model
+
+    params = _params("{stage: lean_head, layers: [fc1], preserved: 4, epochs: 1, int8_aware: true}")
+    artifact = _run(params, digits, trained[1], tmp_path)
+    assert load_keras_model(artifact.path).get_layer("fc1_lean").int8_aware is True
+    assert len(artifact.info["history"]["loss"]) == 1 and np.isfinite(artifact.info["history"]["loss"][0])
+
+
 def test_insert_lean_rebuilds_a_functional_model_with_a_branch():
     keras.utils.set_random_seed(0)
     inp = keras.Input((6,))

@@ -108,7 +108,7 @@ def test_channels_not_a_multiple_of_preserved_are_rejected_with_the_divisors():
 @pytest.mark.parametrize("kwargs, message", [
     ({"preserved": 0}, "preserved"), ({"preserved": 2.5}, "preserved"), ({"preserved": True}, "preserved"),
     ({"preserved": 4, "iterations": 0}, "iterations"), ({"preserved": 4, "epsilon": 0.0}, "epsilon"),
-    ({"preserved": 4, "signed_inputs": "yes"}, "signed_inputs"),
+    ({"preserved": 4, "signed_inputs": "yes"}, "signed_inputs"), ({"preserved": 4, "int8_aware": 1}, "int8_aware"),
 ])
 def test_invalid_arguments_are_rejected_repeating_the_value(kwargs, message):
     with pytest.raises(ValueError, match=f"`{message}`.*Received: {message}="):
@@ -116,10 +116,10 @@ def test_invalid_arguments_are_rejected_repeating_the_value(kwargs, message):
 
 
 def test_config_round_trip_rebuilds_an_identical_layer():
-    layer = LEAN(5, iterations=2, epsilon=0.01, initial_vector_initializer="ones", name="lean_x")
+    layer = LEAN(5, iterations=2, epsilon=0.01, initial_vector_initializer="ones", int8_aware=True, name="lean_x")
     clone = LEAN.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    assert (clone.preserved, clone.iterations, clone.epsilon, clone.name) == (5, 2, 0.01, "lean_x")
+    assert (clone.preserved, clone.iterations, clone.epsilon, clone.int8_aware, clone.name) == (5, 2, 0.01, True, "lean_x")
 
 
 def test_saved_model_loads_with_the_same_weights_and_outputs(tmp_path):
@@ -241,3 +241,67 @@ def test_tflite_full_int8_runs_every_lean_op_in_int8_and_tracks_float(lean_model
     assert np.corrcoef(y.ravel(), expected.ravel())[0, 1] > 0.95
     zero_out, _ = _tflite_run(flatbuffer, x[:1])  # the all-zero sample: int8 DIV meets no zero divisor
     assert np.all(np.abs(zero_out) < 0.01)
+
+
+# --- int8-aware training: rounding simulated in training only ----------------------------------
+
+
+def _aware_twin(model):
+    """The same model with every LEAN layer's int8_aware switched on, same weights."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"].endswith("LEAN"):
+            layer["config"]["int8_aware"] = True
+    twin = keras.Sequential.from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def test_int8_aware_rounds_in_training_only_and_inference_is_unchanged(lean_model_and_data):
+    model, x = lean_model_and_data
+    aware = _aware_twin(model)
+    np.testing.assert_array_equal(aware(x, training=False).numpy(), model(x, training=False).numpy())
+    np.testing.assert_array_equal(model(x, training=True).numpy(), model(x, training=False).numpy())
+    rounded = aware(x, training=True).numpy()
+    assert np.all(np.isfinite(rounded))
+    error = np.abs(rounded - model(x).numpy())
+    assert error.max() > 0 and error.mean() < 0.02, error.mean()  # int8 error: present, and small
+
+
+def test_int8_aware_training_passes_gradients_straight_through_the_rounding(lean_model_and_data):
+    model, x = lean_model_and_data
+    aware = _aware_twin(model)
+    inputs = tf.constant(x[:16])
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(aware(inputs, training=True) * np.arange(5, dtype=np.float32))
+    grad_input, grad_vector = tape.gradient(loss, [inputs, aware.get_layer("lean").initial_vector])
+    assert np.all(np.isfinite(grad_input.numpy())) and np.abs(grad_input.numpy()).sum() > 0
+    assert np.all(np.isfinite(grad_vector.numpy())) and np.abs(grad_vector.numpy()).sum() > 0
+
+
+def test_int8_aware_converts_to_the_same_tflite_graph(lean_model_and_data):
+    from edgeopt.stages.convert import tflite_bytes
+
+    model, x = lean_model_and_data
+    plain_y, plain_ops = _tflite_run(tflite_bytes(model, "float32", x), x[:8])
+    aware_y, aware_ops = _tflite_run(tflite_bytes(_aware_twin(model), "float32", x), x[:8])
+    assert aware_ops == plain_ops
+    np.testing.assert_array_equal(aware_y, plain_y)
+
+
+@pytest.mark.slow
+def test_int8_aware_training_sees_an_error_the_size_of_full_int8_tflites(lean_model_and_data):
+    """The rounding int8-aware training adds is the error the int8 model has, not noise of another size.
+
+    (Not the same draws: TFLite's ranges come from calibration images, the simulation's from the
+    batch, so the two round differently; their size is what training has to learn around.)
+    """
+    from edgeopt.stages.convert import tflite_bytes
+
+    model, x = lean_model_and_data
+    int8_y, _ = _tflite_run(tflite_bytes(model, "int8", x[:100]), x[100:])
+    exact = model(x[100:]).numpy()
+    int8_error = np.sqrt(np.mean((int8_y - exact) ** 2))
+    simulated_error = np.sqrt(np.mean((_aware_twin(model)(x[100:], training=True).numpy() - exact) ** 2))
+    assert 0.5 < simulated_error / int8_error < 2, (simulated_error, int8_error)

@@ -62,6 +62,10 @@ class LEAN(keras.layers.Layer):
         signed_inputs: False (default) for non-negative input, e.g. after a ReLU as in the paper:
             negative values are clipped to zero and the row sums come from the groups' sum without
             forming A. True for input that may be negative: A is formed to take Σ_j |A_ij|.
+        int8_aware: True rounds every tensor inside the layer to the int8 grid full-int8 TFLite will
+            store it on, during training only (`training=True`), with straight-through gradients,
+            so training sees the rounding error post-training quantisation adds and learns around
+            it. Inference, the saved weights and the converted graph are the same as without it.
         **kwargs: standard Keras layer arguments (name, dtype, trainable).
 
     Input shape: (..., C_in) of rank ≥ 2, e.g. (N, H, W, C_in) after a conv, or (N, C_in) before a
@@ -74,7 +78,8 @@ class LEAN(keras.layers.Layer):
     """
 
     def __init__(self, preserved: int, iterations: int = 1, epsilon: float = 1 / 128,
-                 initial_vector_initializer=None, signed_inputs: bool = False, **kwargs):
+                 initial_vector_initializer=None, signed_inputs: bool = False, int8_aware: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(preserved, bool) or not isinstance(preserved, int) or preserved < 1:
             raise ValueError(f"`preserved` must be an integer ≥ 1. Received: preserved={preserved!r}")
@@ -84,7 +89,10 @@ class LEAN(keras.layers.Layer):
             raise ValueError(f"`epsilon` must be in (0, 1), e.g. 1/128. Received: epsilon={epsilon!r}")
         if not isinstance(signed_inputs, bool):
             raise ValueError(f"`signed_inputs` must be True or False. Received: signed_inputs={signed_inputs!r}")
+        if not isinstance(int8_aware, bool):
+            raise ValueError(f"`int8_aware` must be True or False. Received: int8_aware={int8_aware!r}")
         self.signed_inputs = signed_inputs
+        self.int8_aware = int8_aware
         self.preserved = preserved
         self.iterations = iterations
         self.epsilon = float(epsilon)
@@ -124,9 +132,11 @@ class LEAN(keras.layers.Layer):
         affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
         return affinity / self._degree(groups)[..., None]
 
-    def call(self, inputs):
-        groups = self._unit_groups(inputs)  # (..., C', C'')
-        degree = self._degree(groups)       # (..., C')
+    def call(self, inputs, training=None):
+        # q marks every tensor full-int8 TFLite stores as int8; it rounds only in int8-aware training.
+        q = self._int8_rounding if (self.int8_aware and training) else _unchanged
+        groups = self._unit_groups(inputs, q)  # (..., C', C'')
+        degree = self._degree(groups, q)       # (..., C')
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
         vector = tf.cast(self.initial_vector, groups.dtype)
@@ -134,33 +144,50 @@ class LEAN(keras.layers.Layer):
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
         weights = vector[:, None]  # (C', 1): the same V at every position in the first iteration
         for _ in range(self.iterations):
-            mixture = tf.reduce_sum(groups * weights, axis=-2, keepdims=True)  # Σ_k V_k·g_k: (..., 1, C'')
-            vector = tf.reduce_sum(groups * mixture, axis=-1) / degree        # (A·V)_i / D_i: (..., C')
-            l1 = tf.reduce_sum(tf.abs(vector), axis=-1, keepdims=True)
-            vector = vector / tf.maximum(l1, self.epsilon * bound)
+            mixture = q(tf.reduce_sum(q(groups * weights), axis=-2, keepdims=True))  # Σ_k V_k·g_k: (..., 1, C'')
+            vector = q(q(tf.reduce_sum(q(groups * mixture), axis=-1)) / degree)    # (A·V)_i / D_i: (..., C')
+            l1 = q(tf.maximum(q(tf.reduce_sum(q(tf.abs(vector)), axis=-1, keepdims=True)), self.epsilon * bound))
+            vector = q(vector / l1)
             bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
             weights = vector[..., None]
         return vector
 
-    def _unit_groups(self, inputs):
+    def _unit_groups(self, inputs, q=None):
         """Each position's X scaled to unit ℓ2 norm, split into C' groups: (..., C', C'')."""
+        q = q or _unchanged
         # Ã is invariant to scaling X per position, so X is first scaled to unit ℓ2 norm (the
         # L2_NORMALIZATION op, which maps zeros to zeros). Then |A| ≤ 1 and, by Cauchy–Schwarz,
         # every row sum is ≤ √C': bounds int8 can quantise and a floor can be relative to.
         if not self.signed_inputs:
             inputs = tf.nn.relu(inputs)  # a no-op after a ReLU; makes the unsigned row sums exact
+        inputs = q(inputs)
         unit = tf.math.l2_normalize(inputs, axis=-1, epsilon=self._l2_floor(inputs.dtype))
-        return self._split(unit)
+        return self._split(q(unit, fixed=(-1.0, 127 / 128)))
 
-    def _degree(self, groups):
+    def _degree(self, groups, q=None):
         """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C', (..., C')."""
+        q = q or _unchanged
         if self.signed_inputs:
-            affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
-            row_l1 = tf.reduce_sum(tf.abs(affinity), axis=-1)
+            affinity = q(tf.linalg.matmul(groups, groups, transpose_b=True))
+            row_l1 = q(tf.reduce_sum(q(tf.abs(affinity)), axis=-1))
         else:  # A ≥ 0, so Σ_j |A_ij| = Σ_j g_i·g_j = g_i·(Σ_j g_j)
-            row_l1 = tf.reduce_sum(groups * tf.reduce_sum(groups, axis=-2, keepdims=True), axis=-1)
+            row_l1 = q(tf.reduce_sum(q(groups * q(tf.reduce_sum(groups, axis=-2, keepdims=True))), axis=-1))
         floor = self.epsilon * math.sqrt(self.preserved)
-        return tf.maximum(row_l1, tf.cast(floor, row_l1.dtype))
+        return q(tf.maximum(row_l1, tf.cast(floor, row_l1.dtype)))
+
+    @staticmethod
+    def _int8_rounding(x, fixed=None):
+        """x rounded to the int8 grid full-int8 TFLite gives this tensor, with a straight-through
+        gradient. TFLite quantises every intermediate per tensor over the range it saw on the
+        calibration images; the batch's own min/max (widened to hold 0, as TFLite's are) stands in
+        for it. `fixed` is a range the converter sets itself (L2_NORMALIZATION: [-1, 127/128])."""
+        x32 = tf.cast(x, tf.float32)
+        if fixed is None:
+            low = tf.stop_gradient(tf.minimum(tf.reduce_min(x32), 0.0))
+            high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
+        else:
+            low, high = fixed
+        return tf.cast(tf.quantization.fake_quant_with_min_max_vars(x32, low, high, num_bits=8), x.dtype)
 
     def _l2_floor(self, dtype) -> float:
         # Floor of Σx² in l2_normalize; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
@@ -208,5 +235,10 @@ class LEAN(keras.layers.Layer):
             "epsilon": self.epsilon,
             "initial_vector_initializer": keras.initializers.serialize(self.initial_vector_initializer),
             "signed_inputs": self.signed_inputs,
+            "int8_aware": self.int8_aware,
         })
         return config
+
+
+def _unchanged(tensor, fixed=None):
+    return tensor
