@@ -205,8 +205,8 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
         v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
         mixture = tf.reduce_sum(groups * v[:, None], axis=-2, keepdims=True)
         yield "MUL + SUM (m = Σ V_k·g_k)", [groups, degree, mixture]
-        product = tf.reduce_sum(groups * mixture, axis=-1)
-        yield "MUL + SUM (A·V = g_i·m)", [degree, product]
+        product = tf.squeeze(tf.linalg.matmul(groups, mixture, transpose_b=True), axis=-1)
+        yield "BATCH_MATMUL (A·V = g_i·m)", [degree, product]
         yield "DIV (D⁻¹·AV)", [product / degree]
         yield "ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
 
