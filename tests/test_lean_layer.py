@@ -346,3 +346,13 @@ def test_int8_aware_training_sees_an_error_the_size_of_full_int8_tflites(lean_mo
     int8_error = np.sqrt(np.mean((int8_y - exact) ** 2))
     simulated_error = np.sqrt(np.mean((_aware_twin(model)(x[100:], training=True).numpy() - exact) ** 2))
     assert 0.5 < simulated_error / int8_error < 2, (simulated_error, int8_error)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_int8_aware_training_runs_under_mixed_precision(policy):
+    layer = LEAN(5, int8_aware=True, dtype=policy)
+    x = np.maximum(np.random.default_rng(0).normal(size=(4, 3, 3, 20)), 0).astype(np.float32)
+    rounded = layer(x, training=True)
+    assert rounded.dtype == layer.compute_dtype
+    assert np.all(np.isfinite(rounded.numpy().astype(np.float32)))
+    np.testing.assert_allclose(rounded.numpy().astype(np.float32), layer(x).numpy().astype(np.float32), atol=0.05)
