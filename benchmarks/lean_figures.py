@@ -1,8 +1,8 @@
 """Figures for seed 001 (LEAN): run a recipe's steps, then profile every .tflite through LiteRT.
 
 Not a test. It runs the recipe's steps exactly as `edgeopt run` does (same stage functions, same
-step folders) but profiles the .tflite files with a small LiteRT loop of its own, so it works
-before `edgeopt.profile` exists; it then times the LEAN model layer by layer and the LEAN layer
+step folders) but profiles the .tflite files with a small LiteRT loop of its own (written before
+`edgeopt.profile` existed; its figures match `edgeopt run`'s within latency noise); it then times the LEAN model layer by layer and the LEAN layer
 op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
 model cut after that layer/op — its outputs are every tensor later ops still need — minus the p50
 of the cut before it).
