@@ -16,11 +16,12 @@ from pathlib import Path
 
 
 def tally(ours: dict, base: dict, widths: list[int], column: str, higher_is_better: bool = True) -> tuple:
-    """(wins, ties, losses) of ours against base on `column`, each a list of widths."""
+    """(wins, ties, losses, margin) of ours against base on `column`: three lists of widths and
+    each width's margin (positive: ours is better)."""
     sign = 1 if higher_is_better else -1
     margin = {p: sign * (float(ours[p][column]) - float(base[p][column])) for p in widths}
     return ([p for p in widths if margin[p] > 0], [p for p in widths if margin[p] == 0],
-            [p for p in widths if margin[p] < 0])
+            [p for p in widths if margin[p] < 0], margin)
 
 
 def main() -> None:
@@ -39,8 +40,7 @@ def main() -> None:
         if not widths:
             print(f"{layer}: no baseline rows (run the sweep with compare_baseline: true)")
             continue
-        margin = {p: float(ours[p]["accuracy"]) - float(base[p]["accuracy"]) for p in widths}
-        wins, ties, losses = tally(ours, base, widths, "accuracy")
+        wins, ties, losses, margin = tally(ours, base, widths, "accuracy")
         full_params = int(original["layer_params"])
         original_accuracy = float(original["accuracy"])
         print(f"\n### {layer}: {original['width']} neurons, original accuracy {100 * original_accuracy:.2f} %\n")
@@ -75,7 +75,7 @@ def main() -> None:
         if fidelity:
             for column, label, higher in (("agreement", "top-1 agreement with the unmodified model", True),
                                           ("output_error", "relative output error", False)):
-                w, t, lost = tally(ours, base, widths, column, higher)
+                w, t, lost, _ = tally(ours, base, widths, column, higher)
                 print(f"{label.capitalize()}: SVD+QR better at {len(w)} of {len(widths)} widths, tied at {len(t)}, "
                       f"worse at {len(lost)}" + (f" (widths {', '.join(map(str, lost[:10]))})" if lost else "") + ".")
         chosen = [r for r in mine if r["chosen"] == "True"]

@@ -180,8 +180,8 @@ class TradeoffPoint:
 
 
 CSV_COLUMNS = ("layer", "method", "neurons_kept", "width", "params", "layer_params", "macs", "accuracy",
-               "accuracy_drop", "within_threshold", "agreement", "output_error", "energy_uj", "energy_mac_uj", "energy_sram_weights_uj",
-               "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
+               "accuracy_drop", "within_threshold", "agreement", "output_error", "energy_uj", "energy_mac_uj",
+               "energy_sram_weights_uj", "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
                "latency_ms_p50", "chosen")
 
 

@@ -50,6 +50,11 @@ import numpy as np
 from edgeopt._keras import keras, tf
 
 
+def _unchanged(tensor, fixed=None):
+    """The identity, in place of `LEAN._int8_rounding` outside int8-aware training."""
+    return tensor
+
+
 @keras.saving.register_keras_serializable(package="edgeopt")
 class LEAN(keras.layers.Layer):
     """Reduce the last axis from C_in to `preserved` channels by batch power iteration.
@@ -159,9 +164,8 @@ class LEAN(keras.layers.Layer):
             weights = vector[..., None]
         return vector
 
-    def _unit_groups(self, inputs, q=None):
+    def _unit_groups(self, inputs, q=_unchanged):
         """Each position's X scaled to unit ℓ2 norm, split into C' groups: (..., C', C'')."""
-        q = q or _unchanged
         # Ã is invariant to scaling X per position, so X is first scaled to unit ℓ2 norm (the
         # L2_NORMALIZATION op, which maps zeros to zeros). Then |A| ≤ 1 and, by Cauchy–Schwarz,
         # every row sum is ≤ √C': bounds int8 can quantise and a floor can be relative to.
@@ -171,9 +175,8 @@ class LEAN(keras.layers.Layer):
         unit = tf.math.l2_normalize(inputs, axis=-1, epsilon=self._l2_floor(inputs.dtype))
         return self._split(q(unit, fixed=(-1.0, 127 / 128)))
 
-    def _degree(self, groups, q=None):
+    def _degree(self, groups, q=_unchanged):
         """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C', (..., C')."""
-        q = q or _unchanged
         if self.signed_inputs:
             affinity = q(tf.linalg.matmul(groups, groups, transpose_b=True))
             row_l1 = q(tf.reduce_sum(q(tf.abs(affinity)), axis=-1))
@@ -246,6 +249,3 @@ class LEAN(keras.layers.Layer):
         })
         return config
 
-
-def _unchanged(tensor, fixed=None):
-    return tensor
