@@ -26,6 +26,7 @@ from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
 from edgeopt.recipe import Recipe, Step
 from edgeopt.row import SCHEMA_VERSION, Row
+from edgeopt.run_folder import file_sha256, relative_to_run, write_test_split
 from edgeopt.stages import STAGES, Artifact, StageContext
 from edgeopt.progress import log
 
@@ -68,8 +69,14 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
         _inherit_lineage(artifact, artifacts.get(step.source))
         artifacts[step.id] = artifact
         if step.profile:
-            rows.append(_profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn))
-    document = results_document(recipe, rows, dataset)
+            row = _profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn)
+            # Relative to the run folder, with the file's hash: a copied folder still resolves and
+            # a device can tell that it profiles the very bytes the host did.
+            row.path = relative_to_run(out_dir, artifact.path)
+            row.extra["sha256"] = file_sha256(artifact.path)
+            rows.append(row)
+    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
+    document = results_document(recipe, rows, dataset, test_data)
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
 
@@ -185,8 +192,13 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
     return row
 
 
-def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
-    """The results.json contract (DESIGN.md §3)."""
+def _dataset_record(recipe: Recipe, dataset: Dataset) -> dict:
+    return {"name": dataset.name, "source": dataset.source, "limit_test": recipe.data.limit_test,
+            "seed": recipe.seed}
+
+
+def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset, test_data: dict | None = None) -> dict:
+    """The results.json contract (DESIGN.md §3); paths in it are relative to the run folder."""
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import within_budget
 
@@ -197,6 +209,8 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
                    "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
+        "profile": recipe.profile.model_dump(mode="json"),  # what `edgeopt profile RUN_DIR` repeats
+        "test_data": test_data,  # data/test.npz: the split accuracy was measured on, with its sha256
         "machine": machine_info(),
         "rows": [{**row.to_dict(), "within_budget": verdicts[row.name]} for row in rows],
     }
