@@ -57,11 +57,13 @@ def run(
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
     are reused; `--force` reruns them.
     """
-    from edgeopt.atomic import atomic_write_text
+    from edgeopt.train_extra import require_train
+
+    require_train("`edgeopt run`")
     from edgeopt.pipeline import run_recipe
-    from edgeopt.plot import write_pareto_plot
     from edgeopt.recipe import load_recipe
-    from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
+    from edgeopt.report import best_within_budget, energy_notes, render_table
+    from edgeopt.report_machines import write_run_report
 
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
@@ -71,47 +73,64 @@ def run(
         typer.echo(line)
     for note in energy_notes(result.rows):
         typer.echo(f"note: {note}")
-    base = baseline_row(result.rows, parsed.baseline)
-    floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
-        else base.accuracy - parsed.accuracy_budget / 100
-    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
-    document = {**result.document, "plot": plot.name if plot else None}
-    report = atomic_write_text(out_dir / "report.md", render_markdown(document))
+    report, plot = write_run_report(out_dir, result.document, devices=[])  # the host's report, as always
     typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()
 @user_errors_exit_2
 def profile(
-    models: List[Path] = typer.Argument(..., help="one or more .tflite files"),
+    models: List[Path] = typer.Argument(..., help="one or more .tflite files, or one run folder made by `edgeopt run`"),
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
-    runs: int = typer.Option(100, "--runs", min=1, help="timed invokes per model"),
-    warmup: int = typer.Option(10, "--warmup", min=0, help="untimed invokes first"),
-    threads: int = typer.Option(1, "--threads", min=1, help="interpreter threads"),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help="timed invokes per model [default: 100; a run folder: the run's]"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed invokes first [default: 10; a run folder: the run's]"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="interpreter threads [default: 1; a run folder: the run's]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
-    energy: EnergyMethod = typer.Option("auto", "--energy", case_sensitive=False,
-                                        help="auto: RAPL if readable, else the 45 nm model (labelled)"),
+    energy: Optional[EnergyMethod] = typer.Option(None, "--energy", case_sensitive=False,
+                                                  help="auto: RAPL if readable, else the 45 nm model (labelled) "
+                                                       "[default: auto; a run folder: the run's]"),
     breakdown: bool = typer.Option(False, "--breakdown", help="per-layer modelled energy: compute / SRAM / DRAM"),
-    energy_window_s: float = typer.Option(1.0, "--energy-window", min=0.01, help="seconds per RAPL window"),
-    energy_windows: int = typer.Option(3, "--energy-windows", min=3, help="RAPL idle and inference windows"),
+    energy_window_s: Optional[float] = typer.Option(None, "--energy-window", min=0.01,
+                                                    help="seconds per RAPL window [default: 1.0; a run folder: the run's]"),
+    energy_windows: Optional[int] = typer.Option(None, "--energy-windows", min=3,
+                                                 help="RAPL idle and inference windows [default: 3; a run folder: the run's]"),
+    device_name: Optional[str] = typer.Option(None, "--device-name",
+                                              help="run folder: write devices/NAME.json [default: this machine's hostname]"),
 ) -> None:
-    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy."""
+    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy.
+
+    Given a run folder (copied from the machine that ran the recipe), profiles every .tflite row of
+    its results.json with the run's settings and test split, writes RUN_DIR/devices/<hostname>.json
+    and prints the run's table for this machine.
+    """
+    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy.value if energy else None,
+               "energy_window_s": energy_window_s, "energy_windows": energy_windows}
+    if any(model.is_dir() for model in models):
+        if len(models) > 1:
+            raise EdgeoptError("give one run folder, or .tflite files, not both: "
+                               + ", ".join(str(m) for m in models if m.is_dir()) + " is a folder.")
+        if data or data_path or limit_test:
+            raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
+                               "the test split it carries (data/test.npz), the images the host measured.")
+        return _profile_run_folder(models[0], options, device_name, as_json, breakdown)
+    if device_name:
+        raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
+                           "(edgeopt profile RUN_DIR --device-name NAME).")
     from edgeopt.data import load_dataset
+    from edgeopt.device_profile import DEFAULT_SETTINGS
     from edgeopt.profile import profile_tflite
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
 
+    settings = {**DEFAULT_SETTINGS, **{key: value for key, value in options.items() if value is not None}}
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
     rows = []
     for model in models:
-        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model), runs=runs,
-                                   warmup=warmup, threads=threads,
+        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),
                                    x_test=dataset.x_test if dataset else None,
-                                   y_test=dataset.y_test if dataset else None,
-                                   energy=energy.value, energy_window_s=energy_window_s,
-                                   energy_windows=energy_windows, breakdown=breakdown))
+                                   y_test=dataset.y_test if dataset else None, breakdown=breakdown, **settings))
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
@@ -121,6 +140,61 @@ def profile(
     sys.stdout.flush()
     for note in energy_notes(rows):
         typer.echo(f"note: {note}", err=True)
+
+
+def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
+                        breakdown: bool) -> None:
+    from edgeopt.device_profile import profile_run_folder
+    from edgeopt.progress import log
+    from edgeopt.report import best_within_budget, energy_notes, render_breakdown, render_json, render_table
+    from edgeopt.report_machines import accuracy_comparison, device_label, device_table_rows
+    from edgeopt.run_folder import read_results
+
+    document, path = profile_run_folder(run_dir, device_name=device_name, overrides=options, breakdown=breakdown,
+                                        log_fn=log)
+    if as_json:
+        sys.stdout.write(render_json(document))
+        sys.stdout.flush()
+        typer.echo(f"wrote {path}", err=True)
+        return
+    results = read_results(run_dir)
+    recipe = results.get("recipe") or {}
+    rows = device_table_rows(results, document)
+    typer.echo(f"{recipe.get('name')} on {device_label(document)}:")
+    typer.echo(render_table(rows, recipe.get("baseline"), budget_points=recipe.get("accuracy_budget")))
+    for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")):
+        typer.echo(line)
+    typer.echo(accuracy_comparison(results, document))
+    if breakdown:
+        typer.echo("\n" + render_breakdown(rows))
+    for note in energy_notes([row for row in rows if row.format == "tflite"]):
+        typer.echo(f"note: {note}")
+    typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")
+
+
+@app.command()
+@user_errors_exit_2
+def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeopt run`, with devices/*.json")) -> None:
+    """Render RUN_DIR/report.md and pareto.png again: the host's table and every devices/*.json.
+
+    Each machine gets its table (same rows, baseline and budget) and its best rows within budget;
+    the plot shows each machine. Every file is checked before anything is written.
+    """
+    from edgeopt.device_profile import read_device_documents
+    from edgeopt.report import best_within_budget
+    from edgeopt.report_machines import machine_tables, write_run_report
+    from edgeopt.run_folder import read_results
+
+    results = read_results(run_dir)
+    devices = read_device_documents(run_dir, results)
+    recipe = results.get("recipe") or {}
+    report_path, plot = write_run_report(run_dir, results, devices)
+    for label, rows in machine_tables(results, devices):
+        typer.echo(label)
+        for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")) or ["  (no budget)"]:
+            typer.echo(f"  {line}")
+    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "")
+               + f" ({len(devices)} device file{'s' if len(devices) != 1 else ''})")
 
 
 @app.command()

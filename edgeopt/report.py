@@ -101,8 +101,11 @@ def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simpl
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def render_markdown(document: dict) -> str:
-    """report.md: the table, then what a reader needs to reproduce or cite it."""
+def render_markdown(document: dict, sections: list[str] = ()) -> str:
+    """report.md: the table, then what a reader needs to reproduce or cite it.
+
+    `sections` (markdown lines, e.g. the same models on other machines) go after the table's summary.
+    """
     rows = [Row.from_dict(r) for r in document["rows"]]
     recipe, machine = document.get("recipe", {}), document.get("machine", {})
     baseline = recipe.get("baseline")
@@ -112,6 +115,7 @@ def render_markdown(document: dict) -> str:
     summary = best_within_budget(rows, baseline, budget)
     if summary:
         lines += [f"- {line}" for line in summary] + [""]
+    lines += list(sections)
     if document.get("plot"):
         lines += [f"![accuracy against energy and latency]({document['plot']})", ""]
     lines += [f"Deltas (Δacc, smaller, faster) are against `{baseline or rows[0].name}`. "
