@@ -30,6 +30,7 @@ from edgeopt.stages import STAGES
 from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
+RESERVED_IDS = frozenset({"data", "devices"})  # RUN_DIR/data/test.npz and RUN_DIR/devices/ (run_folder.py)
 
 
 class _Strict(BaseModel):
@@ -176,6 +177,9 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     label = f"step {index} '{step_id}' (stage {stage})"
     if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
         return None, f"{label}: `id` must be letters, digits, '_' or '-' (it names the output folder). Received: id={step_id!r}"
+    if step_id in RESERVED_IDS:
+        return None, (f"{label}: id '{step_id}' names a folder the run folder keeps for itself "
+                      f"({', '.join(sorted(RESERVED_IDS))}); choose another `id`, e.g. '{step_id}_model'.")
     if step_id in produced:
         return None, f"{label}: id '{step_id}' is used twice; give each step its own `id`."
     profile = raw.get("profile", True)

@@ -257,3 +257,11 @@ def test_device_file_that_is_not_json_is_a_user_error(copied_run):
 def test_bad_options_for_a_run_folder_are_user_errors(copied_run, args, needle):
     assert_user_error(edgeopt("profile", copied_run, *args), needle)
     assert not (copied_run / "devices").exists()
+
+
+@pytest.mark.parametrize("step_id", ["data", "devices"])
+def test_a_step_cannot_take_the_name_of_a_run_folder_part(step_id):
+    from edgeopt.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=f"id '{step_id}' names a folder the run folder keeps"):
+        parse_recipe(TINY.replace("{id: f32,", f"{{id: {step_id},").replace("baseline: f32", f"baseline: {step_id}"))
