@@ -18,8 +18,6 @@ from typing import Callable
 
 from edgeopt.atomic import atomic_write_text
 from edgeopt.errors import EdgeoptError, RunFolderError
-from edgeopt.profile import profile_tflite
-from edgeopt.profile.machine import machine_info
 from edgeopt.row import SCHEMA_VERSION, Row
 from edgeopt.run_folder import (DEVICES_DIR, RESULTS_FILE, checked_models, read_test_split)
 
@@ -78,6 +76,8 @@ def profile_run_folder(run_dir: str | Path, *, device_name: str | None = None, o
         >>> path.name, [row["name"] for row in document["rows"]]  # doctest: +SKIP
         ('pi5.json', ['base_float32', 'base_int8'])
     """
+    from edgeopt.profile import profile_tflite  # here: `edgeopt report` reads device files without LiteRT
+    from edgeopt.profile.machine import machine_info
     from edgeopt.run_folder import read_results
 
     run_dir = Path(run_dir)
