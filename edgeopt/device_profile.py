@@ -19,7 +19,7 @@ from typing import Callable
 from edgeopt.atomic import atomic_write_text
 from edgeopt.errors import EdgeoptError, RunFolderError
 from edgeopt.row import SCHEMA_VERSION, Row
-from edgeopt.run_folder import (DEVICES_DIR, RESULTS_FILE, checked_models, read_test_split)
+from edgeopt.run_folder import DEVICES_DIR, RESULTS_FILE, checked_models, read_results, read_test_split
 
 # Profile settings a device takes from the run unless told otherwise (recipe `profile:` keys).
 SETTINGS = ("runs", "warmup", "threads", "energy", "energy_window_s", "energy_windows")
@@ -78,7 +78,6 @@ def profile_run_folder(run_dir: str | Path, *, device_name: str | None = None, o
     """
     from edgeopt.profile import profile_tflite  # here: `edgeopt report` reads device files without LiteRT
     from edgeopt.profile.machine import machine_info
-    from edgeopt.run_folder import read_results
 
     run_dir = Path(run_dir)
     results = read_results(run_dir)
