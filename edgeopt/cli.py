@@ -7,7 +7,6 @@ convert: `profile` runs on devices that have LiteRT alone.
 
 from __future__ import annotations
 
-import enum
 import functools
 import sys
 from pathlib import Path
@@ -16,14 +15,6 @@ from typing import Callable, List, Optional
 import typer
 
 from edgeopt.errors import EdgeoptError
-
-
-class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_METHODS
-    auto = "auto"
-    rapl = "rapl"
-    pyrapl = "pyrapl"
-    model = "model"
-    off = "off"
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -91,18 +82,29 @@ def profile(
     warmup: int = typer.Option(10, "--warmup", min=0, help="untimed invokes first"),
     threads: int = typer.Option(1, "--threads", min=1, help="interpreter threads"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
-    energy: EnergyMethod = typer.Option("auto", "--energy", case_sensitive=False,
-                                        help="auto: RAPL if readable, else the 45 nm model (labelled)"),
-    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer modelled energy: compute / SRAM / DRAM"),
-    energy_window_s: float = typer.Option(1.0, "--energy-window", min=0.01, help="seconds per RAPL window"),
-    energy_windows: int = typer.Option(3, "--energy-windows", min=3, help="RAPL idle and inference windows"),
+    energy: str = typer.Option("auto", "--energy",
+                               help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the "
+                                    "estimate) | rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU "
+                                    "power, labelled) | model45 (45 nm accelerator model) | off"),
+    cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
+                                              help="the CPU package's power (TDP) in W for the estimate "
+                                                   "(default: CodeCarbon's table by CPU model)"),
+    rail: Optional[str] = typer.Option(None, "--rail", help="power-sensor rail(s) to count, comma-separated "
+                                       "(hwmon, rpi-pmic; default: the board's input rail)"),
+    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer 45 nm model: compute / SRAM / DRAM"),
+    energy_window_s: float = typer.Option(1.0, "--energy-window", min=0.01, help="seconds per meter window"),
+    energy_windows: int = typer.Option(3, "--energy-windows", min=3, help="meter idle and inference windows"),
 ) -> None:
     """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy."""
     from edgeopt.data import load_dataset
     from edgeopt.profile import profile_tflite
+    from edgeopt.profile.energy import check_energy_method
+    from edgeopt.profile.energy.estimate import check_cpu_watts
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
 
+    check_energy_method(energy)  # before any model is loaded: a bad option fails at once
+    check_cpu_watts(cpu_watts)
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
     rows = []
     for model in models:
@@ -110,8 +112,9 @@ def profile(
                                    warmup=warmup, threads=threads,
                                    x_test=dataset.x_test if dataset else None,
                                    y_test=dataset.y_test if dataset else None,
-                                   energy=energy.value, energy_window_s=energy_window_s,
-                                   energy_windows=energy_windows, breakdown=breakdown))
+                                   energy=energy, energy_window_s=energy_window_s,
+                                   energy_windows=energy_windows, breakdown=breakdown,
+                                   cpu_watts=cpu_watts, energy_rail=rail))
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
