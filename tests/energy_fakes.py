@@ -222,3 +222,26 @@ def pmic_watts(dump: str = PI5_PMIC_DUMP) -> float:
     values = dict(re.findall(r"(\S+)\s+(?:current|volt)\(\d+\)=([0-9.]+)[AV]", dump))
     rails = {k[:-2] for k in values if k.endswith("_A")} & {k[:-2] for k in values if k.endswith("_V")}
     return sum(float(values[r + "_A"]) * float(values[r + "_V"]) for r in rails)
+
+
+def build_midsize_float32(folder: Path) -> Path:
+    """A float32 CNN of about 2.6 M MACs (tens of µs per inference, like the quickstart model).
+
+    Large enough that the Python around `invoke()` is negligible next to the inference itself,
+    which the end-to-end energy checks need; the weights are random (seeded): only time matters.
+    """
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.layers.Input((28, 28, 1)),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10),
+    ])
+    path = folder / "midsize_float32.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from energy_fakes import denying_reader, hide_meters, start_constant_power_writer, write_zone
+from energy_fakes import build_midsize_float32, denying_reader, hide_meters, start_constant_power_writer, write_zone
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
@@ -31,26 +30,7 @@ def _cli(*args: str):
 
 @pytest.fixture(scope="module")
 def midsize_float32(tmp_path_factory):
-    """A float32 CNN of about 2.6 M MACs (tens of µs per inference, like the quickstart model).
-
-    Large enough that the Python around `invoke()` is negligible next to the inference itself,
-    which the end-to-end energy check needs; the weights are random (seeded): only time matters.
-    """
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    import tensorflow as tf
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.layers.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10),
-    ])
-    path = tmp_path_factory.mktemp("energy_midsize") / "midsize_float32.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+    return build_midsize_float32(tmp_path_factory.mktemp("energy_midsize"))
 
 
 def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(

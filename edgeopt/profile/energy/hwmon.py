@@ -174,8 +174,8 @@ def open_hwmon(rail: str | None = None, *, root: Path | None = None,
     if not rails:
         where = (f"{root} does not exist" if not root.is_dir() else
                  f"chips under {root}: {'; '.join(without) or 'none'}")
-        hint = "" if os.environ.get(HWMON_ROOT_ENV) else (
-            f" If the host's tree is mounted elsewhere (containers), set {HWMON_ROOT_ENV}.")
+        hint = (f" ({root} is where {HWMON_ROOT_ENV} points.)" if os.environ.get(HWMON_ROOT_ENV)
+                else f" If the host's tree is mounted elsewhere (containers), set {HWMON_ROOT_ENV}.")
         raise EnergyUnavailableError(
             f"No hwmon power or energy sensor: {where}. Looked for {looked}.{hint} Use "
             "`--energy estimate` for the labelled time × power estimate.",

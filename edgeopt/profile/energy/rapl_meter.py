@@ -235,7 +235,7 @@ def _collect(counter: EnergyCounter, wanted: int, dropped: list[str], what: str,
         raise MeterFrozenError(
             f"The {counter.source} meter ({counter.describe()}) did not move during "
             f"{len(reasons)} {what} windows: energy is exposed but not updated (common in "
-            "virtual machines and containers that show the host's powercap files). Use "
+            "virtual machines and containers that show the host's sysfs files). Use "
             "`--energy estimate` for the labelled time × power estimate.",
             short=f"the {counter.source} meter does not move ({counter.describe()})",
         )
