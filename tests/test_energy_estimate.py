@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from energy_fakes import hide_meters
@@ -134,3 +135,11 @@ def test_cli_cpu_watts_zero_or_negative_is_exit_2_before_anything_runs(tiny_tfli
 def test_cli_old_model_name_is_exit_2_pointing_to_model45(tiny_tflite_models):
     done = CliRunner().invoke(app, ["profile", str(tiny_tflite_models.int8), "--energy", "model"])
     assert done.exit_code == 2 and "model45" in done.stderr and "Traceback" not in done.output
+
+
+def test_an_arm_board_without_a_model_name_matches_its_cores_table_row(table_file):
+    pi4 = {"model name": "", "CPU implementer": "0x41", "CPU part": "0xd08", "processor": "0"}
+    power = thread_power(1, cpuinfo=pi4)
+    assert power.source == "codecarbon-table" and power.tdp_w == 7.5  # Cortex-A72
+    assert power.cores == (os.cpu_count() or 1)  # no `cpu cores` on ARM: one package of them all
+    assert power.per_core_w == pytest.approx(7.5 / power.cores)

@@ -34,6 +34,16 @@ CPU_POWER_TABLE_ENV = "EDGEOPT_CPU_POWER_TABLE"
 CODECARBON_TABLE = Path("data") / "hardware" / "cpu_power.csv"  # inside the codecarbon package
 # codecarbon.core.cpu.DEFAULT_POWER_PER_CORE (3.3.2): what CodeCarbon uses for an unknown CPU.
 CODECARBON_DEFAULT_W_PER_THREAD = 4.0
+# ARM kernels print no model name, only the core's part number (`CPU part`, implementer 0x41 =
+# Arm Ltd); util-linux's lscpu decodes it the same way. CodeCarbon's table names these cores
+# ("Cortex-A72" for a Raspberry Pi 4, "Cortex-A76" for a Pi 5).
+ARM_CORES = {
+    0xD03: "Cortex-A53", 0xD04: "Cortex-A35", 0xD05: "Cortex-A55", 0xD07: "Cortex-A57",
+    0xD08: "Cortex-A72", 0xD09: "Cortex-A73", 0xD0A: "Cortex-A75", 0xD0B: "Cortex-A76",
+    0xD0C: "Neoverse-N1", 0xD0D: "Cortex-A77", 0xD41: "Cortex-A78", 0xD42: "Cortex-A78AE",
+    0xD44: "Cortex-X1", 0xD46: "Cortex-A510", 0xD47: "Cortex-A710", 0xD48: "Cortex-X2",
+    0xD4B: "Cortex-A78C",
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,8 @@ def thread_power(threads: int, cpu_watts: float | None = None, *,
         from edgeopt.profile.machine import read_cpuinfo  # machine imports this package
 
         cpuinfo = read_cpuinfo()
-    model = (cpuinfo.get("model name") or "").strip() or None
+    names = [n for n in ((cpuinfo.get("model name") or "").strip(), arm_core_name(cpuinfo)) if n]
+    model = names[0] if names else None
     cores = _cores_per_package(cpuinfo)
     counted = max(1, min(threads, os.cpu_count() or threads))
     vm = " (a virtual machine: it may see fewer cores than the chip has, which makes the "\
@@ -137,7 +148,10 @@ def thread_power(threads: int, cpu_watts: float | None = None, *,
     elif model is None:
         why = "the OS reports no CPU model name"
     else:
-        name, candidates = match_cpu(model, table.tdp_w)
+        for model in names:  # the OS's model name first, then an ARM core's decoded name
+            name, candidates = match_cpu(model, table.tdp_w)
+            if name is not None:
+                break
         if name is not None:
             tdp = table.tdp_w[name]
             per_core = tdp / cores
@@ -152,6 +166,21 @@ def thread_power(threads: int, cpu_watts: float | None = None, *,
                        None, None,
                        f"{counted} thread(s) × {per_thread:g} W, CodeCarbon's own figure per "
                        f"thread for a CPU it does not know: {why}; --cpu-watts sets the CPU's TDP")
+
+
+def arm_core_name(cpuinfo: dict[str, str]) -> str | None:
+    """"Cortex-A76" for an Arm Ltd core's `CPU part`, None for any other CPU.
+
+    Example:
+        >>> arm_core_name({"CPU implementer": "0x41", "CPU part": "0xd0b"})
+        'Cortex-A76'
+    """
+    try:
+        implementer = int(cpuinfo.get("CPU implementer", ""), 16)
+        part = int(cpuinfo.get("CPU part", ""), 16)
+    except ValueError:
+        return None
+    return ARM_CORES.get(part) if implementer == 0x41 else None
 
 
 def match_cpu(model: str, tdp_w: dict[str, float]) -> tuple[str | None, int]:
