@@ -73,6 +73,13 @@ class ProfileSpec(_Strict):
                              "leave it out to use CodeCarbon's table")
         return data
 
+    @model_validator(mode="after")
+    def _rail_needs_a_rail_meter(self) -> "ProfileSpec":
+        if self.energy_rail is not None and self.energy not in ("auto", "hwmon", "rpi-pmic"):
+            raise ValueError(f"`profile.energy_rail` selects rails of a power-sensor meter (auto, hwmon, "
+                             f"rpi-pmic); `profile.energy: {self.energy}` reads none")
+        return self
+
     @field_validator("energy")
     @classmethod
     def _known_energy(cls, value: str) -> str:

@@ -143,3 +143,11 @@ def test_an_arm_board_without_a_model_name_matches_its_cores_table_row(table_fil
     assert power.source == "codecarbon-table" and power.tdp_w == 7.5  # Cortex-A72
     assert power.cores == (os.cpu_count() or 1)  # no `cpu cores` on ARM: one package of them all
     assert power.per_core_w == pytest.approx(7.5 / power.cores)
+
+
+@pytest.mark.parametrize("method", ["estimate", "model45", "off"])
+def test_a_rail_with_a_method_that_reads_no_rail_is_a_user_error(tiny_tflite_models, method):
+    from edgeopt.profile.energy import measure_energy
+
+    with pytest.raises(EdgeoptError, match="rail.*Received: rail='VDD_IN'"):
+        measure_energy(tiny_tflite_models.int8, method, rail="VDD_IN")

@@ -72,12 +72,12 @@ def test_a_rapl_counter_that_stalls_during_a_stage_falls_back_to_the_estimate(tm
 def test_recipe_profile_section_takes_energy_settings():
     recipe = parse_recipe(
         "data: {name: digits}\n"
-        "profile: {energy: model45, cpu_watts: 9.5, energy_window_s: 2, energy_windows: 5, "
+        "profile: {energy: hwmon, cpu_watts: 9.5, energy_window_s: 2, energy_windows: 5, "
         "energy_rail: VDD_IN}\n"
         "steps: [{id: base, stage: train, architecture: small_cnn}]\n")
     p = recipe.profile
     assert (p.energy, p.cpu_watts, p.energy_window_s, p.energy_windows, p.energy_rail) == (
-        "model45", 9.5, 2.0, 5, "VDD_IN")
+        "hwmon", 9.5, 2.0, 5, "VDD_IN")
     assert parse_recipe("steps: [{stage: train, architecture: small_cnn}]").profile.energy == "auto"
 
 
@@ -86,6 +86,7 @@ def test_recipe_profile_section_takes_energy_settings():
                                           ("{cpu_watts: 0}", "cpu_watts"),
                                           ("{cpu_watts: -4}", "cpu_watts"),
                                           ("{cpu_watts_per_core: 9}", "cpu_watts"),
+                                          ("{energy: rapl, energy_rail: VDD_IN}", "energy_rail"),
                                           ("{energy_windows: 2}", "energy_windows")])
 def test_bad_energy_settings_in_a_recipe_name_the_key_and_value(profile, key):
     with pytest.raises(RecipeError, match=f"{key}.*Received"):

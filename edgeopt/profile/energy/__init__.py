@@ -157,6 +157,9 @@ def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: in
     """
     check_energy_method(method)
     cpu_watts = check_cpu_watts(cpu_watts)
+    if rail is not None and method in ("estimate", "model45", "off"):
+        raise EdgeoptError(f"`rail` selects rails of a power-sensor meter (hwmon, rpi-pmic, or "
+                           f"auto); `energy: {method}` reads none. Received: rail={rail!r}")
     if method == "off":
         return EnergyResult(method)
     info = info if info is not None else inspect_tflite(path)
