@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from energy_fakes import MAX_RANGE_UJ, hide_meters, set_energy, write_zone
+from energy_fakes import (MAX_RANGE_UJ, hide_meters, set_energy, start_constant_rail_writer,
+                          write_orin_ina3221, write_zone)
 
 from edgeopt.errors import RecipeError
 from edgeopt.profile.energy.estimate import thread_power
@@ -58,6 +59,28 @@ def test_with_rapl_stage_energy_sums_sampled_deltas_across_a_wrap(tmp_path):
     assert (result.source, result.measured) == ("rapl", True)
     assert result.joules == pytest.approx(7.0)
     assert result.scope == "cpu-package" and "idle power included" in result.note
+
+
+def test_stage_energy_uses_the_same_hwmon_meter_as_profile(tmp_path, monkeypatch):
+    from edgeopt.profile.energy.hwmon import HWMON_ROOT_ENV
+
+    hide_meters(monkeypatch, tmp_path)
+    chip = write_orin_ina3221(tmp_path / "hwmon")
+    monkeypatch.setenv(HWMON_ROOT_ENV, str(tmp_path / "hwmon"))
+    writer = start_constant_rail_writer(chip, 4.0)
+    try:
+        time.sleep(0.2)  # the writer's first value is in place
+        meter = stage_meter_for("auto", None, None)
+        meter.interval_s = 0.05
+        with meter:
+            time.sleep(0.5)
+    finally:
+        writer.kill()
+        writer.wait()
+    result = meter.result
+    assert (result.source, result.scope, result.measured) == ("hwmon", "board-input", True)
+    assert result.joules == pytest.approx(4.0 * result.seconds, rel=0.05)
+    assert "VDD_IN" in result.note
 
 
 def test_a_rapl_counter_that_stalls_during_a_stage_falls_back_to_the_estimate(tmp_path):

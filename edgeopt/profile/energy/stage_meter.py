@@ -83,7 +83,8 @@ class StageEnergyMeter:
         self.interval_s = interval_s
         self._counter = counter
         self._power = power
-        self._problems: list[str] = []
+        self._problems: list[str] = []  # why meters were passed over, or why one failed
+        self._failed = False  # the open meter failed while sampling
         self._total_uj = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -131,7 +132,8 @@ class StageEnergyMeter:
                 self._total_uj / 1e6, counter.source, getattr(counter, "scope", "cpu-package"),
                 True, seconds, cpu,
                 f"{counter.source} {counter.describe()} during the stage: everything it covers, "
-                "other processes and idle power included")
+                "other processes and idle power included"
+                + (f" (passed over: {'; '.join(self._problems)})" if self._problems else ""))
             return
         power = self._power or thread_power(1, self.cpu_watts)
         why = f"; no meter ({'; '.join(self._problems)})" if self._problems else ""
@@ -157,13 +159,14 @@ class StageEnergyMeter:
 
     def _sample(self) -> bool:
         with self._lock:
-            if self._problems:
+            if self._failed:
                 return False
             try:
                 delta = self._counter.stop(self._token)
                 self._token = self._counter.start()
             except EnergyUnavailableError as err:
                 self._problems.append(f"{self._counter.source}: {err.short}")
+                self._failed = True
                 return False
             if delta.package_uj is None:
                 if (delta.dropped or "").endswith("did not move"):
@@ -172,6 +175,7 @@ class StageEnergyMeter:
                     return True
                 self._problems.append(f"{self._counter.source}: a sample was dropped: "
                                       f"{delta.dropped}")
+                self._failed = True
                 return False
             self._total_uj += delta.package_uj
             return True
