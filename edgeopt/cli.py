@@ -7,7 +7,6 @@ convert: `profile` runs on devices that have LiteRT alone.
 
 from __future__ import annotations
 
-import enum
 import functools
 import sys
 from pathlib import Path
@@ -16,14 +15,6 @@ from typing import Callable, List, Optional
 import typer
 
 from edgeopt.errors import EdgeoptError
-
-
-class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_METHODS
-    auto = "auto"
-    rapl = "rapl"
-    pyrapl = "pyrapl"
-    model = "model"
-    off = "off"
 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -88,14 +79,20 @@ def profile(
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed invokes first [default: 10; a run folder: the run's]"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="interpreter threads [default: 1; a run folder: the run's]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
-    energy: Optional[EnergyMethod] = typer.Option(None, "--energy", case_sensitive=False,
-                                                  help="auto: RAPL if readable, else the 45 nm model (labelled) "
-                                                       "[default: auto; a run folder: the run's]"),
-    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer modelled energy: compute / SRAM / DRAM"),
+    energy: Optional[str] = typer.Option(
+        None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
+        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU power, labelled) | model45 (45 nm "
+        "accelerator model) | off [default: auto; a run folder: the run's]"),
+    cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
+                                              help="this CPU package's power (TDP) in W for the estimate "
+                                                   "(default: CodeCarbon's table by CPU model)"),
+    rail: Optional[str] = typer.Option(None, "--rail", help="power-sensor rail(s) to count, comma-separated "
+                                       "(hwmon, rpi-pmic; default: the board's input rail)"),
+    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer 45 nm model: compute / SRAM / DRAM"),
     energy_window_s: Optional[float] = typer.Option(None, "--energy-window", min=0.01,
-                                                    help="seconds per RAPL window [default: 1.0; a run folder: the run's]"),
+                                                    help="seconds per meter window [default: 1.0; a run folder: the run's]"),
     energy_windows: Optional[int] = typer.Option(None, "--energy-windows", min=3,
-                                                 help="RAPL idle and inference windows [default: 3; a run folder: the run's]"),
+                                                 help="meter idle and inference windows [default: 3; a run folder: the run's]"),
     device_name: Optional[str] = typer.Option(None, "--device-name",
                                               help="run folder: write devices/NAME.json [default: this machine's hostname]"),
 ) -> None:
@@ -105,8 +102,16 @@ def profile(
     its results.json with the run's settings and test split, writes RUN_DIR/devices/<hostname>.json
     and prints the run's table for this machine.
     """
-    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy.value if energy else None,
-               "energy_window_s": energy_window_s, "energy_windows": energy_windows}
+    from edgeopt.profile.energy import check_energy_method
+    from edgeopt.profile.energy.estimate import check_cpu_watts
+
+    if energy is not None:
+        check_energy_method(energy)  # before any model is loaded: a bad option fails at once
+    check_cpu_watts(cpu_watts)
+    # cpu_watts and the rail describe this machine, never the run's host: taken from the command line only.
+    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
+               "energy_window_s": energy_window_s, "energy_windows": energy_windows,
+               "cpu_watts": cpu_watts, "energy_rail": rail}
     if any(model.is_dir() for model in models):
         if len(models) > 1:
             raise EdgeoptError("give one run folder, or .tflite files, not both: "

@@ -22,6 +22,7 @@ from edgeopt.row import SCHEMA_VERSION, Row
 from edgeopt.run_folder import DEVICES_DIR, RESULTS_FILE, checked_models, read_results, read_test_split
 
 # Profile settings a device takes from the run unless told otherwise (recipe `profile:` keys).
+# `cpu_watts` and `energy_rail` describe a machine, so a device takes them from its command line only.
 SETTINGS = ("runs", "warmup", "threads", "energy", "energy_window_s", "energy_windows")
 DEFAULT_SETTINGS = {"runs": 100, "warmup": 10, "threads": 1, "energy": "auto",
                     "energy_window_s": 1.0, "energy_windows": 3}
@@ -91,7 +92,8 @@ def profile_run_folder(run_dir: str | Path, *, device_name: str | None = None, o
         row = profile_tflite(path, name=host_row["name"], x_test=x_test, y_test=y_test, runs=settings["runs"],
                              warmup=settings["warmup"], threads=settings["threads"], energy=settings["energy"],
                              energy_window_s=settings["energy_window_s"],
-                             energy_windows=settings["energy_windows"], breakdown=breakdown)
+                             energy_windows=settings["energy_windows"], breakdown=breakdown,
+                             cpu_watts=settings.get("cpu_watts"), energy_rail=settings.get("energy_rail"))
         row.path = host_row["path"]
         row.extra["sha256"] = host_row["sha256"]
         row.extra.update({key: host_row[key] for key in LINEAGE_KEYS if key in host_row})

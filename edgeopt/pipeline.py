@@ -160,12 +160,11 @@ def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Datas
 
 
 def _stage_meter(recipe: Recipe):
-    """Energy of a stage follows profile.energy: off → none, model → CPU-time estimate, else RAPL if readable."""
-    from edgeopt.profile.energy.stage_meter import StageEnergyMeter
+    """Energy of a stage follows profile.energy: off → none, estimate/model45 → CPU-time estimate, else a meter."""
+    from edgeopt.profile.energy.stage_meter import stage_meter_for
 
-    if recipe.profile.energy == "off":
-        return None
-    return StageEnergyMeter(recipe.profile.cpu_watts_per_core, use_rapl=recipe.profile.energy != "model")
+    p = recipe.profile
+    return stage_meter_for(p.energy, p.cpu_watts, p.energy_rail)
 
 
 def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
@@ -176,7 +175,8 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
 
         p = recipe.profile
         row = profile_tflite(artifact.path, threads=p.threads, energy=p.energy, energy_window_s=p.energy_window_s,
-                             energy_windows=p.energy_windows, **options)
+                             energy_windows=p.energy_windows, cpu_watts=p.cpu_watts, energy_rail=p.energy_rail,
+                             **options)
     else:
         from edgeopt.keras_profile import profile_keras
 
@@ -186,7 +186,8 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
         row.train_energy_j = artifact.info.get("stage_energy_j")
         row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
     row.extra.update({k: artifact.info.get(k) for k in
-                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_note")})
+                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_scope",
+                       "stage_energy_note")})
     row.extra.update({"stage": step.stage, "from": step.source, "sparsity": artifact.info.get("sparsity_overall"),
                       "sparsity_per_layer": artifact.info.get("sparsity"), "precision": artifact.info.get("precision")})
     return row

@@ -50,10 +50,13 @@ def write_pareto_plot(rows: list[Row], path: Path, budget_floor: float | None = 
         ax.plot([p[0] for p in line], [p[1] for p in line], color="tab:red", lw=1, zorder=2, label="Pareto front")
         if budget_floor is not None:
             ax.axhline(100 * budget_floor, color="tab:blue", ls="--", lw=1, label="accuracy budget")
-        sources = {r.energy_source for r in plotted if key == "energy_mj"} - {None}
-        estimate = key == "energy_mj" and not all(r.energy_measured for r in plotted)
-        ax.set_xlabel(label + (f" — {', '.join(sorted(sources))}" if sources else "")
-                      + (" (modelled estimate)" if estimate else ""))
+        if key == "energy_mj":
+            from edgeopt.report import energy_groups
+
+            groups = sorted(energy_groups(plotted))  # "source: scope" of the plotted figures
+            label += (f" — {groups[0]}" + ("" if all(r.energy_measured for r in plotted) else ", not measured")
+                      if len(groups) == 1 else f" — mixed, not comparable: {'; '.join(groups)}")
+        ax.set_xlabel(label)
         ax.set_xscale("log")
         ax.set_ylabel("accuracy (%)")
         ax.grid(True, alpha=0.3)

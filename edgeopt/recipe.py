@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
@@ -55,12 +55,42 @@ class ProfileSpec(_Strict):
     runs: int = Field(100, ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(10, ge=0, le=100_000, description="untimed invokes first")
     threads: int = Field(1, ge=1, le=256, description="interpreter threads")
-    energy: Literal["auto", "rapl", "pyrapl", "model", "off"] = Field(
-        "auto", description="auto: RAPL if readable, else the 45 nm model (labelled); off: none")
-    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per RAPL window")
-    energy_windows: int = Field(3, ge=3, le=1000, description="RAPL idle and inference windows")
-    cpu_watts_per_core: float = Field(15.0, gt=0, le=1000,
-                                      description="per-core power for the stage energy estimate without RAPL")
+    energy: str = Field(
+        "auto", description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
+        "labelled time × power estimate; rapl | pyrapl | hwmon | rpi-pmic | estimate | model45 | off")
+    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per meter window")
+    energy_windows: int = Field(3, ge=3, le=1000, description="meter idle and inference windows")
+    energy_rail: str | None = Field(None, min_length=1, description="power-sensor rail(s) to count, "
+                                    "comma-separated (default: the board's input rail)")
+    cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "
+                                    "for estimates; default: CodeCarbon's table by CPU model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cpu_watts_per_core" in data:
+            raise ValueError("`profile.cpu_watts_per_core` was replaced by `profile.cpu_watts`, the CPU "
+                             "package's power (TDP) in W, which edgeopt divides by the cores per package; "
+                             "leave it out to use CodeCarbon's table")
+        return data
+
+    @model_validator(mode="after")
+    def _rail_needs_a_rail_meter(self) -> "ProfileSpec":
+        if self.energy_rail is not None and self.energy not in ("auto", "hwmon", "rpi-pmic"):
+            raise ValueError(f"`profile.energy_rail` selects rails of a power-sensor meter (auto, hwmon, "
+                             f"rpi-pmic); `profile.energy: {self.energy}` reads none")
+        return self
+
+    @field_validator("energy")
+    @classmethod
+    def _known_energy(cls, value: str) -> str:
+        from edgeopt.errors import EdgeoptError
+        from edgeopt.profile.energy import check_energy_method
+
+        try:
+            return check_energy_method(value)
+        except EdgeoptError as err:
+            raise ValueError(str(err).split(" Received:")[0].rstrip(". ")) from None
 
 
 class _RecipeFile(_Strict):

@@ -35,7 +35,7 @@ def table_rows(rows: list[Row], baseline: str | None = None,
     body = []
     for r in rows:
         delta = None if (r.accuracy is None or base.accuracy is None) else 100 * (r.accuracy - base.accuracy)
-        source = NA if r.energy_source is None else r.energy_source + ("" if r.energy_measured else " (estimate)")
+        source = energy_label(r)
         body.append([
             r.name, r.format, r.dtype or NA, _fmt(r.params, ","), _fmt(r.macs, ","),
             _fmt(None if r.size_bytes is None else r.size_bytes / 1024, ".1f"),
@@ -83,15 +83,44 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
         candidates = [r for r in eligible if getattr(r, key) is not None]
         if not candidates or getattr(base, key) is None:
             continue
-        best = min(candidates, key=lambda r: getattr(r, key))
-        delta = 100 * (best.accuracy - base.accuracy)
         source = ""
-        if key == "energy_mj" and best.energy_source:
-            source = (f", energy measured ({best.energy_source})" if best.energy_measured
-                      else f", energy a labelled estimate ({best.energy_source})")
+        if key == "energy_mj":
+            groups = energy_groups(candidates)
+            if len(groups) > 1:
+                listing = "; ".join(f"{label}: {', '.join(f'`{n}`' for n in names)}" for label, names in groups.items())
+                lines.append(f"Lowest {what} within {budget_points:g} points: cannot rank — the rows' energy figures "
+                             f"come from different sources or cover different things ({listing}), and only figures "
+                             "of one source and scope compare. Profile every row with the same `--energy`.")
+                continue
+            if energy_label(base) != energy_label(candidates[0]):
+                lines.append(f"Lowest {what} within {budget_points:g} points: not ranked against `{base.name}` — its "
+                             f"energy is {energy_label(base)}, the others' {energy_label(candidates[0])}.")
+                continue
+        best = min(candidates, key=lambda r: getattr(r, key))
+        if key == "energy_mj":
+            source = (f", energy measured ({energy_label(best)})" if best.energy_measured
+                      else f", energy a labelled estimate ({energy_label(best)})")
+        delta = 100 * (best.accuracy - base.accuracy)
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
                      f"{getattr(base, key) / getattr(best, key):.2f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
     return lines
+
+
+def energy_label(row: Row) -> str:
+    """Where a row's energy comes from and what it covers: "hwmon: board-input", "estimate", "n/a"."""
+    if row.energy_source is None:
+        return NA
+    scope = row.energy_scope
+    return row.energy_source if scope in (None, row.energy_source) else f"{row.energy_source}: {scope}"
+
+
+def energy_groups(rows: list[Row]) -> dict[str, list[str]]:
+    """Row names by energy source and scope, for rows with an energy figure: energies compare within one group."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        if r.energy_mj is not None:
+            groups.setdefault(energy_label(r), []).append(r.name)
+    return groups
 
 
 def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple",
@@ -171,9 +200,9 @@ def render_breakdown(rows: list[Row]) -> str:
         sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
         body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
                      *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
-        title = (f"Energy breakdown of {r.name}: 45 nm analytical model (seed 003), µJ per inference "
-                 "— an estimate, not a measurement")
-        if r.energy_measured:
-            title += f" (measured by {r.energy_source}: {_fmt(r.energy_mj, '.4g')} mJ net)"
+        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (seed 003), µJ per inference "
+                 "— an estimate, not a measurement, and not the CPU's energy")
+        if r.energy_source not in (None, "model45"):
+            title += f" (the row's energy, {energy_label(r)}: {_fmt(r.energy_mj, '.4g')} mJ)"
         parts.append(title + "\n" + tabulate(body, headers=headers, disable_numparse=True))
     return "\n\n".join(parts)

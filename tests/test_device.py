@@ -26,7 +26,7 @@ TINY = """
 name: tiny_device
 seed: 3
 data: {name: digits, limit_train: 300, limit_test: 120}
-profile: {runs: 15, warmup: 2, threads: 1, energy: model}
+profile: {runs: 15, warmup: 2, threads: 1, energy: model45}
 baseline: f32
 accuracy_budget: 5.0
 steps:
@@ -79,7 +79,7 @@ def test_results_paths_are_relative_to_the_run_folder_with_each_files_sha256(mad
     for row in doc["rows"]:
         assert row["sha256"] == file_sha256(made_run / row["path"])
     assert doc["test_data"]["path"] == "data/test.npz"
-    assert doc["profile"]["runs"] == 15 and doc["profile"]["energy"] == "model"
+    assert doc["profile"]["runs"] == 15 and doc["profile"]["energy"] == "model45"
 
 
 def test_test_split_is_stored_as_uint8_and_decodes_to_the_exact_inputs_measured(made_run):
@@ -123,13 +123,13 @@ def test_profile_run_dir_writes_a_device_file_with_the_runs_rows_and_host_accura
     assert device["machine"]["cpu_model"] and device["machine"]["arch"] and device["machine"]["cpu_logical_cores"] >= 1
     assert device["machine"]["packages"]["ai-edge-litert"]
     assert device["run"]["recipe_sha256"] == host["recipe"]["sha256"]
-    assert device["settings"] == {"runs": 15, "warmup": 2, "threads": 2, "energy": "model",
+    assert device["settings"] == {"runs": 15, "warmup": 2, "threads": 2, "energy": "model45",
                                   "energy_window_s": 1.0, "energy_windows": 3}  # the run's, --threads on top
     by_name = {row["name"]: row for row in host["rows"]}
     assert [row["name"] for row in device["rows"]] == ["f32", "int8"]
     for row in device["rows"]:
         assert row["threads"] == 2 and row["runs"] == 15 and row["latency_ms_p50"] > 0
-        assert row["energy_source"] == "model" and row["path"] == by_name[row["name"]]["path"]
+        assert row["energy_source"] == "model45" and row["path"] == by_name[row["name"]]["path"]
         assert row["accuracy"] == by_name[row["name"]]["accuracy"]  # same files, same images
     # The run's table for this machine: same rows, baseline deltas and budget marks.
     assert "within 5 pts" in result.stdout and "Lowest p50 latency within 5 points" in result.stdout

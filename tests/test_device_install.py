@@ -22,7 +22,7 @@ TINY = """
 name: tiny_install
 seed: 5
 data: {name: mnist_embedded, limit_train: 400, limit_test: 150}
-profile: {runs: 10, warmup: 2, threads: 1, energy: model}
+profile: {runs: 10, warmup: 2, threads: 1, energy: model45}
 baseline: f32
 accuracy_budget: 2.0
 steps:

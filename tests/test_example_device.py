@@ -14,7 +14,7 @@ TINY = """
 name: tiny_walkthrough
 seed: 2
 data: {name: digits, limit_train: 300, limit_test: 100}
-profile: {runs: 10, warmup: 1, energy: model}
+profile: {runs: 10, warmup: 1, energy: model45}
 baseline: f32
 accuracy_budget: 3.0
 steps:
