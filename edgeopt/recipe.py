@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edgeopt.check import ChecksSpec
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
 from edgeopt.stages import STAGES
@@ -70,6 +71,7 @@ class _RecipeFile(_Strict):
     baseline: str | None = Field(None, description="step id the table's deltas are against (default: the first)")
     accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
                                           "against the baseline that a row may have and still count")
+    checks: ChecksSpec = Field(ChecksSpec(), description="thresholds for `edgeopt check` (a CI gate)")
     steps: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -92,6 +94,7 @@ class Recipe:
     baseline: str
     accuracy_budget: float | None  # points
     steps: tuple[Step, ...]
+    checks: ChecksSpec  # thresholds `edgeopt check` applies to the run (may be empty)
     text: str  # the YAML as written, kept for results.json and the report
 
     @property
@@ -158,10 +161,16 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     if top.baseline and top.baseline not in produced:
         problems.append(f"{path}: `baseline` names no step. Received: baseline={top.baseline!r}."
                         f"{did_you_mean(top.baseline, produced)}")
+    unprofiled = {s.id for s in steps if not s.profile}
+    for name in top.checks.rows or ():
+        if name not in produced or name in unprofiled:
+            what = "names no step" if name not in produced else "names a step with `profile: false`, which has no row"
+            problems.append(f"{path}: `checks.rows` {what}. Received: {name!r}."
+                            + (did_you_mean(name, produced) if name not in produced else ""))
     if problems:
         raise RecipeError("\n".join(problems))
     return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
-                  tuple(steps), text)
+                  tuple(steps), top.checks, text)
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:

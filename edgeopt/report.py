@@ -70,20 +70,42 @@ def within_budget(rows: list[Row], baseline: str | None, budget_points: float | 
             for r in rows}
 
 
+# What "best" is judged on: (row attribute, what it measures, the word for less of it).
+BEST_KEYS = (("energy_mj", "energy per inference", "less energy"),
+             ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller"))
+
+
+def best_rows(rows: list[Row], baseline: str | None, budget_points: float | None) -> dict[str, Row]:
+    """Per key of BEST_KEYS (measured on the baseline too), the lowest row within the accuracy budget.
+
+    Example:
+        >>> rows = [Row("a", "a", "tflite", accuracy=0.9, size_bytes=10), Row("b", "b", "tflite", accuracy=0.9, size_bytes=5)]
+        >>> {key: row.name for key, row in best_rows(rows, "a", 1.0).items()}
+        {'size_bytes': 'b'}
+    """
+    base = baseline_row(rows, baseline)
+    verdicts = within_budget(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    best = {}
+    for key, _, _ in BEST_KEYS:
+        candidates = [r for r in eligible if getattr(r, key) is not None]
+        if candidates and getattr(base, key) is not None:
+            best[key] = min(candidates, key=lambda r: getattr(r, key))
+    return best
+
+
 def best_within_budget(rows: list[Row], baseline: str | None, budget_points: float | None) -> list[str]:
     """Sentences naming the best row within budget for energy, latency and size, as ratios to the base."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
-    eligible = [r for r in rows if verdicts[r.name]]
-    if not eligible:
+    if not any(verdicts.values()):
         return [] if budget_points is None else [f"No row is within the {budget_points:g}-point accuracy budget."]
     lines = []
-    for key, what, word in (("energy_mj", "energy per inference", "less energy"),
-                            ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller")):
-        candidates = [r for r in eligible if getattr(r, key) is not None]
-        if not candidates or getattr(base, key) is None:
+    best_of = best_rows(rows, baseline, budget_points)
+    for key, what, word in BEST_KEYS:
+        if key not in best_of:
             continue
-        best = min(candidates, key=lambda r: getattr(r, key))
+        best = best_of[key]
         delta = 100 * (best.accuracy - base.accuracy)
         source = ""
         if key == "energy_mj" and best.energy_source:
