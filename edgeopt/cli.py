@@ -26,6 +26,9 @@ class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_MET
     off = "off"
 
 
+SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
+            "e.g. steps.base.epochs=1 or data.limit_train=2000; repeatable")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
 
@@ -51,11 +54,13 @@ def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
-    are reused; `--force` reruns them.
+    are reused; `--force` reruns them. `--set steps.base.epochs=1 --set data.limit_train=2000`
+    changes the recipe for this run only (recorded in results.json).
     """
     from edgeopt.atomic import atomic_write_text
     from edgeopt.pipeline import run_recipe
@@ -63,7 +68,7 @@ def run(
     from edgeopt.recipe import load_recipe
     from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
 
-    parsed = load_recipe(recipe)
+    parsed = load_recipe(recipe, overrides or ())
     out_dir = out or Path("runs") / parsed.name
     result = run_recipe(parsed, out_dir, force=force)
     typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
@@ -125,12 +130,14 @@ def profile(
 
 @app.command()
 @user_errors_exit_2
-def validate(recipe: Path = typer.Argument(..., help="recipe YAML file")) -> None:
-    """Check a recipe completely without running it."""
+def validate(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+             overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Check a recipe completely (with any `--set` overrides) without running it."""
     from edgeopt.recipe import load_recipe
 
-    parsed = load_recipe(recipe)
-    typer.echo(f"{recipe}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
+    parsed = load_recipe(recipe, overrides or ())
+    with_set = "".join(f" --set {o}" for o in parsed.overrides)
+    typer.echo(f"{recipe}{with_set}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
     for step in parsed.steps:
         typer.echo(f"  {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else ""))
 

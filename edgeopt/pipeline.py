@@ -86,7 +86,11 @@ def _inherit_lineage(artifact: Artifact, source: Artifact | None) -> None:
 
 
 def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
-    """A digest of everything that determines a step's output (not its id, not profiling)."""
+    """A digest of everything that determines a step's output (not its id, not profiling).
+
+    It digests the values in effect, `--set` overrides included, so an override reruns the steps
+    it changes (and the steps downstream of them) and no others.
+    """
     payload = {"stage": step.stage, "params": step.params.model_dump(mode="json"), "source": source_fingerprint,
                "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -195,7 +199,8 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
                    "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget,
-                   "checks": recipe.checks.model_dump(exclude_none=True) or None, "text": recipe.text},
+                   "checks": recipe.checks.model_dump(exclude_none=True) or None,
+                   "overrides": list(recipe.overrides), "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
         "machine": machine_info(),

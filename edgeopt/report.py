@@ -144,7 +144,8 @@ def render_markdown(document: dict) -> str:
         d = document["dataset"]
         lines += [f"- **Data:** {d['name']} ({d['train']} train / {d['test']} test, shape {d['input_shape']}), from {d['source']}"]
     if recipe:
-        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"]
+        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"
+                  + "".join(f" `--set {o}`" for o in recipe.get("overrides") or ())]
     if machine:
         lines += [f"- **Machine:** {machine.get('cpu_model', NA)}, {machine.get('cpu_logical_cores', NA)} logical cores, "
                   f"{machine.get('os', NA)}"]
