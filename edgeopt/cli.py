@@ -186,12 +186,12 @@ def check(
 
 @app.command()
 def stages() -> None:
-    """List the stages a recipe can use, with their parameters."""
+    """List the stages a recipe can use, with their parameters and the package each comes from."""
     from edgeopt.stages import STAGES
 
     for spec in STAGES.values():
         takes = f"{spec.consumes} → {spec.produces}" if spec.consumes else f"→ {spec.produces}"
-        typer.echo(f"{spec.name}  ({takes})  {spec.summary}")
+        typer.echo(f"{spec.name}  ({takes})  {spec.summary}  [{spec.package}]")
         for name, field in spec.params.model_fields.items():
             default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
             typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"

@@ -28,7 +28,7 @@ from edgeopt.check import ChecksSpec
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
 from edgeopt.overrides import apply_overrides
-from edgeopt.stages import STAGES
+from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
@@ -190,7 +190,8 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(stage, str) or stage not in STAGES:
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
-        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
+        broken = f" {len(PLUGIN_PROBLEMS)} stage plugin(s) failed to import: see the warning above." if PLUGIN_PROBLEMS else ""
+        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
     if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
