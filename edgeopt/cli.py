@@ -79,7 +79,7 @@ def run(
     base = baseline_row(result.rows, parsed.baseline)
     floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
         else base.accuracy - parsed.accuracy_budget / 100
-    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
+    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor, result.document.get("machine"))
     document = {**result.document, "plot": plot.name if plot else None}
     report = atomic_write_text(out_dir / "report.md", render_markdown(document))
     typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
