@@ -29,7 +29,7 @@ class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_MET
 SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
             "e.g. steps.base.epochs=1 or data.limit_train=2000; repeatable")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
 
 
@@ -227,7 +227,7 @@ def architectures() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="edgeopt")  # the same name in help and completion under `python -m edgeopt` or the script
 
 
 if __name__ == "__main__":

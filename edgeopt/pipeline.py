@@ -37,15 +37,25 @@ class RunResult:
     document: dict  # what results.json holds
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
+def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = False,
                log_fn: Callable[[str], None] = log) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
+    Args:
+        recipe: A validated `Recipe` (`load_recipe`, with any overrides) or the path of a recipe file.
+        out_dir: The run folder; finished steps already in it are reused when unchanged.
+        force: Redo every step and profile.
+        log_fn: Where progress lines go.
+
     Example:
-        >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")
+        >>> result = run_recipe("recipes/quickstart.yaml", "runs/quickstart")
         >>> [row.name for row in result.rows]
         ['base', 'base_float32', 'base_int8']
     """
+    if not isinstance(recipe, Recipe):
+        from edgeopt.recipe import load_recipe
+
+        recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
