@@ -207,6 +207,12 @@ def run_checks(figures: RunFigures, checks: ChecksSpec) -> list[CheckResult]:
         raise EdgeoptError("nothing to check: give a threshold (--min-accuracy, --max-accuracy-drop, --max-p50-ms, "
                            "--max-size-kib, --max-energy-mj) or a `checks:` section in the recipe.")
     by_name = {row.name: row for row in figures.rows}
+    needs_base = [what for what, needed in (("--max-accuracy-drop", "max_accuracy_drop" in thresholds),
+                                             ("picking the best rows (no --row)", not checks.rows)) if needed]
+    if needs_base and figures.baseline not in by_name:
+        raise EdgeoptError(f"{' and '.join(needs_base)} need{'s' if len(needs_base) == 1 else ''} the baseline row '{figures.baseline}', which is "
+                           f"not in {figures.source}. Rows: {', '.join(by_name)}. Profile the baseline there too, "
+                           "or name the rows with --row and use --min-accuracy.")
     if checks.rows:
         unknown = [name for name in checks.rows if name not in by_name]
         if unknown:

@@ -165,3 +165,13 @@ def test_recipe_checks_section_is_validated_with_the_recipe():
     assert "percent" in message and "x.yaml" in message
     with pytest.raises(RecipeError, match=r"`checks.rows` names no step. Received: 'int9'. Did you mean 'int8'"):
         parse_recipe(RECIPE + "checks: {rows: [int9]}\n", Path("x.yaml"))
+
+
+def test_accuracy_drop_needs_the_baseline_row_in_the_rows_checked(tmp_path):
+    run = write_run(tmp_path)
+    (run / "devices").mkdir()
+    (run / "devices" / "pi5.json").write_text(json.dumps(
+        {"schema_version": 1, "rows": [r.to_dict() for r in rows() if r.name != "f32"]}))
+    with pytest.raises(EdgeoptError, match="--max-accuracy-drop needs the baseline row 'f32', which is not in .*pi5.json"):
+        verdicts(run, rows=["int8"], max_accuracy_drop=1, device="pi5")
+    assert verdicts(run, rows=["int8"], min_accuracy=90, device="pi5") == [("int8", "min_accuracy", True)]
