@@ -37,7 +37,7 @@ from edgeopt.row import SCHEMA_VERSION, Row
 class ChecksSpec(BaseModel):
     """The thresholds of a gate; every one is optional, at least one must be set to check anything."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # a limit of inf checks nothing
 
     rows: list[str] | None = Field(None, min_length=1, description="rows to check (default: the best within budget)")
     min_accuracy: float | None = Field(None, ge=0, le=100, description="lowest accuracy, in percent")

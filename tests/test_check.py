@@ -89,6 +89,12 @@ def test_accuracy_as_a_fraction_is_refused_with_the_option_named(tmp_path):
         verdicts(write_run(tmp_path), min_accuracy=0.95)
 
 
+@pytest.mark.parametrize("limit", [float("inf"), float("nan"), 0.0, -1.0])
+def test_limits_that_check_nothing_are_refused(tmp_path, limit):
+    with pytest.raises(EdgeoptError, match=r"--max-p50-ms: "):
+        verdicts(write_run(tmp_path), max_p50_ms=limit)
+
+
 def test_cli_exit_codes_and_lines(tmp_path):
     run = write_run(tmp_path)
     holds = edgeopt("check", run, "--max-p50-ms", "0.02", "--min-accuracy", "96")
