@@ -17,7 +17,10 @@ import typer
 from edgeopt.errors import EdgeoptError
 
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
+            "e.g. steps.base.epochs=1 or data.limit_train=2000; repeatable")
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
 
 
@@ -42,11 +45,13 @@ def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
-    are reused; `--force` reruns them.
+    are reused; `--force` reruns them. `--set steps.base.epochs=1 --set data.limit_train=2000`
+    changes the recipe for this run only (recorded in results.json).
     """
     from edgeopt.train_extra import require_train
 
@@ -56,7 +61,7 @@ def run(
     from edgeopt.report import best_within_budget, energy_notes, render_table
     from edgeopt.report_machines import write_run_report
 
-    parsed = load_recipe(recipe)
+    parsed = load_recipe(recipe, overrides or ())
     out_dir = out or Path("runs") / parsed.name
     result = run_recipe(parsed, out_dir, force=force)
     typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
@@ -204,24 +209,68 @@ def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeo
 
 @app.command()
 @user_errors_exit_2
-def validate(recipe: Path = typer.Argument(..., help="recipe YAML file")) -> None:
-    """Check a recipe completely without running it."""
+def validate(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+             overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Check a recipe completely (with any `--set` overrides) without running it."""
     from edgeopt.recipe import load_recipe
 
-    parsed = load_recipe(recipe)
-    typer.echo(f"{recipe}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
+    parsed = load_recipe(recipe, overrides or ())
+    with_set = "".join(f" --set {o}" for o in parsed.overrides)
+    typer.echo(f"{recipe}{with_set}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
     for step in parsed.steps:
         typer.echo(f"  {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else ""))
 
 
 @app.command()
+@user_errors_exit_2
+def check(
+    run_dir: Path = typer.Argument(..., help="a run folder (the --out of `edgeopt run`)"),
+    row: Optional[List[str]] = typer.Option(None, "--row", help="row to check; repeat for more (default: the rows "
+                                            "the report names best within the accuracy budget)"),
+    min_accuracy: Optional[float] = typer.Option(None, "--min-accuracy", help="lowest accuracy, in percent (95 = 95 %)"),
+    max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop",
+                                                      help="largest drop below the recipe's baseline row, in points"),
+    max_p50_ms: Optional[float] = typer.Option(None, "--max-p50-ms", help="largest p50 latency, in ms"),
+    max_size_kib: Optional[float] = typer.Option(None, "--max-size-kib", help="largest file size, in KiB"),
+    max_energy_mj: Optional[float] = typer.Option(None, "--max-energy-mj", help="largest energy per inference, in mJ"),
+    device: Optional[str] = typer.Option(None, "--device", help="check the rows profiled on this host "
+                                         "(RUN_DIR/devices/HOST.json) instead of the run's own"),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="also write the checks as JUnit XML to this file"),
+) -> None:
+    """Gate a finished run on thresholds: exit 0 when every check holds, 1 when one fails, 2 on bad input.
+
+    Options override the same keys of the recipe's `checks:` section.
+    """
+    from edgeopt.atomic import atomic_write_text
+    from edgeopt.check import junit_xml, merge_checks, read_run, run_checks
+
+    figures = read_run(run_dir, device)
+    checks = merge_checks(figures.checks, {"rows": row, "min_accuracy": min_accuracy,
+                                           "max_accuracy_drop": max_accuracy_drop, "max_p50_ms": max_p50_ms,
+                                           "max_size_kib": max_size_kib, "max_energy_mj": max_energy_mj})
+    results = run_checks(figures, checks)
+    for result in results:
+        typer.echo(result.line())
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results)} checks on {figures.source}: {len(results) - failed} passed, {failed} failed")
+    if junit:
+        try:
+            atomic_write_text(junit, junit_xml(results, figures.name + (f".{device}" if device else "")))
+        except OSError as exc:
+            raise EdgeoptError(f"cannot write --junit {junit}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {junit}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def stages() -> None:
-    """List the stages a recipe can use, with their parameters."""
+    """List the stages a recipe can use, with their parameters and the package each comes from."""
     from edgeopt.stages import STAGES
 
     for spec in STAGES.values():
         takes = f"{spec.consumes} → {spec.produces}" if spec.consumes else f"→ {spec.produces}"
-        typer.echo(f"{spec.name}  ({takes})  {spec.summary}")
+        typer.echo(f"{spec.name}  ({takes})  {spec.summary}  [{spec.package}]")
         for name, field in spec.params.model_fields.items():
             default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
             typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"
@@ -257,7 +306,7 @@ def architectures() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="edgeopt")  # the same name in help and completion under `python -m edgeopt` or the script
 
 
 if __name__ == "__main__":

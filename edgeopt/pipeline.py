@@ -38,15 +38,25 @@ class RunResult:
     document: dict  # what results.json holds
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
+def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = False,
                log_fn: Callable[[str], None] = log) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
+    Args:
+        recipe: A validated `Recipe` (`load_recipe`, with any overrides) or the path of a recipe file.
+        out_dir: The run folder; finished steps already in it are reused when unchanged.
+        force: Redo every step and profile.
+        log_fn: Where progress lines go.
+
     Example:
-        >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")
+        >>> result = run_recipe("recipes/quickstart.yaml", "runs/quickstart")
         >>> [row.name for row in result.rows]
         ['base', 'base_float32', 'base_int8']
     """
+    if not isinstance(recipe, Recipe):
+        from edgeopt.recipe import load_recipe
+
+        recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
@@ -93,7 +103,11 @@ def _inherit_lineage(artifact: Artifact, source: Artifact | None) -> None:
 
 
 def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
-    """A digest of everything that determines a step's output (not its id, not profiling)."""
+    """A digest of everything that determines a step's output (not its id, not profiling).
+
+    It digests the values in effect, `--set` overrides included, so an override reruns the steps
+    it changes (and the steps downstream of them) and no others.
+    """
     payload = {"stage": step.stage, "params": step.params.model_dump(mode="json"), "source": source_fingerprint,
                "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -207,7 +221,9 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset, test_dat
     return {
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
-                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
+                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget,
+                   "checks": recipe.checks.model_dump(exclude_none=True) or None,
+                   "overrides": list(recipe.overrides), "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
         "profile": recipe.profile.model_dump(mode="json"),  # what `edgeopt profile RUN_DIR` repeats

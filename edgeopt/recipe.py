@@ -19,14 +19,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgeopt.check import ChecksSpec
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
-from edgeopt.stages import STAGES
+from edgeopt.overrides import apply_overrides
+from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
@@ -101,6 +103,7 @@ class _RecipeFile(_Strict):
     baseline: str | None = Field(None, description="step id the table's deltas are against (default: the first)")
     accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
                                           "against the baseline that a row may have and still count")
+    checks: ChecksSpec = Field(ChecksSpec(), description="thresholds for `edgeopt check` (a CI gate)")
     steps: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -123,7 +126,9 @@ class Recipe:
     baseline: str
     accuracy_budget: float | None  # points
     steps: tuple[Step, ...]
+    checks: ChecksSpec  # thresholds `edgeopt check` applies to the run (may be empty)
     text: str  # the YAML as written, kept for results.json and the report
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE`s applied over `text`, in order
 
     @property
     def sha256(self) -> str:
@@ -133,13 +138,18 @@ class Recipe:
         return next(s for s in self.steps if s.id == step_id)
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, parse and validate a recipe file; raise one RecipeError listing every problem.
 
+    Args:
+        path: The YAML file.
+        overrides: `KEY=VALUE` changes applied before validation, as `--set` does
+            (`steps.<id>.<key>`, dotted keys, values parsed as YAML; see `edgeopt.overrides`).
+
     Example:
-        >>> recipe = load_recipe("recipes/quickstart.yaml")
-        >>> [s.stage for s in recipe.steps]
-        ['train', 'convert', 'convert']
+        >>> recipe = load_recipe("recipes/quickstart.yaml", ["steps.base.epochs=1"])
+        >>> [s.stage for s in recipe.steps], recipe.step("base").params.epochs
+        (['train', 'convert', 'convert'], 1)
     """
     path = Path(path)
     try:
@@ -148,27 +158,30 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"recipe file {path} not found. Check the path; examples are in recipes/.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read recipe {path}: {exc}") from None
-    return parse_recipe(text, path)
+    return parse_recipe(text, path, overrides)
 
 
-def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
-    """Validate recipe `text` (as read from `path`, which only names it in messages)."""
+def parse_recipe(text: str, path: Path = Path("<recipe>"), overrides: Sequence[str] = ()) -> Recipe:
+    """Validate recipe `text` (as read from `path`, which names it in messages) with `overrides` applied."""
+    overrides = tuple(overrides)
+    where = f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)
     try:
         raw = yaml.safe_load(text)
     except (ValueError, RecursionError) as exc:  # e.g. a date like 2024-13-45, or absurd nesting
-        raise RecipeError(f"{path}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
+        raise RecipeError(f"{where}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"{path}: YAML does not parse{at}: {problem}. Fix the syntax (indentation, colons, quotes).") from None
+        raise RecipeError(f"{where}: YAML does not parse{at}: {problem}. Fix the syntax (indentation, colons, quotes).") from None
     if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping with at least a `steps:` list; got {type(raw).__name__}. "
+        raise RecipeError(f"{where}: a recipe is a mapping with at least a `steps:` list; got {type(raw).__name__}. "
                           "See recipes/quickstart.yaml.")
+    raw = apply_overrides(raw, overrides, str(path))
     try:
         top = _RecipeFile.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_describe(path, None, exc, _RecipeFile)) from None
+        raise RecipeError(_describe(where, None, exc, _RecipeFile)) from None
 
     problems: list[str] = []
     steps: list[Step] = []
@@ -176,7 +189,7 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     for index, raw_step in enumerate(top.steps, start=1):
         step, problem = _parse_step(index, raw_step, produced)
         if problem:
-            problems.append(f"{path}: {problem}")
+            problems.append(f"{where}: {problem}")
         if step:
             steps.append(step)
         if isinstance(raw_step, dict) and isinstance(raw_step.get("stage"), str) and raw_step["stage"] in STAGES:
@@ -187,12 +200,18 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
 
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
-        problems.append(f"{path}: `baseline` names no step. Received: baseline={top.baseline!r}."
+        problems.append(f"{where}: `baseline` names no step. Received: baseline={top.baseline!r}."
                         f"{did_you_mean(top.baseline, produced)}")
+    unprofiled = {s.id for s in steps if not s.profile}
+    for name in top.checks.rows or ():
+        if name not in produced or name in unprofiled:
+            what = "names no step" if name not in produced else "names a step with `profile: false`, which has no row"
+            problems.append(f"{where}: `checks.rows` {what}. Received: {name!r}."
+                            + (did_you_mean(name, produced) if name not in produced else ""))
     if problems:
         raise RecipeError("\n".join(problems))
     return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
-                  tuple(steps), text)
+                  tuple(steps), top.checks, text, overrides)
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
@@ -202,7 +221,8 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(stage, str) or stage not in STAGES:
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
-        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
+        broken = f" {len(PLUGIN_PROBLEMS)} stage plugin(s) failed to import: see the warning above." if PLUGIN_PROBLEMS else ""
+        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
     if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
@@ -238,7 +258,7 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     return Step(step_id, stage, source if spec.consumes else None, profile, params), None
 
 
-def _describe(path: Path | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:
+def _describe(path: str | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:
     """Turn pydantic's errors into lines naming the place, the key and the value received."""
     lines = []
     for err in exc.errors():

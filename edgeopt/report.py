@@ -70,37 +70,69 @@ def within_budget(rows: list[Row], baseline: str | None, budget_points: float | 
             for r in rows}
 
 
+# What "best" is judged on: (row attribute, what it measures, the word for less of it).
+BEST_KEYS = (("energy_mj", "energy per inference", "less energy"),
+             ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller"))
+
+
+def best_rows(rows: list[Row], baseline: str | None, budget_points: float | None) -> dict[str, Row]:
+    """Per key of BEST_KEYS (measured on the baseline too), the lowest row within the accuracy budget.
+
+    Example:
+        >>> rows = [Row("a", "a", "tflite", accuracy=0.9, size_bytes=10), Row("b", "b", "tflite", accuracy=0.9, size_bytes=5)]
+        >>> {key: row.name for key, row in best_rows(rows, "a", 1.0).items()}
+        {'size_bytes': 'b'}
+    """
+    base = baseline_row(rows, baseline)
+    verdicts = within_budget(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    best = {}
+    for key, _, _ in BEST_KEYS:
+        candidates = [r for r in eligible if getattr(r, key) is not None]
+        if key == "energy_mj" and energy_unrankable(base, candidates):
+            continue  # energies of different sources or scopes do not compare
+        if candidates and getattr(base, key) is not None:
+            best[key] = min(candidates, key=lambda r: getattr(r, key))
+    return best
+
+
+def energy_unrankable(base: Row, candidates: list[Row]) -> str | None:
+    """Why these rows' energies cannot be ranked against each other and the base, or None if they can."""
+    groups = energy_groups(candidates)
+    if len(groups) > 1:
+        listing = "; ".join(f"{label}: {', '.join(f'`{n}`' for n in names)}" for label, names in groups.items())
+        return (f"cannot rank — the rows' energy figures come from different sources or cover different things "
+                f"({listing}), and only figures of one source and scope compare. Profile every row with the same "
+                "`--energy`.")
+    if groups and base.energy_mj is not None and energy_label(base) not in groups:
+        return (f"not ranked against `{base.name}` — its energy is {energy_label(base)}, the others' "
+                f"{next(iter(groups))}.")
+    return None
+
+
 def best_within_budget(rows: list[Row], baseline: str | None, budget_points: float | None) -> list[str]:
     """Sentences naming the best row within budget for energy, latency and size, as ratios to the base."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
-    eligible = [r for r in rows if verdicts[r.name]]
-    if not eligible:
+    if not any(verdicts.values()):
         return [] if budget_points is None else [f"No row is within the {budget_points:g}-point accuracy budget."]
     lines = []
-    for key, what, word in (("energy_mj", "energy per inference", "less energy"),
-                            ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller")):
-        candidates = [r for r in eligible if getattr(r, key) is not None]
-        if not candidates or getattr(base, key) is None:
-            continue
-        source = ""
+    best_of = best_rows(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    for key, what, word in BEST_KEYS:
         if key == "energy_mj":
-            groups = energy_groups(candidates)
-            if len(groups) > 1:
-                listing = "; ".join(f"{label}: {', '.join(f'`{n}`' for n in names)}" for label, names in groups.items())
-                lines.append(f"Lowest {what} within {budget_points:g} points: cannot rank — the rows' energy figures "
-                             f"come from different sources or cover different things ({listing}), and only figures "
-                             "of one source and scope compare. Profile every row with the same `--energy`.")
+            reason = energy_unrankable(base, [r for r in eligible if r.energy_mj is not None])
+            if reason:
+                lines.append(f"Lowest {what} within {budget_points:g} points: {reason}")
                 continue
-            if energy_label(base) != energy_label(candidates[0]):
-                lines.append(f"Lowest {what} within {budget_points:g} points: not ranked against `{base.name}` — its "
-                             f"energy is {energy_label(base)}, the others' {energy_label(candidates[0])}.")
-                continue
-        best = min(candidates, key=lambda r: getattr(r, key))
+        if key not in best_of:
+            continue
+        best = best_of[key]
+        delta = 100 * (best.accuracy - base.accuracy)
+        source = ""
         if key == "energy_mj":
             source = (f", energy measured ({energy_label(best)})" if best.energy_measured
                       else f", energy a labelled estimate ({energy_label(best)})")
-        delta = 100 * (best.accuracy - base.accuracy)
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
                      f"{getattr(base, key) / getattr(best, key):.2f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
     return lines
@@ -155,7 +187,8 @@ def render_markdown(document: dict, sections: list[str] = ()) -> str:
         d = document["dataset"]
         lines += [f"- **Data:** {d['name']} ({d['train']} train / {d['test']} test, shape {d['input_shape']}), from {d['source']}"]
     if recipe:
-        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"]
+        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"
+                  + "".join(f" `--set {o}`" for o in recipe.get("overrides") or ())]
     if machine:
         lines += [f"- **Machine:** {machine.get('cpu_model', NA)}, {machine.get('cpu_logical_cores', NA)} logical cores, "
                   f"{machine.get('os', NA)}"]

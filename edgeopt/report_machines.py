@@ -130,6 +130,6 @@ def write_run_report(run_dir: str | Path, results: dict, devices: list[dict]) ->
                                                           machine_tables(results, devices))]
         plot = write_machines_plot(series, run_dir / "pareto.png", floor)
     else:
-        plot = write_pareto_plot(rows, run_dir / "pareto.png", floor)
+        plot = write_pareto_plot(rows, run_dir / "pareto.png", floor, results.get("machine"))
     markdown = render_markdown({**results, "plot": plot.name if plot else None}, device_sections(results, devices))
     return atomic_write_text(run_dir / "report.md", markdown), plot

@@ -95,5 +95,6 @@ def test_the_plot_names_the_energy_source_and_scope_on_its_axis(tmp_path, monkey
     write_pareto_plot(_energy_rows([("estimate", "estimate", False), ("rapl", "cpu-package", True)]),
                       tmp_path / "b.png")
     energy = [label for label in labels if label.startswith("energy")]
-    assert energy[0] == "energy per inference (mJ) — hwmon: board-input"
-    assert energy[1] == "energy per inference (mJ) — mixed, not comparable: estimate; rapl: cpu-package"
+    assert energy[0] == "energy per inference (mJ)\nsource: hwmon: board-input"
+    assert energy[1] == ("energy per inference (mJ)\nsource: estimate (not measured); rapl: cpu-package"
+                         " — mixed sources, not comparable")
