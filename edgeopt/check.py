@@ -117,7 +117,6 @@ class RunFigures:
     source: Path  # the file the rows came from
 
 
-HOST_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def read_run(run_dir: str | Path, device: str | None = None) -> RunFigures:
@@ -128,42 +127,29 @@ def read_run(run_dir: str | Path, device: str | None = None) -> RunFigures:
         >>> [row.name for row in figures.rows]
         ['base', 'base_float32', 'base_int8']
     """
+    from edgeopt.device_profile import device_file, read_device_document
+    from edgeopt.report_machines import device_table_rows
+    from edgeopt.run_folder import RESULTS_FILE, read_results
+
     run_dir = Path(run_dir)
-    results = run_dir / "results.json"
-    if not run_dir.is_dir():
-        raise EdgeoptError(f"run folder {run_dir} does not exist. Give the --out folder of `edgeopt run`.")
-    document = _read_document(results, f"no results.json in {run_dir}: run `edgeopt run RECIPE --out {run_dir}` first.")
+    results = run_dir / RESULTS_FILE
+    document = read_results(run_dir)
     recipe = document.get("recipe") if isinstance(document.get("recipe"), dict) else {}
     source, rows = results, _rows_of(document, results)
     if device is not None:
-        if not HOST_PATTERN.fullmatch(device):
-            raise EdgeoptError(f"--device must be a host name (letters, digits, '.', '_', '-'). Received: {device!r}")
-        source = run_dir / "devices" / f"{device}.json"
-        known = sorted(p.stem for p in (run_dir / "devices").glob("*.json")) if (run_dir / "devices").is_dir() else []
-        rows = _rows_of(_read_document(source, (
-            f"no device file {source}: profile the run on '{device}' first, so that its rows are written there "
-            f"(same document as `edgeopt profile --json`). Device files in this run: {', '.join(known) or 'none'}.")),
-            source)
+        source = device_file(run_dir, device)  # refuses a name that cannot name a file
+        if not source.is_file():
+            known = sorted(p.stem for p in source.parent.glob("*.json")) if source.parent.is_dir() else []
+            raise EdgeoptError(f"no device file {source}: profile the run on '{device}' first (`edgeopt profile "
+                               f"{run_dir}` there, then copy devices/ back). Device files in this run: "
+                               f"{', '.join(known) or 'none'}.")
+        rows = device_table_rows(document, read_device_document(source, document, run_dir))
     try:
         checks = ChecksSpec.model_validate(recipe["checks"]) if recipe.get("checks") else None
     except ValueError as exc:
         raise EdgeoptError(f"{results}: its recipe's `checks:` section is not valid: {exc}") from None
     return RunFigures(recipe.get("name") or run_dir.name, rows, recipe.get("baseline"),
                       recipe.get("accuracy_budget"), checks, source)
-
-
-def _read_document(path: Path, missing: str) -> dict:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EdgeoptError(missing) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EdgeoptError(f"{path} is not readable JSON ({exc}). Re-run the step that wrote it.") from None
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-        version = document.get("schema_version") if isinstance(document, dict) else None
-        raise EdgeoptError(f"{path} is not an edgeopt results document of schema_version {SCHEMA_VERSION} "
-                           f"(found schema_version={version!r}). Re-run with this edgeopt.")
-    return document
 
 
 def _rows_of(document: dict, path: Path) -> list[Row]:

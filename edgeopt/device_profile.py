@@ -121,25 +121,30 @@ def read_device_documents(run_dir: str | Path, results: dict) -> list[dict]:
     folder = Path(run_dir) / DEVICES_DIR
     if not folder.is_dir():
         return []
-    identity = run_identity(results)
-    documents = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise RunFolderError(f"{path} is not a JSON device file ({exc}). Copy it again from the device "
-                                 "(it is written by `edgeopt profile RUN_DIR` there), or delete it.") from None
-        if not isinstance(document, dict) or not isinstance(document.get("run"), dict) \
-                or not isinstance(document.get("rows"), list) or not all(
-                    isinstance(row, dict) and isinstance(row.get("name"), str) for row in document["rows"]):
-            raise RunFolderError(f"{path} is not an edgeopt device file (needs `run` and `rows`, as "
-                                 "`edgeopt profile RUN_DIR` writes). Move it out of devices/.")
-        if document.get("schema_version") != SCHEMA_VERSION:
-            raise RunFolderError(f"{path} has schema_version {document.get('schema_version')!r}; this edgeopt "
-                                 f"reads {SCHEMA_VERSION}. Profile the run again on that device with this edgeopt.")
-        _check_same_run(path, document["run"], identity, run_dir)
-        documents.append({**document, "device": path.stem})  # the file's name is the one a user sees
-    return documents
+    return [read_device_document(path, results, run_dir) for path in sorted(folder.glob("*.json"))]
+
+
+def read_device_document(path: Path, results: dict, run_dir: str | Path) -> dict:
+    """One device file, checked to be JSON, of this schema and measured on this run.
+
+    Raises:
+        RunFolderError: As for `read_device_documents`.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunFolderError(f"{path} is not a JSON device file ({exc}). Copy it again from the device "
+                             "(it is written by `edgeopt profile RUN_DIR` there), or delete it.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("run"), dict) \
+            or not isinstance(document.get("rows"), list) or not all(
+                isinstance(row, dict) and isinstance(row.get("name"), str) for row in document["rows"]):
+        raise RunFolderError(f"{path} is not an edgeopt device file (needs `run` and `rows`, as "
+                             "`edgeopt profile RUN_DIR` writes). Move it out of devices/.")
+    if document.get("schema_version") != SCHEMA_VERSION:
+        raise RunFolderError(f"{path} has schema_version {document.get('schema_version')!r}; this edgeopt "
+                             f"reads {SCHEMA_VERSION}. Profile the run again on that device with this edgeopt.")
+    _check_same_run(path, document["run"], run_identity(results), run_dir)
+    return {**document, "device": path.stem}  # the file's name is the one a user sees
 
 
 def _check_same_run(path: Path, theirs: dict, ours: dict, run_dir) -> None:
