@@ -50,7 +50,12 @@ import numpy as np
 from edgeopt._keras import keras, tf
 
 
-def _unchanged(tensor, fixed=None):
+# Name prefix of the ops the int8 graph keeps in float: the divisions and what only they use
+# (XNNPACK has no int8 DIV, MAXIMUM or ABS; see "Division in float" in the module docstring).
+FLOAT_OP_PREFIX = "lean_float_"
+
+
+def _unchanged(tensor):
     """The identity, in place of `LEAN._int8_rounding` outside int8-aware training."""
     return tensor
 
@@ -134,75 +139,105 @@ class LEAN(keras.layers.Layer):
     def normalized_affinity(self, inputs):
         """Ã = D⁻¹·A with A = X·Xᵀ per position: shape (..., C', C'); each row of |Ã| sums to 1.
 
-        A row whose ℓ1 sum is below `epsilon`·√C' (a group carrying almost none of the position's
-        energy, or an all-zero position) is divided by that floor instead, so it sums to less than 1.
-        The layer itself never forms Ã; this is for inspection and tests.
+        A row whose ℓ1 sum is below `epsilon`·√C' of the position's squared ℓ2 norm (a group carrying
+        almost none of the position's energy, or an all-zero position) is divided by that floor
+        instead, so it sums to less than 1. The layer itself never forms Ã; this is for inspection
+        and tests.
         """
-        groups = self._unit_groups(inputs)
+        x = inputs if self.signed_inputs else tf.nn.relu(inputs)
+        groups = self._split(x)
         affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
-        return affinity / self._degree(groups)[..., None]
+        return affinity / self._degree(x)[..., None]
 
     def call(self, inputs, training=None):
         # q marks every tensor full-int8 TFLite stores as int8; it rounds only in int8-aware training.
         q = self._int8_rounding if (self.int8_aware and training) else _unchanged
-        groups = self._unit_groups(inputs, q)  # (..., C', C'')
-        degree = self._degree(groups, q)       # (..., C')
+        x = q(inputs if self.signed_inputs else tf.nn.relu(inputs))  # relu: a no-op after a ReLU
+        degree = self._degree(x, q)  # (..., C'), float in the int8 graph (see "Division in float")
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
-        vector = tf.cast(self.initial_vector, groups.dtype)
+        vector = tf.cast(self.initial_vector, x.dtype)
         vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
-        weights = vector[:, None]  # (C', 1): the same V at every position in the first iteration
-        for _ in range(self.iterations):
-            mixture = q(tf.reduce_sum(q(groups * weights), axis=-2, keepdims=True))  # Σ_k V_k·g_k: (..., 1, C'')
-            # g_i·m as one matrix-vector product, not MUL + SUM: see "The dot products" above.
-            numerator = q(tf.squeeze(tf.linalg.matmul(groups, mixture, transpose_b=True), axis=-1))
-            vector = q(numerator / degree)  # (A·V)_i / D_i: (..., C')
-            l1 = q(tf.maximum(q(tf.reduce_sum(q(tf.abs(vector)), axis=-1, keepdims=True)), self.epsilon * bound))
-            vector = q(vector / l1)
+        for iteration in range(self.iterations):
+            numerator = self._affinity_times(x, vector, q, per_position=iteration > 0)  # (A·V)_i: (..., C')
+            vector = tf.math.divide(numerator, degree, name=f"{FLOAT_OP_PREFIX}transition")  # (ÃV)_i
+            l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
+                                          name=f"{FLOAT_OP_PREFIX}l1"),
+                            tf.cast(self.epsilon * bound, vector.dtype), name=f"{FLOAT_OP_PREFIX}l1_floor")
+            vector = q(tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise"))
             bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
-            weights = vector[..., None]
         return vector
 
-    def _unit_groups(self, inputs, q=_unchanged):
-        """Each position's X scaled to unit ℓ2 norm, split into C' groups: (..., C', C'')."""
-        # Ã is invariant to scaling X per position, so X is first scaled to unit ℓ2 norm (the
-        # L2_NORMALIZATION op, which maps zeros to zeros). Then |A| ≤ 1 and, by Cauchy–Schwarz,
-        # every row sum is ≤ √C': bounds int8 can quantise and a floor can be relative to.
-        if not self.signed_inputs:
-            inputs = tf.nn.relu(inputs)  # a no-op after a ReLU; makes the unsigned row sums exact
-        inputs = q(inputs)
-        unit = tf.math.l2_normalize(inputs, axis=-1, epsilon=self._l2_floor(inputs.dtype))
-        return self._split(q(unit, fixed=(-1.0, 127 / 128)))
+    # --- the fixed matrices: group sums, tiles and selections as products with constant 0/1 matrices
 
-    def _degree(self, groups, q=_unchanged):
-        """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C', (..., C')."""
-        if self.signed_inputs:
-            affinity = q(tf.linalg.matmul(groups, groups, transpose_b=True))
-            row_l1 = q(tf.reduce_sum(q(tf.abs(affinity)), axis=-1))
+    def _fixed(self, x, matrix):
+        """x (..., K) times a constant (K, L) matrix: a FULLY_CONNECTED with fixed weights in TFLite."""
+        return tf.linalg.matmul(x, tf.cast(matrix, x.dtype))
+
+    def _position_sum(self) -> np.ndarray:
+        """(C_in, C''): column k sums channel k of every group (Σ_i g_i)."""
+        channel = np.arange(self.preserved * self.reducible)
+        return (channel[:, None] % self.reducible == np.arange(self.reducible)[None, :]).astype(np.float32)
+
+    def _group_sum(self) -> np.ndarray:
+        """(C_in, C'): column i sums group i's channels (g_i·1)."""
+        channel = np.arange(self.preserved * self.reducible)
+        return (channel[:, None] // self.reducible == np.arange(self.preserved)[None, :]).astype(np.float32)
+
+    def _times_groups(self, x, vector, q):
+        """g_i·vector for every group i, vector (..., C'') per position: tile it C' times, multiply, sum."""
+        tiled = q(self._fixed(vector, self._position_sum().T))  # (..., C_in): vector_k at every g_ik
+        return q(self._fixed(q(x * tiled), self._group_sum()))
+
+    def _affinity_times(self, x, vector, q, per_position: bool):
+        """A·V = G·(Gᵀ·V) for A = G·Gᵀ, without forming A: m = Σ_k V_k·g_k, then g_i·m per group."""
+        if per_position:  # V differs per position (later iterations): Σ_k V_k·g_k as a product
+            weights = q(self._fixed(vector, self._group_sum().T))  # V_i at every channel of g_i
+            mixture = q(self._fixed(q(x * weights), self._position_sum()))
+        else:  # the same V everywhere: one fixed matrix holding V (the converter folds it)
+            weights = tf.repeat(vector, self.reducible)[:, None]  # (C_in, 1)
+            mixture = q(self._fixed(x, weights * tf.cast(self._position_sum(), x.dtype)))
+        return self._times_groups(x, mixture, q)
+
+    def _degree(self, x, q=_unchanged):
+        """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C'·‖x‖², (..., C').
+
+        The floor is Algorithm 2's divisions made safe, scaled like A: the same numbers as flooring
+        the row sums of the unit-normalised X at `epsilon`·√C' (what the layer did before), since
+        Ã = D⁻¹A does not change when a position's X is scaled.
+        """
+        if self.signed_inputs:  # Σ_j |A_ij| needs A itself: the C'×C' affinity, in float
+            groups = self._split(x)
+            affinity = tf.linalg.matmul(groups, groups, transpose_b=True, name=f"{FLOAT_OP_PREFIX}affinity")
+            row_l1 = tf.reduce_sum(tf.abs(affinity, name=f"{FLOAT_OP_PREFIX}affinity_abs"), axis=-1,
+                                   name=f"{FLOAT_OP_PREFIX}row_l1")
         else:  # A ≥ 0, so Σ_j |A_ij| = Σ_j g_i·g_j = g_i·(Σ_j g_j)
-            row_l1 = q(tf.reduce_sum(q(groups * q(tf.reduce_sum(groups, axis=-2, keepdims=True))), axis=-1))
+            row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
         floor = self.epsilon * math.sqrt(self.preserved)
-        return q(tf.maximum(row_l1, tf.cast(floor, row_l1.dtype)))
+        energy = q(self._fixed(q(x * x), np.full((x.shape[-1], 1), floor, np.float32)))  # floor·‖x‖²: (..., 1)
+        energy = tf.maximum(energy, tf.cast(self._division_floor(x.dtype), energy.dtype),
+                            name=f"{FLOAT_OP_PREFIX}energy_floor")
+        return tf.maximum(row_l1, energy, name=f"{FLOAT_OP_PREFIX}degree")
 
     @staticmethod
-    def _int8_rounding(x, fixed=None):
+    def _int8_rounding(x):
         """x rounded to the int8 grid full-int8 TFLite gives this tensor, with a straight-through
         gradient. TFLite quantises every intermediate per tensor over the range it saw on the
         calibration images; the batch's own min/max (widened to hold 0, as TFLite's are) stands in
-        for it. `fixed` is a range the converter sets itself (L2_NORMALIZATION: [-1, 127/128])."""
+        for it."""
         x32 = tf.cast(x, tf.float32)
-        if fixed is None:
-            low = tf.stop_gradient(tf.minimum(tf.reduce_min(x32), 0.0))
-            high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
-        else:
-            low, high = fixed
+        low = tf.stop_gradient(tf.minimum(tf.reduce_min(x32), 0.0))
+        high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
         return tf.cast(tf.quantization.fake_quant_with_min_max_vars(x32, low, high, num_bits=8), x.dtype)
 
-    def _l2_floor(self, dtype) -> float:
-        # Floor of Σx² in l2_normalize; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
-        # (and TF flushes float16 subnormals), so float16 gets its smallest normal number.
-        return float(np.finfo(np.float16).tiny) if tf.as_dtype(dtype) == tf.float16 else 1e-12
+    def _division_floor(self, dtype) -> float:
+        # Smallest divisor, for an all-zero position: `epsilon`·√C'·1e-12, the floor the layer had
+        # when it unit-normalised X first (l2_normalize's 1e-12 on Σx²). In float16 that is 0 (TF
+        # flushes subnormals), where 0/0 would be NaN, so float16 gets its smallest normal number.
+        if tf.as_dtype(dtype) == tf.float16:
+            return float(np.finfo(np.float16).tiny)
+        return self.epsilon * math.sqrt(self.preserved) * 1e-12
 
     def _split(self, inputs):
         # Static shapes where known keep the TFLite graph free of SHAPE/STRIDED_SLICE/PACK ops.
