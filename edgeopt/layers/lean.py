@@ -144,7 +144,7 @@ class LEAN(keras.layers.Layer):
         instead, so it sums to less than 1. The layer itself never forms Ã; this is for inspection
         and tests.
         """
-        x = inputs if self.signed_inputs else tf.nn.relu(inputs)
+        x = self._unit(inputs)
         groups = self._split(x)
         affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
         return affinity / self._degree(x)[..., None]
@@ -152,22 +152,23 @@ class LEAN(keras.layers.Layer):
     def call(self, inputs, training=None):
         # q marks every tensor full-int8 TFLite stores as int8; it rounds only in int8-aware training.
         q = self._int8_rounding if (self.int8_aware and training) else _unchanged
-        x = q(inputs if self.signed_inputs else tf.nn.relu(inputs))  # relu: a no-op after a ReLU
-        degree = self._degree(x, q)  # (..., C'), float in the int8 graph (see "Division in float")
+        x = q(self._unit(inputs, q))  # (..., C_in): each position's X at unit ℓ2 norm
+        degree = self._degree(x, q)   # (..., C'), float in the int8 graph (see "Division in float")
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
         vector = tf.cast(self.initial_vector, x.dtype)
         vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
         for iteration in range(self.iterations):
-            numerator = self._affinity_times(x, vector, q, per_position=iteration > 0)  # (A·V)_i: (..., C')
+            with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):  # float in int8: see "The numerator"
+                numerator = self._affinity_times(x, vector, per_position=iteration > 0)  # (A·V)_i: (..., C')
             vector = tf.math.divide(numerator, degree, name=f"{FLOAT_OP_PREFIX}transition")  # (ÃV)_i
             l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
                                           name=f"{FLOAT_OP_PREFIX}l1"),
                             tf.cast(self.epsilon * bound, vector.dtype), name=f"{FLOAT_OP_PREFIX}l1_floor")
-            vector = q(tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise"))
+            vector = tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise")
             bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
-        return vector
+        return q(vector)
 
     # --- the fixed matrices: group sums, tiles and selections as products with constant 0/1 matrices
 
@@ -185,40 +186,49 @@ class LEAN(keras.layers.Layer):
         channel = np.arange(self.preserved * self.reducible)
         return (channel[:, None] // self.reducible == np.arange(self.preserved)[None, :]).astype(np.float32)
 
-    def _times_groups(self, x, vector, q):
+    def _times_groups(self, x, vector, q=_unchanged):
         """g_i·vector for every group i, vector (..., C'') per position: tile it C' times, multiply, sum."""
         tiled = q(self._fixed(vector, self._position_sum().T))  # (..., C_in): vector_k at every g_ik
         return q(self._fixed(q(x * tiled), self._group_sum()))
 
-    def _affinity_times(self, x, vector, q, per_position: bool):
+    def _affinity_times(self, x, vector, per_position: bool):
         """A·V = G·(Gᵀ·V) for A = G·Gᵀ, without forming A: m = Σ_k V_k·g_k, then g_i·m per group."""
         if per_position:  # V differs per position (later iterations): Σ_k V_k·g_k as a product
-            weights = q(self._fixed(vector, self._group_sum().T))  # V_i at every channel of g_i
-            mixture = q(self._fixed(q(x * weights), self._position_sum()))
+            weights = self._fixed(vector, self._group_sum().T)  # V_i at every channel of g_i
+            mixture = self._fixed(x * weights, self._position_sum())
         else:  # the same V everywhere: one fixed matrix holding V (the converter folds it)
             weights = tf.repeat(vector, self.reducible)[:, None]  # (C_in, 1)
-            mixture = q(self._fixed(x, weights * tf.cast(self._position_sum(), x.dtype)))
-        return self._times_groups(x, mixture, q)
+            mixture = self._fixed(x, weights * tf.cast(self._position_sum(), x.dtype))
+        return self._times_groups(x, mixture)
+
+    def _unit(self, inputs, q=_unchanged):
+        """Each position's X scaled to unit ℓ2 norm (zeros stay zeros), in float in the int8 graph.
+
+        Ã is invariant to scaling X per position; unit norm bounds everything after it (|A| ≤ 1,
+        row sums ≤ √C'), so int8 quantises every position's products on the same grid. It is
+        x·rsqrt(max(Σx², 1e-12)), as `tf.math.l2_normalize`, spelled out: TFLite's
+        L2_NORMALIZATION has no XNNPACK kernel, in float or int8.
+        """
+        # relu: a no-op after a ReLU (the converter then drops it); float, as XNNPACK has no int8 RELU
+        x = inputs if self.signed_inputs else tf.nn.relu(inputs, name=f"{FLOAT_OP_PREFIX}relu")
+        x = q(x)
+        energy = tf.reduce_sum(tf.math.multiply(x, x, name=f"{FLOAT_OP_PREFIX}square"), axis=-1, keepdims=True,
+                               name=f"{FLOAT_OP_PREFIX}energy")
+        energy = tf.maximum(energy, tf.cast(self._l2_floor(x.dtype), energy.dtype), name=f"{FLOAT_OP_PREFIX}energy_floor")
+        return tf.math.multiply(x, tf.math.rsqrt(energy, name=f"{FLOAT_OP_PREFIX}rsqrt"), name=f"{FLOAT_OP_PREFIX}unit")
 
     def _degree(self, x, q=_unchanged):
-        """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C'·‖x‖², (..., C').
-
-        The floor is Algorithm 2's divisions made safe, scaled like A: the same numbers as flooring
-        the row sums of the unit-normalised X at `epsilon`·√C' (what the layer did before), since
-        Ã = D⁻¹A does not change when a position's X is scaled.
-        """
+        """D: the ℓ1 row sums of A = G·Gᵀ of the unit-norm X, floored at `epsilon`·√C', (..., C')."""
         if self.signed_inputs:  # Σ_j |A_ij| needs A itself: the C'×C' affinity, in float
             groups = self._split(x)
             affinity = tf.linalg.matmul(groups, groups, transpose_b=True, name=f"{FLOAT_OP_PREFIX}affinity")
             row_l1 = tf.reduce_sum(tf.abs(affinity, name=f"{FLOAT_OP_PREFIX}affinity_abs"), axis=-1,
                                    name=f"{FLOAT_OP_PREFIX}row_l1")
         else:  # A ≥ 0, so Σ_j |A_ij| = Σ_j g_i·g_j = g_i·(Σ_j g_j)
-            row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
+            with tf.name_scope("row_sums"):
+                row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
         floor = self.epsilon * math.sqrt(self.preserved)
-        energy = q(self._fixed(q(x * x), np.full((x.shape[-1], 1), floor, np.float32)))  # floor·‖x‖²: (..., 1)
-        energy = tf.maximum(energy, tf.cast(self._division_floor(x.dtype), energy.dtype),
-                            name=f"{FLOAT_OP_PREFIX}energy_floor")
-        return tf.maximum(row_l1, energy, name=f"{FLOAT_OP_PREFIX}degree")
+        return tf.maximum(row_l1, tf.cast(floor, row_l1.dtype), name=f"{FLOAT_OP_PREFIX}degree")
 
     @staticmethod
     def _int8_rounding(x):
@@ -231,13 +241,10 @@ class LEAN(keras.layers.Layer):
         high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
         return tf.cast(tf.quantization.fake_quant_with_min_max_vars(x32, low, high, num_bits=8), x.dtype)
 
-    def _division_floor(self, dtype) -> float:
-        # Smallest divisor, for an all-zero position: `epsilon`·√C'·1e-12, the floor the layer had
-        # when it unit-normalised X first (l2_normalize's 1e-12 on Σx²). In float16 that is 0 (TF
-        # flushes subnormals), where 0/0 would be NaN, so float16 gets its smallest normal number.
-        if tf.as_dtype(dtype) == tf.float16:
-            return float(np.finfo(np.float16).tiny)
-        return self.epsilon * math.sqrt(self.preserved) * 1e-12
+    def _l2_floor(self, dtype) -> float:
+        # Floor of Σx² before rsqrt; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
+        # (and TF flushes float16 subnormals), so float16 gets its smallest normal number.
+        return float(np.finfo(np.float16).tiny) if tf.as_dtype(dtype) == tf.float16 else 1e-12
 
     def _split(self, inputs):
         # Static shapes where known keep the TFLite graph free of SHAPE/STRIDED_SLICE/PACK ops.
