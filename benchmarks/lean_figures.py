@@ -158,10 +158,11 @@ def op_counts(path) -> dict[str, int]:
     return counts
 
 
-def _p50_int8(model, calibration, runs, warmup) -> float:
+def _p50_int8(model, calibration, runs, warmup, lean_float_ops=None) -> float:
     from edgeopt.stages.convert import tflite_bytes
 
-    return tflite_latency(tflite_bytes(model, "int8", calibration), calibration[:1], runs, warmup)["latency_ms_p50"]
+    flatbuffer = tflite_bytes(model, "int8", calibration, lean_float_ops=lean_float_ops)
+    return tflite_latency(flatbuffer, calibration[:1], runs, warmup)["latency_ms_p50"]
 
 
 def layer_cut_times(model, calibration, runs, warmup) -> list[dict]:
@@ -181,6 +182,7 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
     """The first LEAN layer on its real input, cut after each of its TFLite ops (int8)."""
     from edgeopt._keras import keras, tf
     from edgeopt.layers import LEAN
+    from edgeopt.layers.lean import FLOAT_OP_PREFIX
 
     lean = next((layer for layer in model.layers if isinstance(layer, LEAN)), None)
     if lean is None:
@@ -190,32 +192,36 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
 
     def stages(x):
         """LEAN.call unrolled (one iteration, non-negative form), yielding after each op the tensors
-        still needed. Keep in step with `LEAN.call`."""
+        still needed. Keep in step with `LEAN.call`; `lean_float_*` names are the ops the int8
+        graph keeps in float."""
         if lean.signed_inputs:
             raise SystemExit("op cuts follow LEAN's non-negative form; this model's first LEAN has signed_inputs")
-        unit = tf.math.l2_normalize(tf.nn.relu(x), axis=-1, epsilon=lean._l2_floor(x.dtype))
-        yield "RELU + L2_NORMALIZATION", [unit]
-        groups = lean._split(unit)
-        yield "RESHAPE", [groups]
-        total = tf.reduce_sum(groups, axis=-2, keepdims=True)
-        row_sums = tf.reduce_sum(groups * total, axis=-1)
-        yield "SUM + MUL + SUM (row sums g_i·Σg)", [groups, row_sums]
-        degree = tf.maximum(row_sums, lean.epsilon * math.sqrt(lean.preserved))
-        yield "MAXIMUM (floored D)", [groups, degree]
+        unit = lean._unit(x)
+        yield "float RELU, MUL, SUM, MAXIMUM, RSQRT, MUL (unit ℓ2 norm)", [unit]
+        total = lean._fixed(unit, lean._position_sum())
+        yield "int8 FULLY_CONNECTED (s = Σ_i g_i)", [unit, total]
+        row_sums = lean._times_groups(unit, total)
+        yield "int8 FC + MUL + FC (row sums g_i·s)", [unit, row_sums]
+        degree = tf.maximum(row_sums, lean.epsilon * math.sqrt(lean.preserved), name=f"{FLOAT_OP_PREFIX}degree")
+        yield "float MAXIMUM (floored D)", [unit, degree]
         v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
-        mixture = tf.reduce_sum(groups * v[:, None], axis=-2, keepdims=True)
-        yield "MUL + SUM (m = Σ V_k·g_k)", [groups, degree, mixture]
-        product = tf.squeeze(tf.linalg.matmul(groups, mixture, transpose_b=True), axis=-1)
-        yield "BATCH_MATMUL (A·V = g_i·m)", [degree, product]
-        yield "DIV (D⁻¹·AV)", [product / degree]
-        yield "ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
+        with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):
+            product = lean._affinity_times(unit, v, per_position=False)
+        yield "float FC, FC, MUL, FC (A·V = g_i·m)", [degree, product]
+        yield "float DIV (D⁻¹·AV)", [tf.math.divide(product, degree, name=f"{FLOAT_OP_PREFIX}transition")]
+        yield "float ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
+
+    def flat(tensors):
+        # A RESHAPE after every cut output: LEAN's ops never become graph outputs, whose tensors the
+        # converter renames (the float ops are found by name).
+        return [tf.reshape(t, (-1, math.prod(t.shape[1:]))) for t in tensors]
 
     names = [name for name, _ in stages(tf.constant(activations[:1]))]
     results, previous = [], 0.0
     for index, name in enumerate(names):
         inp = keras.Input(activations.shape[1:])
-        out = keras.layers.Lambda(lambda t, i=index: list(stages(t))[i][1])(inp)
-        p50 = _p50_int8(keras.Model(inp, out), activations, runs, warmup)
+        out = keras.layers.Lambda(lambda t, i=index: flat(list(stages(t))[i][1]))(inp)
+        p50 = _p50_int8(keras.Model(inp, out), activations, runs, warmup, lean_float_ops=True)
         results.append({"op": name, "cut_p50_ms": p50, "increment_ms": p50 - previous})
         previous = p50
     results.append({"input_shape": list(activations.shape[1:])})

@@ -19,26 +19,34 @@ scales each position's X to unit ℓ2 norm and V to unit ℓ1 norm. That changes
 arithmetic, but bounds every quantity: |A| ≤ 1, each row sum of |A| ≤ √C' (Cauchy–Schwarz) and
 ‖ÃV‖₁ ≤ C'·‖V‖∞. Every ℓ1 norm takes absolute values (activations may be negative when LEAN does
 not follow a ReLU) and is floored at `epsilon` times its bound before dividing. The floor is what
-makes an all-zero position give zeros instead of 0/0 = NaN, and — because it is at least two int8
-steps of any calibrated range below the bound — what keeps int8 TFLite's DIV from meeting a
-divisor that quantises to zero (its kernel refuses to run then). Above the floor the maths is
-exactly Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of
-amplifying noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so
-only groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
+makes an all-zero position give zeros instead of 0/0 = NaN. Above the floor the maths is exactly
+Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of amplifying
+noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so only
+groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
 
 Never forming A: with G the (C', C'') groups of a position, A·V = G·(Gᵀ·V), i.e. row i is
 g_i·m with m = Σ_k V_k·g_k, and for non-negative input (LEAN after a ReLU, as in the paper) the
 row sums Σ_j A_ij = g_i·(Σ_j g_j) are already the ℓ1 row sums. So the layer computes the same
 numbers from two weighted sums of the groups and two dot products per group: 3·C_in MACs per
-position instead of C'·C_in + C'², and a full-int8 model with fewer requantised intermediates
-(on the Fashion-MNIST `lean_cnn`: +1.2 points int8 accuracy and a faster layer than the A·V
-form, same float model). Inputs that may be negative need `signed_inputs=True`: then A is formed
-once to take Σ_j |A_ij|; with the default, negative inputs are clipped to zero first.
+position instead of C'·C_in + C'². Inputs that may be negative need `signed_inputs=True`: then A
+is formed once to take Σ_j |A_ij|; with the default, negative inputs are clipped to zero first.
 
-The dot products g_i·m are one (C', C'')×(C'', 1) matrix product per position, not a MUL and a
-SUM, for full int8's sake: made by a SUM, the numerator of D⁻¹·(A·V) was quantised by the TFLite
-converter over the DIV's output range instead of its own (observed with a trained, mixed-sign V:
-4.7× too coarse), which cost the Fashion-MNIST `lean_cnn` 1.8 points of int8 accuracy.
+Ops XNNPACK runs (docs/lean.md, "The int8 graph"): every sum over groups or positions, every tile
+(a C''-vector repeated for each group) and the V-weighted sum is a product with a constant 0/1 (or
+V-valued) matrix, i.e. a FULLY_CONNECTED with fixed weights; the dot products are a MUL and such a
+product. No per-position BATCH_MATMUL, no SUM over a short inner axis, no L2_NORMALIZATION (no
+XNNPACK kernel in float or int8): the ℓ2 normalisation is x·rsqrt(max(Σx², 1e-12)) spelled out.
+
+Division in float: XNNPACK has no int8 DIV, MAXIMUM, ABS, RSQRT or RELU, so in a full-int8 graph
+those would run in TFLite's reference kernels and cut the graph into delegate partitions (13 for
+`lean_cnn`). The layer names them `lean_float_*` (FLOAT_OP_PREFIX) and the int8 conversion
+(`edgeopt.stages.convert.tflite_bytes`) leaves them in float, inside XNNPACK's one partition: the
+unit normalisation, the floored D, the divisions and ℓ1 norms (C'-wide), and the numerator A·V.
+
+The numerator: with its products in int8 (MUL, then the group sums), the trained Fashion-MNIST
+`lean_cnn` lost 2.6 points of int8 accuracy (0.857 against 0.884 with it in float, first 3 000
+test images): n_i = g_i·m mixes signs and D⁻¹ amplifies its rounding. The row sums, all
+non-negative, stay int8.
 """
 
 from __future__ import annotations
@@ -264,8 +272,10 @@ class LEAN(keras.layers.Layer):
         Per position: C_in for the row sums g_i·Σ_j g_j (C'·C_in for A = X·Xᵀ with
         `signed_inputs`), and per iteration C_in for m = Σ_k V_k·g_k plus C_in for the dot products
         g_i·m. Sums, norms and the 2·C' divisions per iteration are not counted, as for other
-        layers' activations. In TFLite the layer lowers to (RELU,) L2_NORMALIZATION, RESHAPE, MUL,
-        SUM, MAXIMUM, BATCH_MATMUL (the g_i·m, and A with `signed_inputs`), ABS and DIV.
+        layers' activations. In TFLite the sums and tiles are FULLY_CONNECTED ops with fixed 0/1
+        weights, whose MACs the .tflite counts add (`edgeopt run`'s table counts the .tflite);
+        the layer also lowers to MUL, SUM, MAXIMUM, RSQRT, ABS, DIV (BATCH_MATMUL for A with
+        `signed_inputs`).
         """
         if self.positions is None:
             raise ValueError("LEAN.count_macs needs every input axis but the batch known; "

@@ -28,14 +28,16 @@ def convert(params: ConvertParams, ctx: StageContext, source: Artifact | None) -
     return Artifact("tflite", path, params.mode, {"calibration_samples": len(calibration) if params.mode == "int8" else 0})
 
 
-def tflite_bytes(model, mode: str, calibration) -> bytes:
+def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = None) -> bytes:
     """The converted flatbuffer. Full int8 follows DESIGN.md §5: int8 in, int8 out, builtins only.
 
     In int8, a model with LEAN layers keeps the ops LEAN names `lean_float_*` (its C'-wide
     divisions and their floors) in float: XNNPACK has no int8 DIV, MAXIMUM or ABS, so quantised
     they would run in TFLite's reference kernels and split the graph into delegate partitions; in
     float they run inside XNNPACK's one partition, between a DEQUANTIZE and a QUANTIZE the
-    quantiser inserts (docs/lean.md, "int8 graph").
+    quantiser inserts (docs/lean.md, "The int8 graph"). `lean_float_ops` forces that on (True, for
+    models that spell LEAN's ops out, as benchmarks/lean_figures.py does) or off (False); None
+    decides by whether the model has LEAN layers.
     """
     from edgeopt._keras import tf
     from edgeopt.quiet import native_output_captured
@@ -52,7 +54,7 @@ def tflite_bytes(model, mode: str, calibration) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        if _has_lean(model):
+        if lean_float_ops or (lean_float_ops is None and _has_lean(model)):
             return _int8_keeping_lean_divisions_float(converter)
     with native_output_captured():  # the converter prints MLIR diagnostics from C++
         return converter.convert()
