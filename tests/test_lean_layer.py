@@ -7,6 +7,7 @@ import pytest
 
 from edgeopt._keras import keras, tf
 from edgeopt.layers import LEAN
+from litert_graph import delegate_partitions as _partitions, interpreter as _interpreter, tflite_run as _tflite_run
 
 
 def algorithm_2(x: np.ndarray, v: np.ndarray, preserved: int, iterations: int) -> np.ndarray:
@@ -170,36 +171,6 @@ def test_pruning_accepts_a_model_with_lean_and_leaves_its_vector_alone():
     assert len(pruned.layers) == 2
 
 
-def _interpreter(flatbuffer: bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def _tflite_run(flatbuffer: bytes, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    interpreter = _interpreter(flatbuffer)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results = []
-    for sample in x:
-        sample = sample[None]
-        if inp["dtype"] == np.int8:
-            scale, zero = inp["quantization"]
-            sample = np.clip(np.round(sample / scale + zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], sample)
-        interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])[0]
-        if out["dtype"] == np.int8:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y)
-    tensors = interpreter.get_tensor_details()
-    ops = [f"{op['op_name']}:{','.join(tensors[i]['dtype'].__name__ for i in op['outputs'])}"
-           for op in interpreter._get_ops_details()]
-    return np.asarray(results), ops
-
-
 @pytest.fixture(scope="module")
 def lean_model_and_data():
     keras.utils.set_random_seed(0)
@@ -208,27 +179,6 @@ def lean_model_and_data():
     x = np.maximum(rng.normal(size=(120, 6, 6, 20)), 0).astype(np.float32)  # post-ReLU-like, with zeros
     x[0] = 0.0  # an all-zero sample
     return model, x
-
-
-def _partitions(flatbuffer: bytes) -> tuple[int, list[str]]:
-    """(XNNPACK delegate partitions, the ops left outside them as "NAME:dtype")."""
-    interpreter = _interpreter(flatbuffer)
-    tensors = interpreter.get_tensor_details()
-    ops = interpreter._get_ops_details()
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    producer = {t: op["index"] for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
-    inside: set[int] = set()
-    for delegate in delegates:  # walk each partition back from its outputs to its inputs
-        stack = list(delegate["outputs"])
-        while stack:
-            tensor = stack.pop()
-            if tensor in delegate["inputs"] or tensor not in producer or producer[tensor] in inside:
-                continue
-            inside.add(producer[tensor])
-            stack.extend(i for i in ops[producer[tensor]]["inputs"] if i >= 0)
-    outside = [f"{op['op_name']}:{tensors[op['outputs'][0]]['dtype'].__name__}" for op in ops
-               if op["op_name"] != "DELEGATE" and op["index"] not in inside]
-    return len(delegates), outside
 
 
 # What XNNPACK's TFLite delegate runs (tflite/delegates/xnnpack/xnnpack_delegate.cc, LiteRT):
