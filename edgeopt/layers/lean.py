@@ -160,16 +160,16 @@ class LEAN(keras.layers.Layer):
     def call(self, inputs, training=None):
         # q marks every tensor full-int8 TFLite stores as int8; it rounds only in int8-aware training.
         q = self._int8_rounding if (self.int8_aware and training) else _unchanged
-        x = q(self._unit(inputs, q))  # (..., C_in): each position's X at unit ℓ2 norm
-        degree = self._degree(x, q)   # (..., C'), float in the int8 graph (see "Division in float")
+        unit = self._unit(inputs, q)       # (..., C_in): each position's X at unit ℓ2 norm, float
+        degree = self._degree(q(unit), q)  # (..., C'): int8 row sums of the quantised unit X, floored in float
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
-        vector = tf.cast(self.initial_vector, x.dtype)
+        vector = tf.cast(self.initial_vector, unit.dtype)
         vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
         for iteration in range(self.iterations):
             with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):  # float in int8: see "The numerator"
-                numerator = self._affinity_times(x, vector, per_position=iteration > 0)  # (A·V)_i: (..., C')
+                numerator = self._affinity_times(unit, vector, per_position=iteration > 0)  # (A·V)_i: (..., C')
             vector = tf.math.divide(numerator, degree, name=f"{FLOAT_OP_PREFIX}transition")  # (ÃV)_i
             l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
                                           name=f"{FLOAT_OP_PREFIX}l1"),
@@ -233,8 +233,7 @@ class LEAN(keras.layers.Layer):
             row_l1 = tf.reduce_sum(tf.abs(affinity, name=f"{FLOAT_OP_PREFIX}affinity_abs"), axis=-1,
                                    name=f"{FLOAT_OP_PREFIX}row_l1")
         else:  # A ≥ 0, so Σ_j |A_ij| = Σ_j g_i·g_j = g_i·(Σ_j g_j)
-            with tf.name_scope("row_sums"):
-                row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
+            row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
         floor = self.epsilon * math.sqrt(self.preserved)
         return tf.maximum(row_l1, tf.cast(floor, row_l1.dtype), name=f"{FLOAT_OP_PREFIX}degree")
 
