@@ -2,8 +2,9 @@
 
 Not a test. It runs the recipe's steps exactly as `edgeopt run` does (same stage functions, same
 step folders) but profiles the .tflite files with a small LiteRT loop of its own (written before
-`edgeopt.profile` existed; its figures match `edgeopt run`'s within latency noise); it then times the LEAN model layer by layer and the LEAN layer
-op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
+`edgeopt.profile` existed; its figures match `edgeopt run`'s within latency noise); it times
+every .tflite again with their invokes interleaved (3 rounds, so ratios share the machine's load),
+then the LEAN model layer by layer and the LEAN layer op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
 model cut after that layer/op — its outputs are every tensor later ops still need — minus the p50
 of the cut before it).
 
@@ -67,7 +68,7 @@ def main() -> None:
             row.update(size_bytes=len(data), gzip_bytes=gzip_size(data),
                        accuracy=tflite_accuracy(path, ds.x_test, ds.y_test),
                        **tflite_latency(path, ds.x_test[:1], args.runs, args.warmup),
-                       ops=op_counts(path))
+                       ops=op_counts(path), xnnpack_partitions=op_counts(path).get("DELEGATE", 0))
         else:
             logits = keras_model.predict(ds.x_test, batch_size=256, verbose=0)
             row.update(accuracy=float(np.mean(np.argmax(logits, -1) == ds.y_test)),
@@ -75,6 +76,10 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    tflite_rows = [r for r in rows if r["format"] == "tflite"]
+    alternating = alternating_p50(
+        {r["name"]: (out / r["name"] / "model.tflite").read_bytes() for r in tflite_rows},
+        ds.x_test[:1], args.runs, args.warmup, rounds=3) if tflite_rows else []
     cuts = {}
     if not args.no_cuts and args.cut_model in {s.id for s in recipe.steps}:
         model = load_keras_model(out / args.cut_model / "model.keras")
@@ -82,9 +87,35 @@ def main() -> None:
         cuts["layers_int8"] = layer_cut_times(model, calibration, args.runs, args.warmup)
         cuts["lean_ops_int8"] = lean_op_cut_times(model, calibration, args.runs, args.warmup)
     document = {"recipe": str(recipe.path), "dataset": ds.name, "rows": rows, "cuts": cuts,
+                "alternating_p50_ms": alternating,
                 "timing": f"p50 of {args.runs} single-image invokes after {args.warmup} warm-up, 1 thread"}
     (out / "lean_figures.json").write_text(json.dumps(document, indent=2) + "\n")
     print_table(rows, cuts)
+    for number, round_ in enumerate(alternating, start=1):
+        print(f"alternating round {number}: " + ", ".join(f"{k} {v:.4f} ms" for k, v in round_.items()))
+
+
+def alternating_p50(flatbuffers: dict[str, bytes], sample: np.ndarray, runs: int, warmup: int,
+                    rounds: int) -> list[dict[str, float]]:
+    """p50 of every model with their invokes interleaved, so all see the same machine load."""
+    interpreters = {}
+    for name, flatbuffer in flatbuffers.items():
+        interpreter = _interpreter(flatbuffer)
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], _quantise(sample, detail))
+        for _ in range(warmup):
+            interpreter.invoke()
+        interpreters[name] = interpreter
+    results = []
+    for _ in range(rounds):
+        times = {name: [] for name in interpreters}
+        for _ in range(runs):
+            for name, interpreter in interpreters.items():
+                start = time.perf_counter_ns()
+                interpreter.invoke()
+                times[name].append((time.perf_counter_ns() - start) / 1e6)
+        results.append({name: float(np.percentile(t, 50)) for name, t in times.items()})
+    return results
 
 
 def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
