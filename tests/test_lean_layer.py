@@ -318,3 +318,18 @@ def test_int8_aware_training_runs_under_mixed_precision(policy):
     assert rounded.dtype == layer.compute_dtype
     assert np.all(np.isfinite(rounded.numpy().astype(np.float32)))
     np.testing.assert_allclose(rounded.numpy().astype(np.float32), layer(x).numpy().astype(np.float32), atol=0.05)
+
+
+@pytest.mark.parametrize("kwargs", [{"signed_inputs": True}, {"iterations": 3}], ids=["signed-form", "3-iterations"])
+def test_full_int8_of_the_other_forms_is_one_xnnpack_partition_and_tracks_float(kwargs):
+    from edgeopt.stages.convert import tflite_bytes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, **kwargs), keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(60, 6, 6, 20)).astype(np.float32)
+    if not kwargs.get("signed_inputs"):
+        x = np.maximum(x, 0)
+    flatbuffer = tflite_bytes(model, "int8", x[:50])
+    assert _partitions(flatbuffer) == (1, [])
+    y, _ = _tflite_run(flatbuffer, x[50:])
+    assert np.corrcoef(y.ravel(), model(x[50:]).numpy().ravel())[0, 1] > 0.99
