@@ -48,7 +48,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
+    data_path = recipe.input_path(recipe.data.path) if recipe.data.path else None  # read only, logged in full
+    dataset = load_dataset(recipe.data.name, data_path, limit_train=recipe.data.limit_train,
                            limit_test=recipe.data.limit_test, seed=recipe.seed)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")

@@ -30,6 +30,17 @@ from edgeopt.stages import STAGES
 from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
+_UNNAMED = Path("<recipe>")  # parse_recipe's placeholder path for text that came from no file
+
+
+def is_folder_name(value: object) -> bool:
+    """True for letters, digits, '_' and '-' only: what may name a folder edgeopt writes (step ids, recipe names).
+
+    Example:
+        >>> is_folder_name("base_int8"), is_folder_name("../elsewhere")
+        (True, False)
+    """
+    return isinstance(value, str) and value.replace("_", "").replace("-", "").isalnum()
 
 
 class _Strict(BaseModel):
@@ -63,7 +74,7 @@ class ProfileSpec(_Strict):
 
 
 class _RecipeFile(_Strict):
-    name: str | None = None
+    name: str | None = Field(None, description="names the default output folder runs/<name>")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data: DataSpec = DataSpec()
     profile: ProfileSpec = ProfileSpec()
@@ -71,6 +82,14 @@ class _RecipeFile(_Strict):
     accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
                                           "against the baseline that a row may have and still count")
     steps: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str | None) -> str | None:
+        # A shared recipe must not choose where edgeopt writes: `name: ../../x` would escape runs/.
+        if value is not None and not is_folder_name(value):
+            raise ValueError("`name` must be letters, digits, '_' or '-' (it names the output folder runs/<name>)")
+        return value
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,18 @@ class Recipe:
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
 
+    def input_path(self, path: str | Path) -> Path:
+        """A path the recipe names (data.path, a model to load), resolved against the recipe's folder.
+
+        Such paths are only ever read; the full path is what the run logs.
+
+        Example:
+            >>> load_recipe("recipes/mine.yaml").input_path("data/x.npz")  # doctest: +SKIP
+            PosixPath('/home/me/project/recipes/data/x.npz')
+        """
+        path = Path(path).expanduser()
+        return (path if path.is_absolute() else self.path.parent / path).resolve()
+
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read, parse and validate a recipe file; raise one RecipeError listing every problem.
@@ -120,7 +151,7 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_recipe(text, path)
 
 
-def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
+def parse_recipe(text: str, path: Path = _UNNAMED) -> Recipe:
     """Validate recipe `text` (as read from `path`, which only names it in messages)."""
     try:
         raw = yaml.safe_load(text)
@@ -158,9 +189,13 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     if top.baseline and top.baseline not in produced:
         problems.append(f"{path}: `baseline` names no step. Received: baseline={top.baseline!r}."
                         f"{did_you_mean(top.baseline, produced)}")
+    name = top.name or ("recipe" if path == _UNNAMED else path.stem)
+    if not is_folder_name(name):
+        problems.append(f"{path}: the recipe has no `name:` and its file name {path.stem!r} cannot name the output "
+                        "folder (letters, digits, '_' or '-' only). Add a line like `name: my_recipe`.")
     if problems:
         raise RecipeError("\n".join(problems))
-    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
+    return Recipe(name, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
                   tuple(steps), text)
 
 
@@ -174,7 +209,7 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
         return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
-    if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
+    if not is_folder_name(step_id):
         return None, f"{label}: `id` must be letters, digits, '_' or '-' (it names the output folder). Received: id={step_id!r}"
     if step_id in produced:
         return None, f"{label}: id '{step_id}' is used twice; give each step its own `id`."
