@@ -33,14 +33,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 def user_errors_exit_2(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from edgeopt.signals import exit_code, signal_name, stop_signals_interrupt
+
         try:
-            return fn(*args, **kwargs)
+            with stop_signals_interrupt():  # SIGTERM/SIGHUP clean up like Ctrl-C
+                return fn(*args, **kwargs)
         except EdgeoptError as exc:
             typer.echo(f"edgeopt: error: {exc}", err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("edgeopt: interrupted; finished steps are kept, unfinished ones were removed.", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            kept = getattr(exc, "kept", None) or "finished steps are kept, unfinished ones were removed."
+            typer.echo(f"edgeopt: stopped by {signal_name(exc)}; {kept}", err=True)
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
 
@@ -51,33 +55,37 @@ def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
+    wait: bool = typer.Option(False, "--wait", help="if another run is writing into the output folder, wait for it instead of stopping"),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
-    are reused; `--force` reruns them.
+    are reused; `--force` reruns them. One run at a time writes into a folder: a second one stops
+    with a message naming the first (exit 2), or waits for it with `--wait`.
     """
     from edgeopt.atomic import atomic_write_text
     from edgeopt.pipeline import run_recipe
     from edgeopt.plot import write_pareto_plot
     from edgeopt.recipe import load_recipe
     from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
+    from edgeopt.run_folder import guard_run_folder
 
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
-    result = run_recipe(parsed, out_dir, force=force)
-    typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
-    for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
-        typer.echo(line)
-    for note in energy_notes(result.rows):
-        typer.echo(f"note: {note}")
-    base = baseline_row(result.rows, parsed.baseline)
-    floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
-        else base.accuracy - parsed.accuracy_budget / 100
-    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
-    document = {**result.document, "plot": plot.name if plot else None}
-    report = atomic_write_text(out_dir / "report.md", render_markdown(document))
-    typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
+    with guard_run_folder(out_dir, wait=wait):  # one writer; a stop or a full disk says what was kept
+        result = run_recipe(parsed, out_dir, force=force)
+        typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
+        for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
+            typer.echo(line)
+        for note in energy_notes(result.rows):
+            typer.echo(f"note: {note}")
+        base = baseline_row(result.rows, parsed.baseline)
+        floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
+            else base.accuracy - parsed.accuracy_budget / 100
+        plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
+        document = {**result.document, "plot": plot.name if plot else None}
+        report = atomic_write_text(out_dir / "report.md", render_markdown(document))
+        typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()

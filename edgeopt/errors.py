@@ -18,3 +18,7 @@ class ModelFileError(EdgeoptError):
 
 class DataError(EdgeoptError):
     """A dataset cannot be found, read, or does not fit the model."""
+
+
+class OutputWriteError(EdgeoptError):
+    """The output folder cannot take a file: disk full, read-only, over quota, no permission."""

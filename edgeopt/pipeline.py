@@ -113,21 +113,21 @@ def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | N
     ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
     meter = _stage_meter(recipe)
     start = time.perf_counter()
-    try:
+    try:  # until the rename, the step is unfinished: any failure or stop removes its folder
         with meter or contextlib.nullcontext():
             artifact = STAGES[step.stage].fn(step.params, ctx, source)
+        info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
+                **artifact.info}
+        step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
+                       "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
+                       "params": step.params.model_dump(mode="json"), "info": info}
+        atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
+        final = out_dir / step.id
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
-            **artifact.info}
-    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
-                   "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
-                   "params": step.params.model_dump(mode="json"), "info": info}
-    atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
-    final = out_dir / step.id
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
     return replace(artifact, path=final / artifact.path.name, info=info)
 
 

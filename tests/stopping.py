@@ -30,9 +30,9 @@ steps:
     return recipe
 
 
-def start(*args, cli: Path | None = SLEEPY_CLI, cwd: Path = REPO) -> subprocess.Popen:
+def start(*args, cli: Path | None = SLEEPY_CLI, cwd: Path = REPO, env: dict | None = None) -> subprocess.Popen:
     """Start `edgeopt ARGS` (with the sleepy stage, unless `cli` is None) as a real process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, str(cli)] if cli else [sys.executable, "-m", "edgeopt.cli"]
     return subprocess.Popen(command + [str(a) for a in args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,102 @@
+"""One writer per run folder: a second run into a held folder stops (or waits); stale locks are taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgeopt.run_lock import LOCK_NAME, RunFolderLockedError, hold_run_folder
+from stopping import REPO, sleepy_recipe, start, wait_for_line
+
+HOLD = """
+import sys, time
+from edgeopt.run_lock import hold_run_folder
+with hold_run_folder(sys.argv[1], log_fn=lambda m: print(m, file=sys.stderr, flush=True)):
+    print("held", file=sys.stderr, flush=True)
+    time.sleep(float(sys.argv[2]))
+print("released", file=sys.stderr, flush=True)
+"""
+
+
+def hold_in_another_process(tmp_path, folder, seconds: float) -> subprocess.Popen:
+    script = tmp_path / "hold.py"
+    script.write_text(HOLD)
+    process = start(folder, seconds, cli=script)
+    wait_for_line(process, "held")
+    return process
+
+
+def test_a_second_run_into_a_held_folder_stops_naming_the_holder(tmp_path):
+    recipe = sleepy_recipe(tmp_path, seconds=60)
+    out = tmp_path / "out"
+    first = start("run", recipe, "--out", out)
+    wait_for_line(first, "sleepy started second")
+    try:
+        second = subprocess.run([sys.executable, str(REPO / "tests" / "sleepy_stage_cli.py"), "run", recipe, "--out", out],
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert "Traceback" not in second.stderr
+        message = second.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert f"{out} is in use by another edgeopt run (pid {first.pid} on host" in message
+        assert "--wait" in message and "sleepy.yaml" in message  # the holder's command is named
+        assert (out / ".second.partial").is_dir()  # the first run's work was not touched
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+
+
+def test_wait_queues_behind_the_holder_then_runs(tmp_path):
+    out = tmp_path / "out"
+    holder = hold_in_another_process(tmp_path, out, seconds=3)
+    recipe = sleepy_recipe(tmp_path, seconds=0)
+    started = time.monotonic()
+    waiter = start("run", recipe, "--out", out, "--wait")
+    _, stderr = waiter.communicate(timeout=120)
+    holder.communicate(timeout=60)
+    assert waiter.returncode == 0, stderr
+    stderr = " ".join(stderr.split())  # the logger wraps long lines
+    assert f"waiting for the run that holds {out} (pid {holder.pid}" in stderr
+    assert time.monotonic() - started >= 2.5
+    assert (out / "second" / "step.json").is_file() and (out / "results.json").is_file()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_note(tmp_path):
+    out = tmp_path / "out"
+    holder = hold_in_another_process(tmp_path, out, seconds=600)
+    holder.send_signal(signal.SIGKILL)  # no cleanup at all: the record stays in the lock file
+    holder.wait()
+    assert json.loads((out / LOCK_NAME).read_text())["pid"] == holder.pid
+    notes: list[str] = []
+    with hold_run_folder(out, log_fn=notes.append):
+        assert json.loads((out / LOCK_NAME).read_text())["pid"] == os.getpid()
+    assert len(notes) == 1 and f"took over the lock on {out} left by pid {holder.pid}" in notes[0]
+    assert (out / LOCK_NAME).read_text() == ""  # released cleanly: the next run gets no note
+    with hold_run_folder(out, log_fn=notes.append):
+        pass
+    assert len(notes) == 1
+
+
+def test_the_lock_is_held_only_inside_the_block(tmp_path):
+    out = tmp_path / "out"
+    with hold_run_folder(out, log_fn=lambda _: None):
+        holder = subprocess.run([sys.executable, "-c", HOLD, str(out), "0"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                                capture_output=True, text=True, timeout=60)
+        assert holder.returncode == 1 and "RunFolderLockedError" in holder.stderr
+        assert f"pid {os.getpid()}" in holder.stderr
+    with hold_run_folder(out, log_fn=lambda _: None):
+        pass
+
+
+def test_same_process_cannot_hold_one_folder_twice(tmp_path):
+    # flock locks belong to the open file, so even two holders in one process exclude each other
+    with hold_run_folder(tmp_path, log_fn=lambda _: None):
+        with pytest.raises(RunFolderLockedError, match="in use by another edgeopt run"):
+            with hold_run_folder(tmp_path, log_fn=lambda _: None):
+                pass
