@@ -24,6 +24,7 @@ from typing import Callable
 from edgeopt import __version__
 from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
+from edgeopt.data_checks import dataset_warnings
 from edgeopt.recipe import Recipe, Step
 from edgeopt.row import SCHEMA_VERSION, Row
 from edgeopt.stages import STAGES, Artifact, StageContext
@@ -53,6 +54,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
                            limit_test=recipe.data.limit_test, seed=recipe.seed)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")
+    for warning in dataset_warnings(dataset):
+        log_fn(f"warning: {warning}")
     artifacts: dict[str, Artifact] = {}
     fingerprints: dict[str, str] = {}
     rows: list[Row] = []
