@@ -42,8 +42,8 @@ def user_errors_exit_2(fn: Callable) -> Callable:
             typer.echo(f"edgeopt: error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt as exc:
-            kept = getattr(exc, "kept", None) or "finished steps are kept, unfinished ones were removed."
-            typer.echo(f"edgeopt: stopped by {signal_name(exc)}; {kept}", err=True)
+            kept = getattr(exc, "kept", None)  # `run` says what its folder keeps
+            typer.echo(f"edgeopt: stopped by {signal_name(exc)}" + (f"; {kept}" if kept else "."), err=True)
             raise typer.Exit(exit_code(exc)) from None
 
     return wrapper

@@ -35,12 +35,16 @@ def guard_run_folder(out_dir: str | Path, *, wait: bool = False) -> Iterator[Pat
             exc.kept = kept_summary(out_dir)
             raise
         except OutputWriteError as exc:
-            raise OutputWriteError(f"{exc} {kept_summary(out_dir)}") from exc
+            raise OutputWriteError(f"{exc} {_sentence(kept_summary(out_dir))}") from exc
         except OSError as exc:  # a disk fault outside the atomic writers: a folder made, a rename
             error = output_write_error(exc.filename or out_dir, exc)
             if error is None:
                 raise
-            raise OutputWriteError(f"{error} {kept_summary(out_dir)}") from exc
+            raise OutputWriteError(f"{error} {_sentence(kept_summary(out_dir))}") from exc
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def finished_steps(out_dir: str | Path) -> list[str]:

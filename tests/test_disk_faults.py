@@ -47,8 +47,8 @@ def test_other_os_errors_are_not_disguised_as_disk_faults(tmp_path, monkeypatch)
     assert not isinstance(error.value, OutputWriteError)
 
 
-@pytest.mark.parametrize("fault, kept", [("results.json:ENOSPC", "kept 2 finished steps"),
-                                         ("step.json:EROFS", "kept 1 finished step")])
+@pytest.mark.parametrize("fault, kept", [("results.json:ENOSPC", "Kept 2 finished steps"),
+                                         ("step.json:EROFS", "Kept 1 finished step")])
 def test_a_run_hitting_a_disk_fault_exits_2_naming_the_path_and_what_was_kept(tmp_path, fault, kept):
     recipe = sleepy_recipe(tmp_path, seconds=0)
     out = tmp_path / "out"
