@@ -4,13 +4,15 @@ CI runners, `timeout`, systemd and `docker stop` send SIGTERM; closing a termina
 Python's default for both is to die on the spot, skipping every `finally`, so a step's
 `.partial` folder stays behind. Inside `stop_signals_interrupt()` they raise `Stopped`, a
 `KeyboardInterrupt`, so the cleanup that already serves Ctrl-C runs for them too; the CLI then
-exits with 128 + the signal's number, as a shell reports a process killed by it.
+exits with 128 + the signal's number, as a shell reports a process killed by it. A signal that
+was ignored when edgeopt started (`nohup` ignores SIGHUP) stays ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -41,7 +43,11 @@ def stop_signals_interrupt() -> Iterator[None]:
         stopping = True
         raise Stopped(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    # A signal the parent set to be ignored stays ignored: `nohup edgeopt run …` must survive a hang-up.
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -100,3 +100,20 @@ def test_same_process_cannot_hold_one_folder_twice(tmp_path):
         with pytest.raises(RunFolderLockedError, match="in use by another edgeopt run"):
             with hold_run_folder(tmp_path, log_fn=lambda _: None):
                 pass
+
+
+@pytest.mark.slow
+def test_two_real_runs_started_together_one_runs_one_is_told(tmp_path):
+    """The reported case: two `edgeopt run` of one recipe into one --out at once (a CI retry, make -j)."""
+    from test_resume import TINY
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY)
+    out = tmp_path / "out"
+    runs = [start("run", recipe, "--out", out, cli=None) for _ in range(2)]
+    finished = [(p, *p.communicate(timeout=900)) for p in runs]
+    codes = sorted(p.returncode for p, _, _ in finished)
+    assert codes == [0, 2], [e[-2000:] for _, _, e in finished]
+    (_, _, told), = [(p, o, e) for p, o, e in finished if p.returncode == 2]
+    assert "Traceback" not in told and f"{out} is in use by another edgeopt run (pid" in " ".join(told.split())
+    assert [r["name"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["base", "tuned", "f32", "int8"]

@@ -81,3 +81,23 @@ def test_sigterm_during_real_training_leaves_nothing_half_made_and_the_rerun_fin
     _, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr
     assert [r["name"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["base", "tuned", "f32", "int8"]
+
+
+def test_a_hang_up_under_nohup_is_still_ignored(tmp_path):
+    """nohup sets SIGHUP to ignored before it execs the command; edgeopt must keep it that way."""
+    import os
+    import subprocess
+    import sys
+
+    from stopping import REPO, SLEEPY_CLI
+
+    recipe = sleepy_recipe(tmp_path, seconds=3)
+    process = subprocess.Popen([sys.executable, str(SLEEPY_CLI), "run", str(recipe), "--out", str(tmp_path / "out")],
+                               env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}, text=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for_line(process, "sleepy started second")
+    process.send_signal(signal.SIGHUP)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert (tmp_path / "out" / "second" / "step.json").is_file()
