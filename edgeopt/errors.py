@@ -22,3 +22,7 @@ class DataError(EdgeoptError):
 
 class OutputWriteError(EdgeoptError):
     """The output folder cannot take a file: disk full, read-only, over quota, no permission."""
+
+
+class RunFolderLockedError(EdgeoptError):
+    """Another edgeopt run is writing into the same output folder."""

@@ -25,14 +25,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from edgeopt.atomic import disk_faults_named
-from edgeopt.errors import EdgeoptError
+from edgeopt.errors import EdgeoptError, RunFolderLockedError
 from edgeopt.progress import log
 
 LOCK_NAME = ".edgeopt.lock"
-
-
-class RunFolderLockedError(EdgeoptError):
-    """Another edgeopt run is writing into the same output folder."""
 
 
 @contextlib.contextmanager
@@ -54,9 +50,15 @@ def hold_run_folder(out_dir: str | Path, *, wait: bool = False,
     """
     out_dir = Path(out_dir)
     path = out_dir / LOCK_NAME
-    with disk_faults_named(path):  # a read-only or full filesystem stops here, named
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeoptError(f"output folder {out_dir} is a file, not a folder. Choose another --out.")
+    try:
+        with disk_faults_named(path):  # a read-only or full filesystem stops here, named
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (NotADirectoryError, FileExistsError):
+        raise EdgeoptError(f"cannot make the output folder {out_dir}: a part of its path is a file. "
+                           "Choose another --out.") from None
     try:
         if not _try_lock(fd):
             holder = describe_holder(_holder_record(fd))

@@ -117,3 +117,15 @@ def test_two_real_runs_started_together_one_runs_one_is_told(tmp_path):
     (_, _, told), = [(p, o, e) for p, o, e in finished if p.returncode == 2]
     assert "Traceback" not in told and f"{out} is in use by another edgeopt run (pid" in " ".join(told.split())
     assert [r["name"] for r in json.loads((out / "results.json").read_text())["rows"]] == ["base", "tuned", "f32", "int8"]
+
+
+def test_an_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    from edgeopt.errors import EdgeoptError
+
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(EdgeoptError, match="is a file, not a folder"):
+        with hold_run_folder(tmp_path / "taken"):
+            pass
+    with pytest.raises(EdgeoptError, match="a part of its path is a file"):
+        with hold_run_folder(tmp_path / "taken" / "out"):
+            pass
