@@ -27,14 +27,18 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_e
 def user_errors_exit_2(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from edgeopt.signals import exit_code, signal_name, stop_signals_interrupt
+
         try:
-            return fn(*args, **kwargs)
+            with stop_signals_interrupt():  # SIGTERM/SIGHUP clean up like Ctrl-C
+                return fn(*args, **kwargs)
         except EdgeoptError as exc:
             typer.echo(f"edgeopt: error: {exc}", err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("edgeopt: interrupted; finished steps are kept, unfinished ones were removed.", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            kept = getattr(exc, "kept", None)  # `run` says what its folder keeps
+            typer.echo(f"edgeopt: stopped by {signal_name(exc)}" + (f"; {kept}" if kept else "."), err=True)
+            raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
 
@@ -46,12 +50,14 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
+    wait: bool = typer.Option(False, "--wait", help="if another run is writing into the output folder, wait for it instead of stopping"),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
     are reused; `--force` reruns them. `--set steps.base.epochs=1 --set data.limit_train=2000`
-    changes the recipe for this run only (recorded in results.json).
+    changes the recipe for this run only (recorded in results.json). One run at a time writes into
+    a folder: a second one stops with a message naming the first (exit 2), or waits with `--wait`.
     """
     from edgeopt.train_extra import require_train
 
@@ -60,17 +66,19 @@ def run(
     from edgeopt.recipe import load_recipe
     from edgeopt.report import best_within_budget, energy_notes, render_table
     from edgeopt.report_machines import write_run_report
+    from edgeopt.run_guard import guard_run_folder
 
     parsed = load_recipe(recipe, overrides or ())
     out_dir = out or Path("runs") / parsed.name
-    result = run_recipe(parsed, out_dir, force=force)
-    typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
-    for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
-        typer.echo(line)
-    for note in energy_notes(result.rows):
-        typer.echo(f"note: {note}")
-    report, plot = write_run_report(out_dir, result.document, devices=[])  # the host's report, as always
-    typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
+    with guard_run_folder(out_dir, wait=wait):  # one writer; a stop or a full disk says what was kept
+        result = run_recipe(parsed, out_dir, force=force)
+        typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
+        for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
+            typer.echo(line)
+        for note in energy_notes(result.rows):
+            typer.echo(f"note: {note}")
+        report, plot = write_run_report(out_dir, result.document, devices=[])  # the host's report, as always
+        typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from edgeopt.data_checks import check_dataset, check_images, check_labels
 from edgeopt.errors import DataError
 from edgeopt.train_extra import INSTALL_HINT
 
@@ -92,7 +93,8 @@ def load_dataset(
     rng = np.random.default_rng(seed)
     x_train, y_train = _subset(ds.x_train, ds.y_train, limit_train, rng)
     x_test, y_test = _subset(ds.x_test, ds.y_test, limit_test, rng)
-    return Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source)
+    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source),
+                         limit_train, limit_test)
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -349,14 +351,9 @@ def _read_class_folders(root: Path, classes: list[str]) -> tuple[np.ndarray, np.
 def _as_unit_float(x: np.ndarray, path: Path, key: str) -> np.ndarray:
     if x.dtype == np.uint8:
         return _images(x)
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise DataError(f"{path}: {key} must be uint8 (0–255) or floats in [0, 1]; "
-                        f"found values from {np.nanmin(x)} to {np.nanmax(x)}.")
+    x = check_images(x.astype(np.float32), f"{path}: {key}")
     return x[..., None] if x.ndim == 3 else x
 
 
 def _as_labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
-    if not np.issubdtype(y.dtype, np.number) or not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0:
-        raise DataError(f"{path}: {key} must be class numbers 0, 1, 2, …; found {np.unique(y)[:10]}.")
-    return y.astype(np.int64)
+    return check_labels(y, f"{path}: {key}")

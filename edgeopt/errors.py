@@ -26,3 +26,11 @@ class MissingExtraError(EdgeoptError):
 
 class RunFolderError(EdgeoptError):
     """A run folder (results.json, its models, data/test.npz, devices/) is missing, stale or damaged."""
+
+
+class OutputWriteError(EdgeoptError):
+    """The output folder cannot take a file: disk full, read-only, over quota, no permission."""
+
+
+class RunFolderLockedError(EdgeoptError):
+    """Another edgeopt run is writing into the same output folder."""

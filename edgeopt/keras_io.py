@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from edgeopt._keras import keras
+from edgeopt.atomic import disk_faults_named
 from edgeopt.errors import ModelFileError
 
 
@@ -17,10 +18,14 @@ def save_keras_model(model: keras.Model, path: Path) -> Path:
     # Adam) are training scratch, not the model, and would inflate the file edgeopt reports.
     optimizer, model.optimizer = getattr(model, "optimizer", None), None
     try:
-        model.save(tmp)
+        with disk_faults_named(path):
+            model.save(tmp)
+            os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         model.optimizer = optimizer
-    os.replace(tmp, path)
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Callable
 from edgeopt import __version__
 from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
+from edgeopt.data_checks import dataset_warnings
 from edgeopt.recipe import Recipe, Step
 from edgeopt.row import SCHEMA_VERSION, Row
 from edgeopt.run_folder import file_sha256, relative_to_run, write_test_split
@@ -59,10 +60,13 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
+    data_path = recipe.input_path(recipe.data.path) if recipe.data.path else None  # read only, logged in full
+    dataset = load_dataset(recipe.data.name, data_path, limit_train=recipe.data.limit_train,
                            limit_test=recipe.data.limit_test, seed=recipe.seed)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")
+    for warning in dataset_warnings(dataset):
+        log_fn(f"warning: {warning}")
     artifacts: dict[str, Artifact] = {}
     fingerprints: dict[str, str] = {}
     rows: list[Row] = []
@@ -133,21 +137,21 @@ def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | N
     ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
     meter = _stage_meter(recipe)
     start = time.perf_counter()
-    try:
+    try:  # until the rename, the step is unfinished: any failure or stop removes its folder
         with meter or contextlib.nullcontext():
             artifact = STAGES[step.stage].fn(step.params, ctx, source)
+        info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
+                **artifact.info}
+        step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
+                       "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
+                       "params": step.params.model_dump(mode="json"), "info": info}
+        atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
+        final = out_dir / step.id
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
-            **artifact.info}
-    step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
-                   "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
-                   "params": step.params.model_dump(mode="json"), "info": info}
-    atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
-    final = out_dir / step.id
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
     return replace(artifact, path=final / artifact.path.name, info=info)
 
 

@@ -33,6 +33,17 @@ from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
 RESERVED_IDS = frozenset({"data", "devices"})  # RUN_DIR/data/test.npz and RUN_DIR/devices/ (run_folder.py)
+_UNNAMED = Path("<recipe>")  # parse_recipe's placeholder path for text that came from no file
+
+
+def is_folder_name(value: object) -> bool:
+    """True for letters, digits, '_' and '-' only: what may name a folder edgeopt writes (step ids, recipe names).
+
+    Example:
+        >>> is_folder_name("base_int8"), is_folder_name("../elsewhere")
+        (True, False)
+    """
+    return isinstance(value, str) and value.replace("_", "").replace("-", "").isalnum()
 
 
 class _Strict(BaseModel):
@@ -96,7 +107,7 @@ class ProfileSpec(_Strict):
 
 
 class _RecipeFile(_Strict):
-    name: str | None = None
+    name: str | None = Field(None, description="names the default output folder runs/<name>")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data: DataSpec = DataSpec()
     profile: ProfileSpec = ProfileSpec()
@@ -105,6 +116,14 @@ class _RecipeFile(_Strict):
                                           "against the baseline that a row may have and still count")
     checks: ChecksSpec = Field(ChecksSpec(), description="thresholds for `edgeopt check` (a CI gate)")
     steps: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str | None) -> str | None:
+        # A shared recipe must not choose where edgeopt writes: `name: ../../x` would escape runs/.
+        if value is not None and not is_folder_name(value):
+            raise ValueError("`name` must be letters, digits, '_' or '-' (it names the output folder runs/<name>)")
+        return value
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,18 @@ class Recipe:
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
 
+    def input_path(self, path: str | Path) -> Path:
+        """A path the recipe names (data.path, a model to load), resolved against the recipe's folder.
+
+        Such paths are only ever read; the full path is what the run logs.
+
+        Example:
+            >>> load_recipe("recipes/mine.yaml").input_path("data/x.npz")  # doctest: +SKIP
+            PosixPath('/home/me/project/recipes/data/x.npz')
+        """
+        path = Path(path).expanduser()
+        return (path if path.is_absolute() else self.path.parent / path).resolve()
+
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, parse and validate a recipe file; raise one RecipeError listing every problem.
@@ -161,7 +192,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return parse_recipe(text, path, overrides)
 
 
-def parse_recipe(text: str, path: Path = Path("<recipe>"), overrides: Sequence[str] = ()) -> Recipe:
+def parse_recipe(text: str, path: Path = _UNNAMED, overrides: Sequence[str] = ()) -> Recipe:
     """Validate recipe `text` (as read from `path`, which names it in messages) with `overrides` applied."""
     overrides = tuple(overrides)
     where = f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)
@@ -208,9 +239,13 @@ def parse_recipe(text: str, path: Path = Path("<recipe>"), overrides: Sequence[s
             what = "names no step" if name not in produced else "names a step with `profile: false`, which has no row"
             problems.append(f"{where}: `checks.rows` {what}. Received: {name!r}."
                             + (did_you_mean(name, produced) if name not in produced else ""))
+    name = top.name or ("recipe" if path == _UNNAMED else path.stem)
+    if not is_folder_name(name):
+        problems.append(f"{where}: the recipe has no `name:` and its file name {path.stem!r} cannot name the output "
+                        "folder (letters, digits, '_' or '-' only). Add a line like `name: my_recipe`.")
     if problems:
         raise RecipeError("\n".join(problems))
-    return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
+    return Recipe(name, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
                   tuple(steps), top.checks, text, overrides)
 
 
@@ -225,7 +260,7 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
         return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
-    if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
+    if not is_folder_name(step_id):
         return None, f"{label}: `id` must be letters, digits, '_' or '-' (it names the output folder). Received: id={step_id!r}"
     if step_id in RESERVED_IDS:
         return None, (f"{label}: id '{step_id}' names a folder the run folder keeps for itself "

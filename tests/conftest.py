@@ -112,6 +112,64 @@ def tiny_tflite_models(tmp_path_factory) -> TinyTfliteModels:
     )
 
 
+@dataclass(frozen=True)
+class UserTfliteModels:
+    """The kinds of .tflite a user brings, beyond edgeopt's own float32/int8 exports."""
+
+    float16: Path  # float16 weights (`target_spec.supported_types = [tf.float16]`)
+    dynamic: Path  # dynamic-range: int8 weights, float activations
+    two_signatures: Path  # one model, two signatures ("classify", "embed") over shared weights
+    multi_io: Path  # two inputs (image, side vector), two outputs (class logits, a regression pair)
+
+    def kinds(self) -> dict[str, Path]:
+        return {"float16": self.float16, "dynamic-range": self.dynamic, "two signatures": self.two_signatures,
+                "several inputs/outputs": self.multi_io}
+
+
+@pytest.fixture(scope="session")
+def user_tflite_models(tmp_path_factory, tiny_tflite_models) -> UserTfliteModels:
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(3)
+    conv = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    float16 = tf.lite.TFLiteConverter.from_keras_model(conv)
+    float16.optimizations = [tf.lite.Optimize.DEFAULT]
+    float16.target_spec.supported_types = [tf.float16]
+
+    image, side = keras.layers.Input((8, 8, 1), name="image"), keras.layers.Input((4,), name="side")
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(image))
+    joined = keras.layers.Concatenate()([features, keras.layers.Dense(4)(side)])
+    multi = keras.Model([image, side], [keras.layers.Dense(3, name="logits")(joined),
+                                        keras.layers.Dense(2, name="box")(joined)])
+
+    class TwoSignatures(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.random.stateless_normal((4, 3), seed=(1, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+        def classify(self, x):
+            return {"logits": tf.matmul(x, self.w)}
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+        def embed(self, x):
+            return {"embedding": tf.nn.relu(tf.matmul(x, self.w) * 2.0)}
+
+    module = TwoSignatures()
+    two = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.classify.get_concrete_function(), module.embed.get_concrete_function()], module)
+
+    out = tmp_path_factory.mktemp("user_tflite")
+    files = {"float16": float16.convert(), "multi_io": tf.lite.TFLiteConverter.from_keras_model(multi).convert(),
+             "two_signatures": two.convert()}
+    for name, data in files.items():
+        (out / f"{name}.tflite").write_bytes(data)
+    return UserTfliteModels(float16=out / "float16.tflite", dynamic=tiny_tflite_models.dynamic,
+                            two_signatures=out / "two_signatures.tflite", multi_io=out / "multi_io.tflite")
+
+
 # --- fuzz counts for the record ---------------------------------------------------------------
 # The fuzz tests leave their outcome counts in pytest's cache folder (workers under xdist cannot
 # print to the terminal); the controller prints them at the end of the run, so CI's log says how

@@ -1,7 +1,9 @@
 """Damaged models never take edgeopt down: each is a result or one clear error.
 
-Byte-flipped, truncated and empty `.tflite` files and a valid flatbuffer with an op this LiteRT
-does not have go through `profile_tflite`, which loads each model in a child process first; the
+Byte-flipped, truncated and empty `.tflite` files, a valid flatbuffer with an op this LiteRT
+does not have, the kinds of model users bring (float16, dynamic-range, two signatures, several
+inputs/outputs; intact, byte-flipped and truncated) and paths that are no model file at all (a
+directory, a FIFO, /dev/zero, a file past the size bound) go through `profile_tflite`, which loads each model in a child process first; the
 test process surviving every case is the point. Counts are printed for the record.
 """
 
@@ -113,15 +115,6 @@ def test_damaged_keras_files_are_a_model_or_a_clear_error(tmp_path):
     assert zipfile.is_zipfile(good)
 
 
-def test_zz_record_model_fuzz_counts(request):
-    """Runs last in this module: records what was tried. A native crash would have killed this
-    process before it got here; any other unexpected exception is counted under "crashed"."""
-    from conftest import fuzz_record_folder
-
-    (fuzz_record_folder(request.config) / "models.json").write_text(
-        json.dumps({"crashed": 0, **dict(sorted(OUTCOMES.items())), "total": sum(OUTCOMES.values())}))
-
-
 def test_a_child_killed_by_a_signal_becomes_a_clear_error(tmp_path, monkeypatch, tiny_tflite_models):
     """What a segfault inside LiteRT looks like from the parent: contained, and named."""
     import sys
@@ -132,3 +125,68 @@ def test_a_child_killed_by_a_signal_becomes_a_clear_error(tmp_path, monkeypatch,
     monkeypatch.setattr(sys, "executable", str(crasher))
     with pytest.raises(ModelFileError, match=r"crashed \(SIGSEGV\).*contained"):
         profile_tflite(tiny_tflite_models.int8, runs=1, warmup=0)
+
+
+# --- the models users bring: float16, dynamic-range, two signatures, several inputs/outputs ----
+
+
+def test_models_users_bring_give_a_result_intact_and_a_result_or_clear_error_damaged(tmp_path, user_tflite_models):
+    from edgeopt.profile import inspect_tflite
+
+    rng = random.Random(7)
+    for kind, source in user_tflite_models.kinds().items():
+        row = profile_tflite(source, runs=2, warmup=0)  # intact: always a measured result
+        assert row.latency_ms_p50 > 0 and row.params > 0
+        OUTCOMES[f"{kind} intact: result"] += 1
+        data = source.read_bytes()
+        for i in range(4):
+            path = tmp_path / f"{kind.replace(' ', '_').replace('/', '_')}_flip{i}.tflite"
+            path.write_bytes(flipped(data, rng, rng.choice([1, 4, 32])))
+            outcome(path, f"{kind} byte-flipped")
+        for n in (1, 3, 5, 7):
+            path = tmp_path / f"{kind.replace(' ', '_').replace('/', '_')}_cut{n}.tflite"
+            path.write_bytes(data[: len(data) * n // 8])
+            outcome(path, f"{kind} truncated")
+    assert inspect_tflite(user_tflite_models.float16).dtype == "float16"
+    assert inspect_tflite(user_tflite_models.dynamic).dtype == "dynamic"
+    assert inspect_tflite(user_tflite_models.two_signatures).num_subgraphs == 2
+    multi = inspect_tflite(user_tflite_models.multi_io)
+    assert (multi.num_inputs, multi.num_outputs) == (2, 2)
+
+
+def test_accuracy_on_a_model_with_several_inputs_is_a_clear_error(user_tflite_models, tiny_tflite_models):
+    with pytest.raises(EdgeoptError, match="multi_io.tflite"):
+        profile_tflite(user_tflite_models.multi_io, runs=2, warmup=0, x_test=tiny_tflite_models.x[:20],
+                       y_test=tiny_tflite_models.y[:20])
+    OUTCOMES["several inputs/outputs with data: clear error"] += 1
+
+
+def test_paths_that_are_not_model_files_fail_at_once(tmp_path, monkeypatch):
+    """A directory, a FIFO (reading would block), /dev/zero (never ends), a file past the size bound."""
+    import os
+    import time
+
+    from edgeopt.profile import tflite_model
+
+    fifo = tmp_path / "pipe.tflite"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as fh:  # sparse: no disk used
+        fh.truncate(tflite_model.MAX_MODEL_BYTES + 1)
+    cases = {tmp_path: "is a directory", fifo: "is a FIFO", "/dev/zero": "is a character device",
+             huge: "larger than any TFLite model"}
+    for path, needle in cases.items():
+        started = time.monotonic()
+        with pytest.raises(ModelFileError, match=needle) as error:
+            profile_tflite(path, runs=1, warmup=0)
+        assert str(path) in str(error.value) and time.monotonic() - started < 5
+        OUTCOMES["not a model file (dir/FIFO/device/huge): clear error"] += 1
+
+
+def test_zz_record_model_fuzz_counts(request):
+    """Runs last in this module: records what was tried. A native crash would have killed this
+    process before it got here; any other unexpected exception is counted under "crashed"."""
+    from conftest import fuzz_record_folder
+
+    (fuzz_record_folder(request.config) / "models.json").write_text(
+        json.dumps({"crashed": 0, **dict(sorted(OUTCOMES.items())), "total": sum(OUTCOMES.values())}))

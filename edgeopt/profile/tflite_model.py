@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # the interpreter loads a native library; only type-check aga
     from ai_edge_litert.interpreter import Interpreter
 
 TFLITE_FILE_IDENTIFIER = b"TFL3"
+# The largest file read as a model: a flatbuffer is limited to 2 GiB, and models above that keep
+# their buffers after it; beyond this a path is almost surely the wrong file (a disk image, a dump).
+MAX_MODEL_BYTES = 4 * 2**30
 _FIX_HINT = "Re-export it with `edgeopt run` or copy it again from the device."
 
 # Reverse maps of the schema's enums: number -> name ("CONV_2D", "INT8", ...).
@@ -259,13 +263,26 @@ def _litert_version() -> str:
 
 
 def _read_file(path: Path) -> bytes:
-    if not path.exists():
+    try:
+        st = path.stat()  # follows symlinks: what a read would open
+    except FileNotFoundError:
         raise ModelFileError(
             f"Model file {path} not found. Check the path, or re-export it with `edgeopt run` "
             "or copy it again from the device."
-        )
-    if path.is_dir():
+        ) from None
+    except OSError as err:
+        raise ModelFileError(f"Cannot read model file {path}: {err.strerror}. Check the path and its permissions.") from err
+    if stat.S_ISDIR(st.st_mode):
         raise ModelFileError(f"{path} is a directory, not a .tflite model file. Pass the file.")
+    if not stat.S_ISREG(st.st_mode):
+        # Reading a FIFO blocks until a writer comes, /dev/zero never ends: refuse them unread.
+        raise ModelFileError(f"{path} is a {_file_kind(st.st_mode)}, not a regular .tflite file. "
+                             "Copy the model into a file and pass that.")
+    if st.st_size > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"{path} is {st.st_size / 2**30:.1f} GiB, larger than any TFLite model edgeopt profiles "
+            f"({MAX_MODEL_BYTES / 2**30:.0f} GiB: a flatbuffer holds at most 2 GiB, plus buffers stored after it). "
+            "Is it the right file?")
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -280,6 +297,12 @@ def _read_file(path: Path) -> bytes:
             f"renamed .tflite? {_FIX_HINT}"
         )
     return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "FIFO (named pipe)", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device",
+             stat.S_ISSOCK: "socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
 def _truncated(path: Path, data: bytes, detail: str) -> ModelFileError:

@@ -19,6 +19,8 @@ def load(params: LoadParams, ctx: StageContext, source: Artifact | None) -> Arti
     from edgeopt.keras_io import load_checked_model, save_keras_model
 
     path = Path(params.path).expanduser()
-    model = load_checked_model(path if path.is_absolute() else ctx.recipe_dir / path, ctx.dataset, f"model {params.path}")
+    full = (path if path.is_absolute() else ctx.recipe_dir / path).resolve()  # only ever read
+    ctx.log(f"  reading model {full}")
+    model = load_checked_model(full, ctx.dataset, f"model {params.path}")
     saved = save_keras_model(model, artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", saved, "float32", {"loaded_from": str(params.path)})
+    return Artifact("keras", saved, "float32", {"loaded_from": str(full)})
