@@ -1,5 +1,6 @@
-"""Algorithms 1 and 2 of seed 003 on a Keras model: eliminate neurons of a Dense layer without
-retraining, at one width or along a sweep that records accuracy and modelled energy.
+"""Algorithms 1 and 2 of seed 003 on a Keras model: eliminate neurons of a Dense layer, or
+output channels of a Conv2D layer (`channels.py`), without retraining, at one width or along a
+sweep that records accuracy and modelled energy.
 
 Accuracy during a sweep is scored on a masked working copy (exactly the outputs of the smaller
 model, see `MaskedEvaluator`); the model that is kept is rebuilt physically smaller.
@@ -15,10 +16,10 @@ from typing import Callable, Literal
 import numpy as np
 
 from edgeopt.elimination.energy import EnergyEstimate, LayerCost, dense_cost, estimate_energy, keras_layer_costs
-from edgeopt.elimination.linalg import (fold_into_next, largest_outgoing_norms, reconstruction,
+from edgeopt.elimination.linalg import (fold_into_next, gram_spectrum, largest_outgoing_norms, reconstruction,
                                         representative_rows, spectrum)
-from edgeopt.elimination.surgery import (EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
-                                         find_site, shrink_model, site_activations)
+from edgeopt.elimination.surgery import (_EPS, EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
+                                         find_site, resized_architecture, shrink_model, site_activations)
 
 Method = Literal["svd_qr", "weight_norm"]
 METHODS = ("svd_qr", "weight_norm")
@@ -39,7 +40,14 @@ class Plan:
 
 
 class LayerEliminator:
-    """Plans eliminations of one Dense layer at any width, from one pass over calibration data.
+    """Plans eliminations of one Dense layer's neurons or one Conv2D layer's output channels at
+    any width, from one pass over calibration data.
+
+    For a Dense layer X (neurons × images) is kept and its SVD taken; for a Conv2D layer X has
+    one column per image position, so only its Gram matrix is accumulated, batch by batch, and
+    the SVD read from it (`gram_spectrum`). Either way the selection (Algorithm 2) and the
+    least-squares T (Eq. 6) are the same functions; T is folded into the reader's kernel viewed
+    as one row per channel (`channels.reader_rows`).
 
     Example:
         >>> eliminator = LayerEliminator(model, "fc1", dataset.calibration_samples(1000))
@@ -47,11 +55,21 @@ class LayerEliminator:
     """
 
     def __init__(self, model, layer: str, calibration_x: np.ndarray):
+        from edgeopt.elimination.channels import channel_gram, reader_rows
+
         self.model = model
         self.site = find_site(model, layer)
-        self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
-        self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
         self._spectrum = None
+        if self.site.kind == "dense":
+            self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
+            self.samples = int(self.activations.shape[1])
+        else:
+            gram, self.samples, dtype = channel_gram(model, self.site.tap or self.site.next_layer, calibration_x)
+            self.activations, self.eps = None, _EPS.get(dtype, _EPS["float32"])
+            with blas_single_thread():
+                self._spectrum = gram_spectrum(gram, self.eps)
+        self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
+        self._next_rows = reader_rows(self.next_kernel, self.site.positions)  # (channels, …)
 
     @property
     def spectrum(self):
@@ -65,23 +83,24 @@ class LayerEliminator:
         return self.spectrum.rank
 
     def plan(self, neurons_kept: int, method: Method = "svd_qr") -> Plan:
-        """Choose `neurons_kept` neurons and compute the next layer's kernel (seed Eq. 6 for svd_qr)."""
+        """Choose `neurons_kept` neurons (channels) and compute the reader's kernel (seed Eq. 6 for svd_qr)."""
+        from edgeopt.elimination.channels import rows_to_kernel
+
         check_keep(self.site, neurons_kept)
         if method == "svd_qr":
-            samples = self.activations.shape[1]
-            if neurons_kept > samples:
+            if neurons_kept > self.samples:
                 raise EliminationError(
-                    f"keeping {neurons_kept} neurons of '{self.site.layer}' needs at least that many calibration "
-                    f"samples; got {samples}. Raise calibration_samples.")
+                    f"keeping {neurons_kept} {self.site.unit} of '{self.site.layer}' needs at least that many "
+                    f"calibration samples; got {self.samples}. Raise calibration_samples.")
             with blas_single_thread():
-                keep = representative_rows(self.activations, neurons_kept, self.spectrum)
-                kernel = fold_into_next(self.next_kernel, reconstruction(self.spectrum.compressed, keep))
+                keep = representative_rows(self.spectrum.compressed, neurons_kept, self.spectrum)
+                rows = fold_into_next(self._next_rows, reconstruction(self.spectrum.compressed, keep))
         elif method == "weight_norm":
-            keep = largest_outgoing_norms(self.next_kernel, neurons_kept)
-            kernel = self.next_kernel[keep]
+            keep = largest_outgoing_norms(self._next_rows, neurons_kept)
+            rows = self._next_rows[keep]
         else:
             raise ValueError(f"method must be one of {', '.join(METHODS)}. Received: method={method!r}")
-        return Plan(self.site, method, keep, kernel)
+        return Plan(self.site, method, keep, rows_to_kernel(rows, self.next_kernel.shape, self.site.positions))
 
     def apply(self, plan: Plan):
         """The physically smaller Keras model of `plan`."""
@@ -101,7 +120,7 @@ def check_keep(site: Site, neurons_kept: int) -> None:
     """Raise EliminationError unless 1 ≤ neurons_kept < the layer's width."""
     if not 1 <= neurons_kept < site.width:
         raise EliminationError(
-            f"layer '{site.layer}' has {site.width} neurons, so the number kept must be in [1, {site.width - 1}]. "
+            f"layer '{site.layer}' has {site.width} {site.unit}, so the number kept must be in [1, {site.width - 1}]. "
             f"Received: keep={neurons_kept}")
 
 
@@ -110,8 +129,8 @@ def keep_from_fraction(site: Site, fraction: float) -> int:
     count = int(round(fraction * site.width))
     if not 1 <= count < site.width:
         raise EliminationError(
-            f"keep_fraction={fraction} of the {site.width} neurons of '{site.layer}' rounds to {count}; it must "
-            f"leave between 1 and {site.width - 1} neurons. Choose another fraction or give `keep`.")
+            f"keep_fraction={fraction} of the {site.width} {site.unit} of '{site.layer}' rounds to {count}; it must "
+            f"leave between 1 and {site.width - 1} {site.unit}. Choose another fraction or give `keep`.")
     return count
 
 
@@ -237,8 +256,8 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     # Algorithm 1 starts at p = rank(X): neurons beyond the rank are exact combinations of others.
     start = eliminator.rank if method == "svd_qr" else site.width
     p = min(start, site.width - step) if start >= site.width else start
-    log(f"  {layer}: {site.width} neurons, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
-        f"on {eliminator.activations.shape[1]} calibration samples; sweeping from {p} down by {step}")
+    log(f"  {layer}: {site.width} {site.unit}, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
+        f"on {eliminator.samples} calibration samples; sweeping from {p} down by {step}")
     while p >= 1:
         current = point(method, eliminator.plan(p, method))
         points.append(current)
@@ -248,13 +267,15 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             break
         p -= step
     last = points[-2] if compare_baseline else points[-1]
-    log(f"  {layer}: stopped at {last.neurons_kept} neurons, accuracy {last.accuracy:.4f} "
+    log(f"  {layer}: stopped at {last.neurons_kept} {site.unit}, accuracy {last.accuracy:.4f} "
         f"(original {base_accuracy:.4f})")
     return points
 
 
 def resize_costs(model, costs: list[LayerCost], site: Site, neurons_kept: int) -> list[LayerCost]:
-    """The layer costs of `model` once `site.layer` has `neurons_kept` neurons."""
+    """The layer costs of `model` once `site.layer` has `neurons_kept` neurons (channels)."""
+    if site.kind != "dense":  # a conv's width changes the layers between and the reader: cost the smaller model
+        return keras_layer_costs(resized_architecture(model, site, neurons_kept))
     layer, reader = model.get_layer(site.layer), model.get_layer(site.next_layer)
     new = {
         site.layer: dense_cost(site.layer, int(layer.input_shape[-1]), neurons_kept, layer.use_bias),
