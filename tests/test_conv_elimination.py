@@ -320,3 +320,26 @@ def test_bad_conv_eliminate_parameters_are_recipe_errors(step, message):
     with pytest.raises(RecipeError) as err:
         parse_recipe(_recipe(step))
     assert "'e' (stage eliminate)" in str(err.value) and message in str(err.value)
+
+
+@pytest.mark.parametrize("step, message", [
+    ("{id: e, stage: eliminate, layers: [conv1, pool1], keep: 4}", "'pool1' is a MaxPooling2D, not a Dense or Conv2D"),
+    pytest.param("{id: e, stage: eliminate, layers: [conv9], keep: 4}", "no layer named 'conv9'",
+                 marks=pytest.mark.slow),
+    pytest.param("{id: e, stage: eliminate, layers: [conv2], keep_fraction: 0.99}", "rounds to 16",
+                 marks=pytest.mark.slow),
+])
+def test_cli_bad_conv_elimination_is_one_message_and_exit_code_2(tmp_path, step, message):
+    import os
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(_recipe(step).replace("{name: digits}", "{name: digits, limit_train: 200, limit_test: 50}"))
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "edgeopt.cli", "run", str(recipe), "--out", str(tmp_path / "out")],
+                          env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and "step 'e' (stage eliminate)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "e").exists()  # nothing half-written
