@@ -201,6 +201,13 @@ def test_a_conv_feeding_a_residual_add_is_refused_saying_why():
     assert "Conv2D 'c'" in message and "'add' (Add)" in message and "every branch" in message
 
 
+def test_a_conv_with_a_softmax_activation_is_refused():
+    keras = _keras()
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, activation="softmax", name="c"),
+                              keras.layers.Conv2D(2, 1, name="reader")])
+    assert "activation 'softmax' mixes the channels" in _refused(lambda: model)
+
+
 def test_a_conv_with_two_readers_is_refused():
     message = _refused(lambda: _functional(lambda i, h, L: L.Add()([L.Conv2D(4, 1, name="r1")(h),
                                                                    L.Conv2D(4, 1, name="r2")(h)])))

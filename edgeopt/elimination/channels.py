@@ -179,6 +179,10 @@ def find_conv_site(model, layer):
     if int(layer.groups) != 1 or layer.data_format != "channels_last":
         raise EliminationError(f"Conv2D layer '{name}' has groups={layer.groups}, data_format='{layer.data_format}'; "
                                "channel elimination works on plain channels_last convs (groups=1)")
+    activation = getattr(layer.activation, "__name__", str(layer.activation))
+    if activation in ("softmax", "log_softmax"):
+        raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': its activation '{activation}' mixes the "
+                               "channels (each output depends on all of them), so removing one changes the others")
     between, sliced = [], []
     positions, tap, after_flatten = 1, None, False
     current = layer
