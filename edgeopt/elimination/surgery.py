@@ -140,7 +140,12 @@ def site_activations(model, site: Site, x: np.ndarray, batch_size: int = 256) ->
     tensor = model.get_layer(site.next_layer).input
     reader = keras.Model(model.inputs, tensor)
     values = np.asarray(reader.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64).T
-    return values, _EPS.get(tensor.dtype.name, _EPS["float32"])
+    return values, dtype_eps(tensor.dtype.name)
+
+
+def dtype_eps(dtype_name: str) -> float:
+    """The machine epsilon of the dtype activations were computed in (float32's when unknown)."""
+    return _EPS.get(dtype_name, _EPS["float32"])
 
 
 def dense_weights(layer) -> tuple[np.ndarray, np.ndarray | None]:

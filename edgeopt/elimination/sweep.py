@@ -18,8 +18,8 @@ import numpy as np
 from edgeopt.elimination.energy import EnergyEstimate, LayerCost, dense_cost, estimate_energy, keras_layer_costs
 from edgeopt.elimination.linalg import (fold_into_next, gram_spectrum, largest_outgoing_norms, reconstruction,
                                         representative_rows, spectrum)
-from edgeopt.elimination.surgery import (_EPS, EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
-                                         find_site, resized_architecture, shrink_model, site_activations)
+from edgeopt.elimination.surgery import (EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
+                                         dtype_eps, find_site, resized_architecture, shrink_model, site_activations)
 
 Method = Literal["svd_qr", "weight_norm"]
 METHODS = ("svd_qr", "weight_norm")
@@ -65,7 +65,7 @@ class LayerEliminator:
             self.samples = int(self.activations.shape[1])
         else:
             gram, self.samples, dtype = channel_gram(model, self.site.tap or self.site.next_layer, calibration_x)
-            self.activations, self.eps = None, _EPS.get(dtype, _EPS["float32"])
+            self.activations, self.eps = None, dtype_eps(dtype)
             with blas_single_thread():
                 self._spectrum = gram_spectrum(gram, self.eps)
         self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
@@ -348,7 +348,7 @@ def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: 
                            label=f"chosen: {pt.layer} with {pt.neurons_kept} neurons")
             ax_width.plot(pt.neurons_kept, 100 * pt.accuracy, "*", markersize=14, color="black")
     ax_energy.set_xlabel(f"energy per image (µJ, seed-003 model, {base.energy.precision})")
-    ax_width.set_xlabel("neurons kept in the eliminated layer")
+    ax_width.set_xlabel("neurons (Dense) or channels (Conv2D) kept in the eliminated layer")
     ax_energy.legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)

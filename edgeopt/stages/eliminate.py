@@ -79,8 +79,8 @@ class EliminateParams(StageParams):
         for key in ("keep", "keep_fraction"):
             value = getattr(self, key)
             if isinstance(value, dict) and set(value) != set(self.layers):
-                raise ValueError(f"`{key}` per layer must give one value for each of `layers` ({', '.join(self.layers)}). "
-                                 f"Received: {key}={value}")
+                raise ValueError(f"`{key}` per layer must give one value for each of `layers` "
+                                 f"({', '.join(self.layers)}). Received: {key}={value}")
         return self
 
     def count_for(self, layer: str, site) -> int:
@@ -158,7 +158,8 @@ def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext
         eliminator = LayerEliminator(model, layer, calibration)
         plan = eliminator.plan(counts[layer], params.method)
         update = f"'{eliminator.site.next_layer}' updated" if params.method == "svd_qr" else "no weight update"
-        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} {eliminator.site.unit} ({params.method}, {update})")
+        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} {eliminator.site.unit} "
+                f"({params.method}, {update})")
         model = eliminator.apply(plan)
     widths = {layer: {"before": sites[layer].width, "after": counts[layer]} for layer in params.layers}
     return model, {"mode": "fixed", "method": params.method, "widths": widths}
@@ -185,9 +186,10 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
             f"{best.accuracy_drop:.4f}). Raise max_accuracy_drop, lower sweep_step or use more calibration_samples.")
     chosen.chosen = True
     csv_path = atomic_write_text(ctx.out_dir / "tradeoff.csv", tradeoff_csv(points))
+    unit = "channels" if type(model.get_layer(chosen.layer)).__name__ == "Conv2D" else "neurons"
     png_path = atomic_write_bytes(ctx.out_dir / "tradeoff.png", tradeoff_plot(
-        points, params.max_accuracy_drop, f"{ctx.step_id}: neuron elimination without retraining (seed 003)"))
-    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {'channels' if type(model.get_layer(chosen.layer)).__name__ == 'Conv2D' else 'neurons'} — accuracy "
+        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)"))
+    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — accuracy "
             f"{chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy {chosen.energy.total_uj:.2f} µJ")
     eliminator = LayerEliminator(model, chosen.layer, calibration)
     smaller = eliminator.apply(eliminator.plan(chosen.neurons_kept, params.method))
