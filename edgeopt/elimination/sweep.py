@@ -345,7 +345,7 @@ def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: 
     for pt in points:
         if pt.chosen:
             ax_energy.plot(pt.energy.total_uj, 100 * pt.accuracy, "*", markersize=14, color="black",
-                           label=f"chosen: {pt.layer} with {pt.neurons_kept} neurons")
+                           label=f"chosen: {pt.layer}, {pt.neurons_kept} kept")
             ax_width.plot(pt.neurons_kept, 100 * pt.accuracy, "*", markersize=14, color="black")
     ax_energy.set_xlabel(f"energy per image (µJ, seed-003 model, {base.energy.precision})")
     ax_width.set_xlabel("neurons (Dense) or channels (Conv2D) kept in the eliminated layer")
