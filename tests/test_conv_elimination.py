@@ -293,6 +293,19 @@ def test_stage_sweeps_conv_channels_and_writes_the_tradeoff(digits, trained_cnn,
     assert smaller.count_params() == int(chosen["params"])
 
 
+def test_sweep_times_each_configuration_as_an_int8_tflite_when_asked(digits, trained_cnn, tmp_path):
+    import csv
+    import io
+
+    _run_stage({"layers": ["conv2"], "max_accuracy_drop": 0.9, "sweep_step": 6, "calibration_samples": 50,
+                "measure_latency": True, "latency_runtime": "litert_int8", "latency_runs": 5},
+               digits, trained_cnn, tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "tradeoff.csv").read_text())))
+    assert len(rows) >= 3 and all(r["latency_runtime"] == "litert_int8" and float(r["latency_ms_p50"]) > 0
+                                  for r in rows)
+    assert not list(tmp_path.glob("*.tflite"))  # the converted configurations were temporary
+
+
 def test_stage_rejects_keep_not_below_a_conv_width(digits, trained_cnn, tmp_path):
     from edgeopt.elimination import EliminationError
 
@@ -322,6 +335,9 @@ steps:
     ("{id: e, stage: eliminate, layers: [conv1, conv2], keep: {conv1: 4}}", "one value for each of `layers`"),
     ("{id: e, stage: eliminate, layers: [conv1], keep_fraction: {conv1: 1.5}}", "keep_fraction={'conv1': 1.5}"),
     ("{id: e, stage: eliminate, layers: [conv1], keep: 4, finetune_epochs: -1}", "finetune_epochs"),
+    ("{id: e, stage: eliminate, layers: [conv1], max_accuracy_drop: 0.01, latency_runtime: litert_int8}",
+     "set `measure_latency: true`"),
+    ("{id: e, stage: eliminate, layers: [conv1], keep: 4, latency_runtime: litert_int8}", "latency_runtime apply to"),
 ])
 def test_bad_conv_eliminate_parameters_are_recipe_errors(step, message):
     with pytest.raises(RecipeError) as err:

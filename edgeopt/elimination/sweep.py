@@ -22,6 +22,7 @@ from edgeopt.elimination.surgery import (EliminationError, MaskedEvaluator, Site
                                          dtype_eps, find_site, resized_architecture, shrink_model, site_activations)
 
 Method = Literal["svd_qr", "weight_norm"]
+LatencyRuntime = Literal["keras", "litert_int8"]
 METHODS = ("svd_qr", "weight_norm")
 
 
@@ -182,6 +183,7 @@ class TradeoffPoint:
     agreement: float  # fraction of images whose top-1 class is the unmodified model's
     output_error: float  # ‖outputs − original outputs‖_F / ‖original outputs‖_F
     latency_ms_p50: float | None = None  # None: not measured
+    latency_runtime: str | None = None  # "keras" or "litert_int8"; None: not measured
     chosen: bool = False
 
     def csv_row(self) -> dict:
@@ -194,27 +196,31 @@ class TradeoffPoint:
             "energy_mac_uj": self.energy.mac_uj, "energy_sram_weights_uj": self.energy.sram_weights_uj,
             "energy_sram_activations_uj": self.energy.sram_activations_uj, "energy_dram_uj": self.energy.dram_uj,
             "energy_source": self.energy.source, "energy_precision": self.energy.precision,
-            "latency_ms_p50": self.latency_ms_p50, "chosen": self.chosen,
+            "latency_ms_p50": self.latency_ms_p50, "latency_runtime": self.latency_runtime, "chosen": self.chosen,
         }
 
 
 CSV_COLUMNS = ("layer", "method", "neurons_kept", "width", "params", "layer_params", "macs", "accuracy",
                "accuracy_drop", "within_threshold", "agreement", "output_error", "energy_uj", "energy_mac_uj",
                "energy_sram_weights_uj", "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
-               "latency_ms_p50", "chosen")
+               "latency_ms_p50", "latency_runtime", "chosen")
 
 
 def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
                 max_accuracy_drop: float, step: int = 1, method: Method = "svd_qr",
                 compare_baseline: bool = False, latency_runs: int | None = None,
-                precision: str = "float32", log: Callable[[str], None] = lambda _: None) -> list[TradeoffPoint]:
+                latency_runtime: LatencyRuntime = "keras", precision: str = "float32",
+                log: Callable[[str], None] = lambda _: None) -> list[TradeoffPoint]:
     """Algorithm 1: from p = rank(X) down by `step`, record every configuration until the accuracy
     drop on (x_eval, y_eval) exceeds `max_accuracy_drop` (that last one is recorded too).
 
     Args:
         compare_baseline: also score the weight-norm baseline at every p the sweep visits.
-        latency_runs: when set, time each configuration's physically smaller model (Keras, batch 1,
-            median of this many calls); otherwise, and for baseline points, latency stays None.
+        latency_runs: when set, time each configuration's physically smaller model (batch 1, median
+            of this many calls); otherwise, and for baseline points, latency stays None.
+        latency_runtime: "keras" (TensorFlow runs the Keras model) or "litert_int8" (each
+            configuration converted to full-int8 TFLite with the first 200 calibration images and
+            run by LiteRT on one thread, as the profiler runs the recipe's int8 rows).
 
     Returns:
         The points, the unmodified model first (method 'original'). Each records, besides accuracy,
@@ -225,6 +231,14 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     eliminator = LayerEliminator(model, layer, calibration_x)
     site = eliminator.site
     evaluator = MaskedEvaluator(model, site, x_eval)
+
+    def time_model(candidate) -> float | None:
+        if not latency_runs:
+            return None
+        if latency_runtime == "litert_int8":
+            return litert_int8_latency_ms(candidate, latency_runs, calibration_x[:200])
+        return keras_latency_ms(candidate, latency_runs)
+
     costs = keras_layer_costs(model)
     base_logits = model.predict(x_eval, batch_size=1024, verbose=0)
     base_accuracy = accuracy_of(base_logits, y_eval)
@@ -234,13 +248,13 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     def point(method_name: str, plan: Plan | None) -> TradeoffPoint:
         p = site.width if plan is None else plan.neurons_kept
         if plan is None:
-            outputs, latency = base_logits, _latency_or_none(model, latency_runs)
+            outputs, latency = base_logits, time_model(model)
         else:
             evaluator.set(plan.keep, plan.next_kernel)
             outputs = evaluator.outputs()
             # The baseline at p has the same architecture as the method at p; it is not timed twice.
             timed = latency_runs and method_name == method
-            latency = _latency_or_none(eliminator.apply(plan), latency_runs) if timed else None
+            latency = time_model(eliminator.apply(plan)) if timed else None
         accuracy = accuracy_of(outputs, y_eval)
         resized = resize_costs(model, costs, site, p)
         drop = base_accuracy - accuracy
@@ -250,7 +264,8 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             macs=sum(c.macs for c in resized), accuracy=accuracy, accuracy_drop=drop,
             within_threshold=drop <= max_accuracy_drop, energy=estimate_energy(resized, precision),
             agreement=float(np.mean(np.argmax(outputs, axis=-1) == base_classes)),
-            output_error=float(np.linalg.norm(outputs - base_logits)) / base_norm, latency_ms_p50=latency)
+            output_error=float(np.linalg.norm(outputs - base_logits)) / base_norm, latency_ms_p50=latency,
+            latency_runtime=None if latency is None else latency_runtime)
 
     points = [point("original", None)]
     # Algorithm 1 starts at p = rank(X): neurons beyond the rank are exact combinations of others.
@@ -299,8 +314,19 @@ def keras_latency_ms(model, runs: int, warmup: int = 5) -> float:
     return float(np.median(keras_latency_samples_ms(model, runs=runs, warmup=warmup)))
 
 
-def _latency_or_none(model, runs: int | None) -> float | None:
-    return keras_latency_ms(model, runs) if runs else None
+def litert_int8_latency_ms(model, runs: int, calibration: np.ndarray, warmup: int = 10) -> float:
+    """Median time of one inference of `model` converted to full-int8 TFLite, run by LiteRT on one
+    thread (the profiler's runner), in ms. The converted file is temporary."""
+    import tempfile
+    from pathlib import Path
+
+    from edgeopt.profile.runner import measure_latency
+    from edgeopt.stages.convert import tflite_bytes
+
+    with tempfile.TemporaryDirectory(prefix="edgeopt-sweep-") as folder:
+        path = Path(folder) / "configuration.tflite"
+        path.write_bytes(tflite_bytes(model, "int8", calibration))
+        return float(measure_latency(path, runs=runs, warmup=warmup, threads=1).p50_ms)
 
 
 def tradeoff_csv(points: list[TradeoffPoint]) -> str:

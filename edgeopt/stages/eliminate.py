@@ -32,7 +32,9 @@ class EliminateParams(StageParams):
     method: Literal["svd_qr", "weight_norm"] = Field(
         "svd_qr", description="svd_qr (seed 003, next layer updated) or weight_norm (baseline, no update)")
     compare_baseline: bool = Field(False, description="sweep: also score the weight_norm baseline at every width")
-    measure_latency: bool = Field(False, description="sweep: time every configuration (Keras, batch 1)")
+    measure_latency: bool = Field(False, description="sweep: time every configuration (batch 1)")
+    latency_runtime: Literal["keras", "litert_int8"] = Field(
+        "keras", description="sweep: time the Keras model, or its full-int8 .tflite in LiteRT (1 thread)")
     latency_runs: int = Field(50, ge=1, le=100_000, description="sweep: timed calls per configuration")
     energy_precision: Literal["float32", "int8"] = Field("float32", description="word size of the energy model")
     finetune_epochs: int = Field(0, ge=0, le=1000, description="epochs of training after the cut (0: none)")
@@ -72,10 +74,14 @@ class EliminateParams(StageParams):
                              f"Received: {given or 'none of them'}")
         if self.max_accuracy_drop is None:
             sweep_only = [k for k in ("compare_baseline", "measure_latency") if getattr(self, k)]
+            sweep_only += ["latency_runtime"] if self.latency_runtime != "keras" else []
             if sweep_only:
                 raise ValueError(f"{', '.join(sweep_only)} apply to a sweep; set `max_accuracy_drop` to sweep")
         if self.method == "weight_norm" and self.compare_baseline:
             raise ValueError("compare_baseline compares svd_qr with weight_norm; it needs method: svd_qr")
+        if self.latency_runtime != "keras" and not self.measure_latency and self.max_accuracy_drop is not None:
+            raise ValueError(f"latency_runtime={self.latency_runtime!r} says how to time the sweep; set "
+                             "`measure_latency: true` to time it")
         for key in ("keep", "keep_fraction"):
             value = getattr(self, key)
             if isinstance(value, dict) and set(value) != set(self.layers):
@@ -175,6 +181,7 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
         points += sweep_layer(model, layer, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
                               step=params.sweep_step, method=params.method, compare_baseline=params.compare_baseline,
                               latency_runs=params.latency_runs if params.measure_latency else None,
+                              latency_runtime=params.latency_runtime,
                               precision=params.energy_precision, log=ctx.log)
     chosen = choose_point(points, params.method)
     if chosen is None:  # the very first narrowing already costs too much accuracy
