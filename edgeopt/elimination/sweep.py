@@ -137,12 +137,14 @@ def keep_from_fraction(site: Site, fraction: float) -> int:
 
 def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.ndarray,
                       method: Method = "svd_qr"):
-    """Remove all but `neurons_kept` neurons of Dense `layer`, without retraining.
+    """Remove all but `neurons_kept` neurons of Dense `layer` (output channels of a Conv2D
+    `layer`), without retraining.
 
     Args:
-        model: a Keras model; `layer` must feed a Dense layer (directly or through element-wise layers).
-        layer: name of the Dense layer to narrow.
-        neurons_kept: how many neurons stay, in [1, width - 1].
+        model: a Keras model; a Dense `layer` must feed a Dense layer (directly or through
+            element-wise layers), a Conv2D one a Conv2D or Dense reader (see `channels.py`).
+        layer: name of the Dense or Conv2D layer to narrow.
+        neurons_kept: how many neurons (channels) stay, in [1, width - 1].
         calibration_x: real input samples whose activations drive the choice (and Eq. 6).
         method: "svd_qr" (seed 003: SVD + pivoted QR, next layer updated by least squares) or
             "weight_norm" (baseline: keep the largest outgoing weight norms, no update).
@@ -154,6 +156,9 @@ def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.nd
         >>> smaller, plan = eliminate_neurons(model, "fc1", 100, dataset.calibration_samples(1000))
         >>> smaller.get_layer("fc1").units
         100
+        >>> narrow, _ = eliminate_neurons(model, "conv2", 32, dataset.calibration_samples(1000))
+        >>> narrow.get_layer("conv2").filters
+        32
     """
     eliminator = LayerEliminator(model, layer, calibration_x)
     plan = eliminator.plan(neurons_kept, method)
