@@ -332,6 +332,8 @@ steps:
 
 @pytest.mark.parametrize("step, message", [
     ("{id: e, stage: eliminate, layers: [conv1], keep: {conv1: 0}}", "keep={'conv1': 0}"),
+    ("{id: e, stage: eliminate, layers: [conv1], keep: true}", "whole number ≥ 1"),
+    ("{id: e, stage: eliminate, layers: [conv1], keep: 2.5}", "Received: keep=2.5"),
     ("{id: e, stage: eliminate, layers: [conv1, conv2], keep: {conv1: 4}}", "one value for each of `layers`"),
     ("{id: e, stage: eliminate, layers: [conv1], keep_fraction: {conv1: 1.5}}", "keep_fraction={'conv1': 1.5}"),
     ("{id: e, stage: eliminate, layers: [conv1], keep: 4, finetune_epochs: -1}", "finetune_epochs"),

@@ -49,20 +49,22 @@ class EliminateParams(StageParams):
             raise ValueError(f"each layer may be listed once; repeated: {', '.join(repeated)}")
         return value
 
-    @field_validator("keep")
+    @field_validator("keep", mode="before")
     @classmethod
-    def _positive_counts(cls, value):
-        counts = value.values() if isinstance(value, dict) else [value]
-        if value is not None and any(isinstance(c, bool) or c < 1 for c in counts):
-            raise ValueError(f"`keep` must be ≥ 1 (a count of neurons or channels). Received: keep={value}")
+    def _counts(cls, value):
+        counts = list(value.values()) if isinstance(value, dict) else [value]
+        if value is not None and not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in counts):
+            raise ValueError("`keep` must be a whole number ≥ 1 of neurons (channels) to keep, or one per layer, "
+                             "e.g. {conv1: 16, conv2: 32}")  # the recipe error repeats the value received
         return value
 
-    @field_validator("keep_fraction")
+    @field_validator("keep_fraction", mode="before")
     @classmethod
     def _fractions(cls, value):
-        fractions = value.values() if isinstance(value, dict) else [value]
-        if value is not None and not all(0 < f < 1 for f in fractions):
-            raise ValueError(f"`keep_fraction` must be in (0, 1). Received: keep_fraction={value}")
+        fractions = list(value.values()) if isinstance(value, dict) else [value]
+        if value is not None and not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1
+                                         for f in fractions):
+            raise ValueError("`keep_fraction` must be a number in (0, 1), or one per layer, e.g. {conv1: 0.5}")
         return value
 
     @model_validator(mode="after")
