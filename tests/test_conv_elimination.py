@@ -108,6 +108,8 @@ def _model(kind: str):
     elif kind == "depthwise":  # Conv → DepthwiseConv2D (lockstep) → 1×1 Conv
         dw = L.DepthwiseConv2D(3, padding="same", name="dw")
         h = L.Conv2D(6, 1, name="reader")(dw(_conv()(inputs)))
+    elif kind == "prelu":  # Conv (linear) → PReLU (one slope per channel and position) → Conv
+        h = L.Conv2D(6, 3, name="reader")(L.PReLU(name="prelu")(_conv(None)(inputs)))
     elif kind == "gap_dense":
         h = L.Dense(6, activation="relu", name="reader")(L.GlobalAveragePooling2D(name="gap")(_conv()(inputs)))
     elif kind == "flatten_dense":
@@ -126,11 +128,17 @@ def _model(kind: str):
         bias[7] = 0.0
         model.get_layer("dw").set_weights([kernel, bias])
         return model
-    return _make_redundant(model, np.random.default_rng(3), bn)
+    _make_redundant(model, np.random.default_rng(3), bn)
+    if kind == "prelu":  # prelu(c·z) = c·prelu(z) for c > 0 when the slopes match; the dead channel gets slope 0
+        (alpha,) = model.get_layer("prelu").get_weights()
+        alpha = np.abs(alpha)
+        alpha[..., 5], alpha[..., 6], alpha[..., 7] = alpha[..., 0], alpha[..., 2], 0.0
+        model.get_layer("prelu").set_weights([alpha])
+    return model
 
 
 READER_KINDS = ["conv", "conv_same_padding_strided", "bn_then_relu", "relu_then_bn", "max_pool", "average_pool",
-                "depthwise", "gap_dense", "flatten_dense"]
+                "depthwise", "prelu", "gap_dense", "flatten_dense"]
 
 
 @pytest.mark.parametrize("kind", READER_KINDS)
