@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 
 import numpy as np
 import pytest
 
+from cifar_fakes import write_cifar_batch
 from edgeopt.data import Dataset, load_dataset, read_idx
 from edgeopt.errors import DataError
 
@@ -64,20 +64,12 @@ def test_fashion_mnist_folder_without_files_is_a_data_error(tmp_path):
         load_dataset("fashion_mnist", tmp_path)
 
 
-def _write_cifar_batch(path, n: int, rng) -> tuple[np.ndarray, list[int]]:
-    pixels = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, n)]
-    with open(path, "wb") as fh:  # the genuine layout: bytes keys, row-major CHW pixels
-        pickle.dump({b"batch_label": b"x", b"labels": labels, b"data": pixels, b"filenames": []}, fh)
-    return pixels, labels
-
-
 def test_cifar10_reads_the_python_batches_keras_unpacks(tmp_path, monkeypatch):
     folder = tmp_path / "datasets" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
-    batches = [_write_cifar_batch(folder / f"data_batch_{i}", 4, rng) for i in range(1, 6)]
-    test_pixels, test_labels = _write_cifar_batch(folder / "test_batch", 3, rng)
+    batches = [write_cifar_batch(folder / f"data_batch_{i}", 4, rng) for i in range(1, 6)]
+    test_pixels, test_labels = write_cifar_batch(folder / "test_batch", 3, rng)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # where Keras keeps its cache
     ds = load_dataset("cifar10")
     assert ds.x_train.shape == (20, 32, 32, 3) and ds.x_test.shape == (3, 32, 32, 3)

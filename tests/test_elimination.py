@@ -288,9 +288,8 @@ def _conv_model():
 
 
 @pytest.mark.parametrize("layer, message", [
-    ("nope", "no layer named 'nope'. Dense layers: fc, fc2, logits"),
-    ("conv", "'conv' is a Conv2D, not a Dense layer"),
-    ("flat", "'flat' is a Flatten, not a Dense layer"),
+    ("nope", "no layer named 'nope'. Dense layers: fc, fc2, logits; Conv2D layers: conv"),
+    ("flat", "'flat' is a Flatten, not a Dense or Conv2D layer"),
     ("logits", "'logits' is an output of the model"),
     ("fc", "feeds 'soft' (Activation)"),
 ])

@@ -65,6 +65,38 @@ def spectrum(activations: np.ndarray, eps: float | None = None) -> Spectrum:
     return Spectrum(u, s, int(np.sum(s > tolerance)))
 
 
+def gram_spectrum(gram: np.ndarray, eps: float = float(np.finfo(np.float32).eps)) -> Spectrum:
+    """The Spectrum of X from its row Gram matrix G = X·Xᵀ (n × n) alone.
+
+    A conv layer's X has one column per image *position* (N·H·W of them, millions for a few
+    thousand calibration images), too many to hold; G is summed batch by batch instead, and
+    G = U·Σ²·Uᵀ gives the same U and Σ as the SVD of X (so the same kept rows and the same
+    least-squares T, `Spectrum.compressed` having X's Gram matrix).
+
+    The rank tolerance is σ₁·n·eps: rounding in the float32 maps perturbs each row by about eps
+    relative, and squaring into G loses nothing above √(eps of float64)·σ₁. (matrix_rank's
+    max(n, K) would grow with the number of positions and call a real channel noise.)
+
+    Args:
+        gram: G, symmetric positive semi-definite (n, n).
+        eps: the machine epsilon of the arithmetic that produced X.
+
+    Example:
+        >>> x = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 0.0]])
+        >>> spec = gram_spectrum(x @ x.T)
+        >>> spec.rank, bool(np.allclose(spec.singular_values, spectrum(x).singular_values))
+        (2, True)
+    """
+    g = np.asarray(gram, dtype=np.float64)
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] == 0:
+        raise ValueError(f"gram must be a non-empty square (n, n) matrix. Received shape {g.shape}")
+    values, vectors = scipy.linalg.eigh((g + g.T) / 2)
+    order = np.argsort(values)[::-1]
+    singular = np.sqrt(np.clip(values[order], 0.0, None))
+    tolerance = singular[0] * g.shape[0] * max(eps, float(np.sqrt(np.finfo(np.float64).eps)))
+    return Spectrum(vectors[:, order], singular, int(np.sum(singular > tolerance)))
+
+
 def representative_rows(activations: np.ndarray, p: int, spec: Spectrum | None = None) -> np.ndarray:
     """Algorithm 2: the indices of the p most representative neurons (rows of X), sorted.
 

@@ -1,9 +1,11 @@
-"""Keras side of neuron elimination: find where a Dense layer's neurons go, read their
-activations, and rebuild the model with a physically narrower layer (not a mask).
+"""Keras side of elimination: find where a layer's neurons (Dense) or channels (Conv2D, see
+`channels.py`) go, read what their reader sees, and rebuild the model with a physically narrower
+layer (not a mask).
 
-A *site* is a Dense layer L whose outputs reach exactly one Dense layer N, directly or through
-element-wise layers without weights (Dropout, ReLU, Activation('relu'), ...). X is what N sees, so
-it is collected at N's input: after L's own activation and anything element-wise in between.
+A *site* is a layer L whose outputs reach exactly one reader N that absorbs the update. For a
+Dense L, N is a Dense reached directly or through element-wise layers without weights (Dropout,
+ReLU, Activation('relu'), ...). X is what N sees, so it is collected at N's input: after L's own
+activation and anything element-wise in between.
 """
 
 from __future__ import annotations
@@ -33,44 +35,60 @@ class Site:
         layer: name of the Dense layer whose neurons (output units) are removed.
         next_layer: name of the Dense layer reading them, whose weights absorb the update.
         between: names of the element-wise layers from `layer` to `next_layer`.
-        width: current number of neurons of `layer`.
+        width: current number of neurons (channels) of `layer`.
+        kind, sliced, positions, tap: see the fields; the defaults are a Dense site.
     """
 
     layer: str
     next_layer: str
     between: tuple[str, ...]
     width: int
+    kind: str = "dense"  # "dense" (neurons) or "conv2d" (output channels)
+    sliced: tuple[str, ...] = ()  # per-channel layers in `between` whose weights are sliced (BatchNormalization, ...)
+    positions: int = 1  # a Dense after Flatten: the H·W positions its rows run over (position-major)
+    tap: str | None = None  # the layer at whose input X is read when not `next_layer` (the Flatten)
+
+    @property
+    def unit(self) -> str:
+        return "neurons" if self.kind == "dense" else "channels"
 
 
 def find_site(model, layer_name: str) -> Site:
-    """Check that `layer_name` is a Dense layer whose neurons can be eliminated, and find its reader.
+    """Check that `layer_name` is a Dense layer whose neurons, or a Conv2D layer whose output
+    channels, can be eliminated, and find its reader.
 
     Raises:
-        EliminationError: the layer does not exist, is not Dense, is the output, or does not feed
-            exactly one Dense layer through element-wise layers.
+        EliminationError: the layer does not exist, is neither Dense nor Conv2D, is the output,
+            or does not reach exactly one reader that can absorb the update.
 
     Example:
         >>> from edgeopt.models import build_model
         >>> find_site(build_model("lenet_300_100", (28, 28, 1), 10), "fc1")
-        Site(layer='fc1', next_layer='fc2', between=(), width=300)
+        Site(layer='fc1', next_layer='fc2', between=(), width=300, kind='dense', sliced=(), positions=1, tap=None)
     """
     from edgeopt._keras import keras
 
     by_name = {layer.name: layer for layer in model.layers}
     dense = [name for name, layer in by_name.items() if isinstance(layer, keras.layers.Dense)]
+    convs = [name for name, layer in by_name.items() if type(layer) is keras.layers.Conv2D]
+    listing = f"Dense layers: {', '.join(dense) or 'none'}; Conv2D layers: {', '.join(convs) or 'none'}"
     if layer_name not in by_name:
-        raise EliminationError(f"the model has no layer named '{layer_name}'. Dense layers: {', '.join(dense) or 'none'}")
+        raise EliminationError(f"the model has no layer named '{layer_name}'. {listing}")
     layer = by_name[layer_name]
+    if type(layer) is keras.layers.Conv2D:
+        from edgeopt.elimination.channels import find_conv_site
+
+        return find_conv_site(model, layer)
     if type(layer) is not keras.layers.Dense:  # subclasses (LightDense, ...) have other weights
-        raise EliminationError(f"layer '{layer_name}' is a {type(layer).__name__}, not a Dense layer; neuron "
-                               f"elimination works on Dense layers. Dense layers: {', '.join(dense) or 'none'}")
+        raise EliminationError(f"layer '{layer_name}' is a {type(layer).__name__}, not a Dense or Conv2D layer; "
+                               f"elimination removes Dense neurons or Conv2D output channels. {listing}")
     if len(layer.output_shape) != 2:
         raise EliminationError(f"layer '{layer_name}' has output shape {layer.output_shape}; only Dense layers on "
                                "flat (batch, features) inputs can be eliminated")
     between: list[str] = []
     current = layer
     while True:
-        consumers = _consumers(model, current)
+        consumers = consumers_of(model, current)
         if not consumers:
             raise EliminationError(f"layer '{layer_name}' is an output of the model: its neurons are the predictions, "
                                    f"so none can be eliminated. Choose a hidden Dense layer: {', '.join(dense[:-1])}")
@@ -88,7 +106,8 @@ def find_site(model, layer_name: str) -> Site:
         current = nxt
 
 
-def _consumers(model, layer) -> list:
+def consumers_of(model, layer) -> list:
+    """The layers of `model` that read `layer`'s output, each once."""
     in_model = {id(candidate) for candidate in model.layers}
     seen, found = set(), []
     for node in layer._outbound_nodes:  # tf_keras keeps no public list of a layer's readers
@@ -121,41 +140,59 @@ def site_activations(model, site: Site, x: np.ndarray, batch_size: int = 256) ->
     tensor = model.get_layer(site.next_layer).input
     reader = keras.Model(model.inputs, tensor)
     values = np.asarray(reader.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64).T
-    return values, _EPS.get(tensor.dtype.name, _EPS["float32"])
+    return values, dtype_eps(tensor.dtype.name)
+
+
+def dtype_eps(dtype_name: str) -> float:
+    """The machine epsilon of the dtype activations were computed in (float32's when unknown)."""
+    return _EPS.get(dtype_name, _EPS["float32"])
 
 
 def dense_weights(layer) -> tuple[np.ndarray, np.ndarray | None]:
-    """(kernel, bias or None) of a Dense layer as NumPy arrays."""
+    """(kernel, bias or None) of a Dense or Conv2D layer as NumPy arrays (the output axis last)."""
     weights = layer.get_weights()
     return weights[0], (weights[1] if layer.use_bias else None)
 
 
-def shrink_model(model, site: Site, keep: np.ndarray, next_kernel: np.ndarray):
-    """A new model in which `site.layer` keeps only the neurons `keep` and `site.next_layer` has
-    the given (len(keep), units) kernel; every other weight, biases included, is copied unchanged.
-
-    The layers are rebuilt from their configs with `units=len(keep)`, so the saved model and its
-    .tflite are genuinely smaller.
-    """
+def resized_architecture(model, site: Site, width: int):
+    """A copy of `model`'s architecture (fresh weights) in which `site.layer` has `width` neurons
+    (Dense `units`) or channels (Conv2D `filters`); the layers after it take their new input
+    width when they are rebuilt from their configs."""
     from edgeopt._keras import keras
 
-    keep = np.asarray(keep)
-    layer = model.get_layer(site.layer)
+    key = "units" if site.kind == "dense" else "filters"
 
     def rebuild(original):
         config = original.get_config()
         if original.name == site.layer:
-            config["units"] = int(len(keep))
+            config[key] = int(width)
         return original.__class__.from_config(config)
 
     import edgeopt.layers  # noqa: F401  custom layers must be known to rebuild from their configs
 
-    smaller = keras.models.clone_model(model, clone_function=rebuild)
-    kernel, bias = dense_weights(layer)
+    return keras.models.clone_model(model, clone_function=rebuild)
+
+
+def shrink_model(model, site: Site, keep: np.ndarray, next_kernel: np.ndarray):
+    """A new model in which `site.layer` keeps only the neurons (channels) `keep`, the per-channel
+    layers between keep the same channels, and `site.next_layer` has the given kernel (its input
+    axis of length len(keep)); every other weight, biases included, is copied unchanged.
+
+    The layers are rebuilt from their configs with `units`/`filters` = len(keep), so the saved
+    model and its .tflite are genuinely smaller.
+    """
+    from edgeopt.elimination.channels import slice_channel_weights
+
+    keep = np.asarray(keep)
+    smaller = resized_architecture(model, site, len(keep))
+    kernel, bias = dense_weights(model.get_layer(site.layer))
+    sliced = set(site.sliced)
     for old in model.layers:
         new = smaller.get_layer(old.name)
         if old.name == site.layer:
-            new.set_weights([kernel[:, keep]] + ([bias[keep]] if bias is not None else []))
+            new.set_weights([kernel[..., keep]] + ([bias[keep]] if bias is not None else []))
+        elif old.name in sliced:
+            new.set_weights(slice_channel_weights(old, keep))
         elif old.name == site.next_layer:
             new.set_weights([next_kernel.astype(np.float32)] + old.get_weights()[1:])
         else:
@@ -166,8 +203,8 @@ def shrink_model(model, site: Site, keep: np.ndarray, next_kernel: np.ndarray):
 class MaskedEvaluator:
     """Scores eliminations on fixed inputs `x` quickly, without rebuilding the model each time.
 
-    A working copy keeps the full width; the removed neurons get zero incoming weights and zero
-    outgoing weights, which gives exactly the outputs of the physically smaller model (whatever
+    A working copy keeps the full width; the removed neurons (channels) get zero incoming weights
+    and zero outgoing weights, which gives exactly the outputs of the physically smaller model (whatever
     a removed neuron emits is multiplied by zero). What comes before `site.layer` never changes,
     so its output on `x` is computed once and only the rest of the network runs per candidate.
     """
@@ -183,6 +220,7 @@ class MaskedEvaluator:
         self._next = work.get_layer(site.next_layer)
         self._kernel, self._bias = dense_weights(self._layer)
         self._next_rest = self._next.get_weights()[1:]  # the bias, unchanged by elimination
+        self._next_shape = self._next.get_weights()[0].shape
         try:
             tail = keras.Model(self._layer.input, work.outputs)
             self._inputs = keras.Model(work.inputs, self._layer.input).predict(x, batch_size=batch_size, verbose=0)
@@ -192,15 +230,18 @@ class MaskedEvaluator:
 
     def set(self, keep: np.ndarray, next_kernel: np.ndarray) -> None:
         """Make the working copy compute what `shrink_model(model, site, keep, next_kernel)` would."""
+        from edgeopt.elimination.channels import reader_rows, rows_to_kernel
+
         mask = np.zeros(self.site.width, dtype=bool)
         mask[keep] = True
-        weights = [np.where(mask[None, :], self._kernel, 0.0)]
+        weights = [np.where(mask, self._kernel, 0.0)]  # the output axis is last, for Dense and Conv2D
         if self._bias is not None:
             weights.append(np.where(mask, self._bias, 0.0))
         self._layer.set_weights(weights)
-        full = np.zeros((self.site.width, next_kernel.shape[1]), dtype=np.float32)
-        full[keep] = next_kernel
-        self._next.set_weights([full, *self._next_rest])
+        rows = reader_rows(next_kernel, self.site.positions)
+        full = np.zeros((self.site.width, rows.shape[1]), dtype=np.float32)
+        full[keep] = rows
+        self._next.set_weights([rows_to_kernel(full, self._next_shape, self.site.positions), *self._next_rest])
 
     def outputs(self) -> np.ndarray:
         """The model's outputs on `x` under the current elimination."""

@@ -1,5 +1,6 @@
-"""Algorithms 1 and 2 of seed 003 on a Keras model: eliminate neurons of a Dense layer without
-retraining, at one width or along a sweep that records accuracy and modelled energy.
+"""Algorithms 1 and 2 of seed 003 on a Keras model: eliminate neurons of a Dense layer, or
+output channels of a Conv2D layer (`channels.py`), without retraining, at one width or along a
+sweep that records accuracy and modelled energy.
 
 Accuracy during a sweep is scored on a masked working copy (exactly the outputs of the smaller
 model, see `MaskedEvaluator`); the model that is kept is rebuilt physically smaller.
@@ -15,12 +16,13 @@ from typing import Callable, Literal
 import numpy as np
 
 from edgeopt.elimination.energy import EnergyEstimate, LayerCost, dense_cost, estimate_energy, keras_layer_costs
-from edgeopt.elimination.linalg import (fold_into_next, largest_outgoing_norms, reconstruction,
+from edgeopt.elimination.linalg import (fold_into_next, gram_spectrum, largest_outgoing_norms, reconstruction,
                                         representative_rows, spectrum)
 from edgeopt.elimination.surgery import (EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
-                                         find_site, shrink_model, site_activations)
+                                         dtype_eps, find_site, resized_architecture, shrink_model, site_activations)
 
 Method = Literal["svd_qr", "weight_norm"]
+LatencyRuntime = Literal["keras", "litert_int8"]
 METHODS = ("svd_qr", "weight_norm")
 
 
@@ -39,7 +41,14 @@ class Plan:
 
 
 class LayerEliminator:
-    """Plans eliminations of one Dense layer at any width, from one pass over calibration data.
+    """Plans eliminations of one Dense layer's neurons or one Conv2D layer's output channels at
+    any width, from one pass over calibration data.
+
+    For a Dense layer X (neurons × images) is kept and its SVD taken; for a Conv2D layer X has
+    one column per image position, so only its Gram matrix is accumulated, batch by batch, and
+    the SVD read from it (`gram_spectrum`). Either way the selection (Algorithm 2) and the
+    least-squares T (Eq. 6) are the same functions; T is folded into the reader's kernel viewed
+    as one row per channel (`channels.reader_rows`).
 
     Example:
         >>> eliminator = LayerEliminator(model, "fc1", dataset.calibration_samples(1000))
@@ -47,11 +56,21 @@ class LayerEliminator:
     """
 
     def __init__(self, model, layer: str, calibration_x: np.ndarray):
+        from edgeopt.elimination.channels import channel_gram, reader_rows
+
         self.model = model
         self.site = find_site(model, layer)
-        self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
-        self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
         self._spectrum = None
+        if self.site.kind == "dense":
+            self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
+            self.samples = int(self.activations.shape[1])
+        else:
+            gram, self.samples, dtype = channel_gram(model, self.site.tap or self.site.next_layer, calibration_x)
+            self.activations, self.eps = None, dtype_eps(dtype)
+            with blas_single_thread():
+                self._spectrum = gram_spectrum(gram, self.eps)
+        self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
+        self._next_rows = reader_rows(self.next_kernel, self.site.positions)  # (channels, …)
 
     @property
     def spectrum(self):
@@ -65,23 +84,24 @@ class LayerEliminator:
         return self.spectrum.rank
 
     def plan(self, neurons_kept: int, method: Method = "svd_qr") -> Plan:
-        """Choose `neurons_kept` neurons and compute the next layer's kernel (seed Eq. 6 for svd_qr)."""
+        """Choose `neurons_kept` neurons (channels) and compute the reader's kernel (seed Eq. 6 for svd_qr)."""
+        from edgeopt.elimination.channels import rows_to_kernel
+
         check_keep(self.site, neurons_kept)
         if method == "svd_qr":
-            samples = self.activations.shape[1]
-            if neurons_kept > samples:
+            if neurons_kept > self.samples:
                 raise EliminationError(
-                    f"keeping {neurons_kept} neurons of '{self.site.layer}' needs at least that many calibration "
-                    f"samples; got {samples}. Raise calibration_samples.")
+                    f"keeping {neurons_kept} {self.site.unit} of '{self.site.layer}' needs at least that many "
+                    f"calibration samples; got {self.samples}. Raise calibration_samples.")
             with blas_single_thread():
-                keep = representative_rows(self.activations, neurons_kept, self.spectrum)
-                kernel = fold_into_next(self.next_kernel, reconstruction(self.spectrum.compressed, keep))
+                keep = representative_rows(self.spectrum.compressed, neurons_kept, self.spectrum)
+                rows = fold_into_next(self._next_rows, reconstruction(self.spectrum.compressed, keep))
         elif method == "weight_norm":
-            keep = largest_outgoing_norms(self.next_kernel, neurons_kept)
-            kernel = self.next_kernel[keep]
+            keep = largest_outgoing_norms(self._next_rows, neurons_kept)
+            rows = self._next_rows[keep]
         else:
             raise ValueError(f"method must be one of {', '.join(METHODS)}. Received: method={method!r}")
-        return Plan(self.site, method, keep, kernel)
+        return Plan(self.site, method, keep, rows_to_kernel(rows, self.next_kernel.shape, self.site.positions))
 
     def apply(self, plan: Plan):
         """The physically smaller Keras model of `plan`."""
@@ -101,7 +121,7 @@ def check_keep(site: Site, neurons_kept: int) -> None:
     """Raise EliminationError unless 1 ≤ neurons_kept < the layer's width."""
     if not 1 <= neurons_kept < site.width:
         raise EliminationError(
-            f"layer '{site.layer}' has {site.width} neurons, so the number kept must be in [1, {site.width - 1}]. "
+            f"layer '{site.layer}' has {site.width} {site.unit}, so the number kept must be in [1, {site.width - 1}]. "
             f"Received: keep={neurons_kept}")
 
 
@@ -110,19 +130,21 @@ def keep_from_fraction(site: Site, fraction: float) -> int:
     count = int(round(fraction * site.width))
     if not 1 <= count < site.width:
         raise EliminationError(
-            f"keep_fraction={fraction} of the {site.width} neurons of '{site.layer}' rounds to {count}; it must "
-            f"leave between 1 and {site.width - 1} neurons. Choose another fraction or give `keep`.")
+            f"keep_fraction={fraction} of the {site.width} {site.unit} of '{site.layer}' rounds to {count}; it must "
+            f"leave between 1 and {site.width - 1} {site.unit}. Choose another fraction or give `keep`.")
     return count
 
 
 def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.ndarray,
                       method: Method = "svd_qr"):
-    """Remove all but `neurons_kept` neurons of Dense `layer`, without retraining.
+    """Remove all but `neurons_kept` neurons of Dense `layer` (output channels of a Conv2D
+    `layer`), without retraining.
 
     Args:
-        model: a Keras model; `layer` must feed a Dense layer (directly or through element-wise layers).
-        layer: name of the Dense layer to narrow.
-        neurons_kept: how many neurons stay, in [1, width - 1].
+        model: a Keras model; a Dense `layer` must feed a Dense layer (directly or through
+            element-wise layers), a Conv2D one a Conv2D or Dense reader (see `channels.py`).
+        layer: name of the Dense or Conv2D layer to narrow.
+        neurons_kept: how many neurons (channels) stay, in [1, width - 1].
         calibration_x: real input samples whose activations drive the choice (and Eq. 6).
         method: "svd_qr" (seed 003: SVD + pivoted QR, next layer updated by least squares) or
             "weight_norm" (baseline: keep the largest outgoing weight norms, no update).
@@ -134,6 +156,9 @@ def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.nd
         >>> smaller, plan = eliminate_neurons(model, "fc1", 100, dataset.calibration_samples(1000))
         >>> smaller.get_layer("fc1").units
         100
+        >>> narrow, _ = eliminate_neurons(model, "conv2", 32, dataset.calibration_samples(1000))
+        >>> narrow.get_layer("conv2").filters
+        32
     """
     eliminator = LayerEliminator(model, layer, calibration_x)
     plan = eliminator.plan(neurons_kept, method)
@@ -163,6 +188,7 @@ class TradeoffPoint:
     agreement: float  # fraction of images whose top-1 class is the unmodified model's
     output_error: float  # ‖outputs − original outputs‖_F / ‖original outputs‖_F
     latency_ms_p50: float | None = None  # None: not measured
+    latency_runtime: str | None = None  # "keras" or "litert_int8"; None: not measured
     chosen: bool = False
 
     def csv_row(self) -> dict:
@@ -175,27 +201,31 @@ class TradeoffPoint:
             "energy_mac_uj": self.energy.mac_uj, "energy_sram_weights_uj": self.energy.sram_weights_uj,
             "energy_sram_activations_uj": self.energy.sram_activations_uj, "energy_dram_uj": self.energy.dram_uj,
             "energy_source": self.energy.source, "energy_precision": self.energy.precision,
-            "latency_ms_p50": self.latency_ms_p50, "chosen": self.chosen,
+            "latency_ms_p50": self.latency_ms_p50, "latency_runtime": self.latency_runtime, "chosen": self.chosen,
         }
 
 
 CSV_COLUMNS = ("layer", "method", "neurons_kept", "width", "params", "layer_params", "macs", "accuracy",
                "accuracy_drop", "within_threshold", "agreement", "output_error", "energy_uj", "energy_mac_uj",
                "energy_sram_weights_uj", "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
-               "latency_ms_p50", "chosen")
+               "latency_ms_p50", "latency_runtime", "chosen")
 
 
 def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
                 max_accuracy_drop: float, step: int = 1, method: Method = "svd_qr",
                 compare_baseline: bool = False, latency_runs: int | None = None,
-                precision: str = "float32", log: Callable[[str], None] = lambda _: None) -> list[TradeoffPoint]:
+                latency_runtime: LatencyRuntime = "keras", precision: str = "float32",
+                log: Callable[[str], None] = lambda _: None) -> list[TradeoffPoint]:
     """Algorithm 1: from p = rank(X) down by `step`, record every configuration until the accuracy
     drop on (x_eval, y_eval) exceeds `max_accuracy_drop` (that last one is recorded too).
 
     Args:
         compare_baseline: also score the weight-norm baseline at every p the sweep visits.
-        latency_runs: when set, time each configuration's physically smaller model (Keras, batch 1,
-            median of this many calls); otherwise, and for baseline points, latency stays None.
+        latency_runs: when set, time each configuration's physically smaller model (batch 1, median
+            of this many calls); otherwise, and for baseline points, latency stays None.
+        latency_runtime: "keras" (TensorFlow runs the Keras model) or "litert_int8" (each
+            configuration converted to full-int8 TFLite with the first 200 calibration images and
+            run by LiteRT on one thread, as the profiler runs the recipe's int8 rows).
 
     Returns:
         The points, the unmodified model first (method 'original'). Each records, besides accuracy,
@@ -206,6 +236,14 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     eliminator = LayerEliminator(model, layer, calibration_x)
     site = eliminator.site
     evaluator = MaskedEvaluator(model, site, x_eval)
+
+    def time_model(candidate) -> float | None:
+        if not latency_runs:
+            return None
+        if latency_runtime == "litert_int8":
+            return litert_int8_latency_ms(candidate, latency_runs, calibration_x[:200])
+        return keras_latency_ms(candidate, latency_runs)
+
     costs = keras_layer_costs(model)
     base_logits = model.predict(x_eval, batch_size=1024, verbose=0)
     base_accuracy = accuracy_of(base_logits, y_eval)
@@ -215,13 +253,13 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     def point(method_name: str, plan: Plan | None) -> TradeoffPoint:
         p = site.width if plan is None else plan.neurons_kept
         if plan is None:
-            outputs, latency = base_logits, _latency_or_none(model, latency_runs)
+            outputs, latency = base_logits, time_model(model)
         else:
             evaluator.set(plan.keep, plan.next_kernel)
             outputs = evaluator.outputs()
             # The baseline at p has the same architecture as the method at p; it is not timed twice.
             timed = latency_runs and method_name == method
-            latency = _latency_or_none(eliminator.apply(plan), latency_runs) if timed else None
+            latency = time_model(eliminator.apply(plan)) if timed else None
         accuracy = accuracy_of(outputs, y_eval)
         resized = resize_costs(model, costs, site, p)
         drop = base_accuracy - accuracy
@@ -231,14 +269,15 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             macs=sum(c.macs for c in resized), accuracy=accuracy, accuracy_drop=drop,
             within_threshold=drop <= max_accuracy_drop, energy=estimate_energy(resized, precision),
             agreement=float(np.mean(np.argmax(outputs, axis=-1) == base_classes)),
-            output_error=float(np.linalg.norm(outputs - base_logits)) / base_norm, latency_ms_p50=latency)
+            output_error=float(np.linalg.norm(outputs - base_logits)) / base_norm, latency_ms_p50=latency,
+            latency_runtime=None if latency is None else latency_runtime)
 
     points = [point("original", None)]
     # Algorithm 1 starts at p = rank(X): neurons beyond the rank are exact combinations of others.
     start = eliminator.rank if method == "svd_qr" else site.width
     p = min(start, site.width - step) if start >= site.width else start
-    log(f"  {layer}: {site.width} neurons, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
-        f"on {eliminator.activations.shape[1]} calibration samples; sweeping from {p} down by {step}")
+    log(f"  {layer}: {site.width} {site.unit}, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
+        f"on {eliminator.samples} calibration samples; sweeping from {p} down by {step}")
     while p >= 1:
         current = point(method, eliminator.plan(p, method))
         points.append(current)
@@ -248,13 +287,15 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             break
         p -= step
     last = points[-2] if compare_baseline else points[-1]
-    log(f"  {layer}: stopped at {last.neurons_kept} neurons, accuracy {last.accuracy:.4f} "
+    log(f"  {layer}: stopped at {last.neurons_kept} {site.unit}, accuracy {last.accuracy:.4f} "
         f"(original {base_accuracy:.4f})")
     return points
 
 
 def resize_costs(model, costs: list[LayerCost], site: Site, neurons_kept: int) -> list[LayerCost]:
-    """The layer costs of `model` once `site.layer` has `neurons_kept` neurons."""
+    """The layer costs of `model` once `site.layer` has `neurons_kept` neurons (channels)."""
+    if site.kind != "dense":  # a conv's width changes the layers between and the reader: cost the smaller model
+        return keras_layer_costs(resized_architecture(model, site, neurons_kept))
     layer, reader = model.get_layer(site.layer), model.get_layer(site.next_layer)
     new = {
         site.layer: dense_cost(site.layer, int(layer.input_shape[-1]), neurons_kept, layer.use_bias),
@@ -278,8 +319,19 @@ def keras_latency_ms(model, runs: int, warmup: int = 5) -> float:
     return float(np.median(keras_latency_samples_ms(model, runs=runs, warmup=warmup)))
 
 
-def _latency_or_none(model, runs: int | None) -> float | None:
-    return keras_latency_ms(model, runs) if runs else None
+def litert_int8_latency_ms(model, runs: int, calibration: np.ndarray, warmup: int = 10) -> float:
+    """Median time of one inference of `model` converted to full-int8 TFLite, run by LiteRT on one
+    thread (the profiler's runner), in ms. The converted file is temporary."""
+    import tempfile
+    from pathlib import Path
+
+    from edgeopt.profile.runner import measure_latency
+    from edgeopt.stages.convert import tflite_bytes
+
+    with tempfile.TemporaryDirectory(prefix="edgeopt-sweep-") as folder:
+        path = Path(folder) / "configuration.tflite"
+        path.write_bytes(tflite_bytes(model, "int8", calibration))
+        return float(measure_latency(path, runs=runs, warmup=warmup, threads=1).p50_ms)
 
 
 def tradeoff_csv(points: list[TradeoffPoint]) -> str:
@@ -324,10 +376,10 @@ def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: 
     for pt in points:
         if pt.chosen:
             ax_energy.plot(pt.energy.total_uj, 100 * pt.accuracy, "*", markersize=14, color="black",
-                           label=f"chosen: {pt.layer} with {pt.neurons_kept} neurons")
+                           label=f"chosen: {pt.layer}, {pt.neurons_kept} kept")
             ax_width.plot(pt.neurons_kept, 100 * pt.accuracy, "*", markersize=14, color="black")
     ax_energy.set_xlabel(f"energy per image (µJ, seed-003 model, {base.energy.precision})")
-    ax_width.set_xlabel("neurons kept in the eliminated layer")
+    ax_width.set_xlabel("neurons (Dense) or channels (Conv2D) kept in the eliminated layer")
     ax_energy.legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title, fontsize=10)

@@ -1,9 +1,12 @@
-"""`eliminate`: remove redundant neurons of Dense layers without retraining (seed 003).
+"""`eliminate`: remove redundant neurons of Dense layers, or output channels of Conv2D layers,
+without retraining (seed 003; for convs Chee et al., arXiv 2108.00065).
 
-Either a fixed width (`keep` or `keep_fraction`, applied to each listed layer in turn), or the
-seed's Algorithm 1 (`max_accuracy_drop`): each listed layer is swept independently on the input
-model, every configuration's accuracy and modelled energy go to `tradeoff.csv` and `tradeoff.png`,
-and the lowest-energy configuration within the threshold becomes the step's model.
+Either a fixed width (`keep` or `keep_fraction`, one value for every listed layer or one per
+layer, applied to each listed layer in turn), or the seed's Algorithm 1 (`max_accuracy_drop`):
+each listed layer is swept independently on the input model, every configuration's accuracy and
+modelled energy go to `tradeoff.csv` and `tradeoff.png`, and the lowest-energy configuration
+within the threshold becomes the step's model. `finetune_epochs` optionally trains the smaller
+model afterwards.
 """
 
 from __future__ import annotations
@@ -16,20 +19,27 @@ from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifac
 
 
 class EliminateParams(StageParams):
-    layers: list[str] = Field(min_length=1, description="names of the Dense layers to narrow, e.g. [fc1]")
+    layers: list[str] = Field(min_length=1, description="names of the Dense or Conv2D layers to narrow, e.g. [fc1]")
     calibration_samples: int = Field(1000, ge=1, le=1_000_000,
                                      description="real training images whose activations choose the neurons")
-    keep: int | None = Field(None, ge=1, description="neurons to keep in each layer (fixed width)")
-    keep_fraction: float | None = Field(None, gt=0, lt=1, description="fraction of each layer's neurons to keep")
+    keep: int | dict[str, int] | None = Field(
+        None, description="neurons (channels) to keep in each layer, or per layer {conv1: 16, conv2: 32}")
+    keep_fraction: float | dict[str, float] | None = Field(
+        None, description="fraction of each layer's neurons (channels) to keep, or per layer")
     max_accuracy_drop: float | None = Field(
         None, gt=0, lt=1, description="sweep: narrow while test accuracy drops at most this (0.02 = 2 points)")
     sweep_step: int = Field(1, ge=1, le=100_000, description="sweep: neurons removed per step")
     method: Literal["svd_qr", "weight_norm"] = Field(
         "svd_qr", description="svd_qr (seed 003, next layer updated) or weight_norm (baseline, no update)")
     compare_baseline: bool = Field(False, description="sweep: also score the weight_norm baseline at every width")
-    measure_latency: bool = Field(False, description="sweep: time every configuration (Keras, batch 1)")
+    measure_latency: bool = Field(False, description="sweep: time every configuration (batch 1)")
+    latency_runtime: Literal["keras", "litert_int8"] = Field(
+        "keras", description="sweep: time the Keras model, or its full-int8 .tflite in LiteRT (1 thread)")
     latency_runs: int = Field(50, ge=1, le=100_000, description="sweep: timed calls per configuration")
     energy_precision: Literal["float32", "int8"] = Field("float32", description="word size of the energy model")
+    finetune_epochs: int = Field(0, ge=0, le=1000, description="epochs of training after the cut (0: none)")
+    finetune_learning_rate: float = Field(5e-4, gt=0, le=1, description="learning rate of that fine-tuning")
+    finetune_batch_size: int = Field(64, ge=1, le=65536, description="batch size of that fine-tuning")
 
     @field_validator("layers")
     @classmethod
@@ -37,6 +47,24 @@ class EliminateParams(StageParams):
         repeated = sorted({name for name in value if value.count(name) > 1})
         if repeated:
             raise ValueError(f"each layer may be listed once; repeated: {', '.join(repeated)}")
+        return value
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _counts(cls, value):
+        counts = list(value.values()) if isinstance(value, dict) else [value]
+        if value is not None and not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in counts):
+            raise ValueError("`keep` must be a whole number ≥ 1 of neurons (channels) to keep, or one per layer, "
+                             "e.g. {conv1: 16, conv2: 32}")  # the recipe error repeats the value received
+        return value
+
+    @field_validator("keep_fraction", mode="before")
+    @classmethod
+    def _fractions(cls, value):
+        fractions = list(value.values()) if isinstance(value, dict) else [value]
+        if value is not None and not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1
+                                         for f in fractions):
+            raise ValueError("`keep_fraction` must be a number in (0, 1), or one per layer, e.g. {conv1: 0.5}")
         return value
 
     @model_validator(mode="after")
@@ -48,16 +76,37 @@ class EliminateParams(StageParams):
                              f"Received: {given or 'none of them'}")
         if self.max_accuracy_drop is None:
             sweep_only = [k for k in ("compare_baseline", "measure_latency") if getattr(self, k)]
+            sweep_only += ["latency_runtime"] if self.latency_runtime != "keras" else []
             if sweep_only:
                 raise ValueError(f"{', '.join(sweep_only)} apply to a sweep; set `max_accuracy_drop` to sweep")
         if self.method == "weight_norm" and self.compare_baseline:
             raise ValueError("compare_baseline compares svd_qr with weight_norm; it needs method: svd_qr")
+        if self.latency_runtime != "keras" and not self.measure_latency and self.max_accuracy_drop is not None:
+            raise ValueError(f"latency_runtime={self.latency_runtime!r} says how to time the sweep; set "
+                             "`measure_latency: true` to time it")
+        for key in ("keep", "keep_fraction"):
+            value = getattr(self, key)
+            if isinstance(value, dict) and set(value) != set(self.layers):
+                raise ValueError(f"`{key}` per layer must give one value for each of `layers` "
+                                 f"({', '.join(self.layers)}). Received: {key}={value}")
         return self
+
+    def count_for(self, layer: str, site) -> int:
+        """The number of neurons (channels) to keep in `layer` (fixed mode), checked against its width."""
+        from edgeopt.elimination.sweep import check_keep, keep_from_fraction
+
+        if self.keep is not None:
+            count = self.keep[layer] if isinstance(self.keep, dict) else self.keep
+        else:
+            fraction = self.keep_fraction[layer] if isinstance(self.keep_fraction, dict) else self.keep_fraction
+            count = keep_from_fraction(site, fraction)
+        check_keep(site, count)
+        return count
 
 
 @register_stage("eliminate", params=EliminateParams, consumes="keras", produces="keras")
 def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | None) -> Artifact:
-    """Remove redundant Dense neurons without retraining (SVD + pivoted QR, seed 003); sweep for energy."""
+    """Remove redundant Dense neurons or Conv2D channels (SVD + pivoted QR, seed 003); sweep for energy."""
     from edgeopt.elimination.surgery import EliminationError
 
     try:
@@ -81,29 +130,44 @@ def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> 
     else:
         smaller, info = _sweep(model, params, calibration, x_test, y_test, ctx)
 
+    if params.finetune_epochs:
+        smaller, info["finetune"] = _finetune(smaller, params, ctx)
     after = _summary(smaller, x_test, y_test, params.energy_precision)
     ctx.log(f"  params {before['params']} → {after['params']}, test accuracy {before['accuracy']:.4f} → "
             f"{after['accuracy']:.4f}, modelled energy {before['energy_uj_model']:.2f} → "
             f"{after['energy_uj_model']:.2f} µJ/image")
     path = save_keras_model(smaller, artifact_file(ctx.out_dir, "keras"))
+    if "finetune" in info:  # the step trained: the pipeline records its training time and energy
+        info["train_seconds"] = info["finetune"]["train_seconds"]
     return Artifact("keras", path, "float32", {**info, "before": before, "after": after, "energy_source": "model",
                                                 "calibration_samples": int(len(calibration))})
 
 
-def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext):
-    from edgeopt.elimination.sweep import LayerEliminator, check_keep, keep_from_fraction
+def _finetune(model, params: EliminateParams, ctx: StageContext):
+    """Train the smaller model for `finetune_epochs`; the facts record the accuracy before it."""
+    from edgeopt.elimination.surgery import accuracy_of
+    from edgeopt.training import compile_classifier, fit_classifier
 
-    counts = {}
-    for layer, site in sites.items():  # validate every count before the first (slow) elimination
-        counts[layer] = params.keep if params.keep is not None else keep_from_fraction(site, params.keep_fraction)
-        check_keep(site, counts[layer])
+    before = accuracy_of(model.predict(ctx.dataset.x_test, batch_size=1024, verbose=0), ctx.dataset.y_test)
+    compile_classifier(model, params.finetune_learning_rate)
+    fit = fit_classifier(model, ctx.dataset, epochs=params.finetune_epochs, batch_size=params.finetune_batch_size,
+                         label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
+    return model, {"epochs": params.finetune_epochs, "accuracy_before": before, "train_seconds": fit.train_seconds,
+                   "history": fit.history}
+
+
+def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext):
+    from edgeopt.elimination.sweep import LayerEliminator
+
+    counts = {layer: params.count_for(layer, site) for layer, site in sites.items()}  # all checked before any work
     # Layers are narrowed one after the other, each on the model the previous one left, so later
     # layers see (and compensate for) the earlier eliminations.
     for layer in params.layers:
         eliminator = LayerEliminator(model, layer, calibration)
         plan = eliminator.plan(counts[layer], params.method)
         update = f"'{eliminator.site.next_layer}' updated" if params.method == "svd_qr" else "no weight update"
-        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} neurons ({params.method}, {update})")
+        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} {eliminator.site.unit} "
+                f"({params.method}, {update})")
         model = eliminator.apply(plan)
     widths = {layer: {"before": sites[layer].width, "after": counts[layer]} for layer in params.layers}
     return model, {"mode": "fixed", "method": params.method, "widths": widths}
@@ -119,6 +183,7 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
         points += sweep_layer(model, layer, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
                               step=params.sweep_step, method=params.method, compare_baseline=params.compare_baseline,
                               latency_runs=params.latency_runs if params.measure_latency else None,
+                              latency_runtime=params.latency_runtime,
                               precision=params.energy_precision, log=ctx.log)
     chosen = choose_point(points, params.method)
     if chosen is None:  # the very first narrowing already costs too much accuracy
@@ -130,9 +195,10 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
             f"{best.accuracy_drop:.4f}). Raise max_accuracy_drop, lower sweep_step or use more calibration_samples.")
     chosen.chosen = True
     csv_path = atomic_write_text(ctx.out_dir / "tradeoff.csv", tradeoff_csv(points))
+    unit = "channels" if type(model.get_layer(chosen.layer)).__name__ == "Conv2D" else "neurons"
     png_path = atomic_write_bytes(ctx.out_dir / "tradeoff.png", tradeoff_plot(
-        points, params.max_accuracy_drop, f"{ctx.step_id}: neuron elimination without retraining (seed 003)"))
-    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} neurons — accuracy "
+        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)"))
+    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — accuracy "
             f"{chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy {chosen.energy.total_uj:.2f} µJ")
     eliminator = LayerEliminator(model, chosen.layer, calibration)
     smaller = eliminator.apply(eliminator.plan(chosen.neurons_kept, params.method))
@@ -158,5 +224,6 @@ def _summary(model, x_test, y_test, precision: str) -> dict:
     accuracy = accuracy_of(model.predict(x_test, batch_size=1024, verbose=0), y_test)
     energy = keras_model_energy(model, precision)
     widths = {layer.name: int(layer.units) for layer in model.layers if type(layer) is keras.layers.Dense}
+    filters = {layer.name: int(layer.filters) for layer in model.layers if type(layer) is keras.layers.Conv2D}
     return {"params": int(model.count_params()), "accuracy": accuracy, "energy_uj_model": energy.total_uj,
-            "energy_breakdown_uj_model": energy.as_dict(), "dense_units": widths}
+            "energy_breakdown_uj_model": energy.as_dict(), "dense_units": widths, "conv_filters": filters}
