@@ -81,7 +81,7 @@ def test_energy_model_reproduces_the_seed_lenet_300_100_breakdown():
     # The shared model reads each operator's inputs and writes its outputs once: (784 + 300) +
     # (300 + 100) + (100 + 10) words; the seed's 11.94 nJ counts every activation twice.
     assert e.sram_activations_uj == pytest.approx(1594 * 5e-6)
-    assert e.source == "model"
+    assert e.source == "model45"
 
 
 def test_int8_words_cost_a_quarter_of_fp32_memory_energy_and_cheaper_macs():
@@ -412,7 +412,7 @@ def test_sweep_writes_the_tradeoff_and_keeps_the_lowest_energy_configuration_wit
     assert {r["layer"] for r in rows} == {"h1", "h2"}
     assert {r["method"] for r in rows} == {"original", "svd_qr", "weight_norm"}
     assert all(r["latency_ms_p50"] == "" for r in rows)  # not measured: empty, never 0
-    assert all(r["energy_source"] == "model" for r in rows)
+    assert all(r["energy_source"] == "model45" for r in rows)
     ours = [r for r in rows if r["method"] == "svd_qr"]
     for layer in ("h1", "h2"):  # Algorithm 1 stops right after the first configuration over the threshold
         flags = [r["within_threshold"] for r in ours if r["layer"] == layer]

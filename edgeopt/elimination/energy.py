@@ -7,7 +7,7 @@ operator's activation inputs read and outputs written once in SRAM. A sweep visi
 widths, and converting each to `.tflite` would cost seconds apiece, so here each Keras layer is
 described as the operator the converter makes of it (`LayerCost` → `OpInfo`) and priced by the
 same function. It agrees with pricing the converted `.tflite` to within its tiny constant shape
-tensors (tested), and is always labelled "model", never a measurement.
+tensors (tested), and is always labelled "model45" (the 45 nm model of seed 003), never a measurement.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class EnergyEstimate:
     sram_activations_uj: float
     dram_uj: float
     precision: str
-    source: str = "model"  # never a measurement: DESIGN.md §4 asks for the label
+    source: str = "model45"  # never a measurement: DESIGN.md §4 asks for the label
 
     @property
     def total_uj(self) -> float:

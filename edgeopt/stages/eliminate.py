@@ -139,7 +139,7 @@ def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> 
     path = save_keras_model(smaller, artifact_file(ctx.out_dir, "keras"))
     if "finetune" in info:  # the step trained: the pipeline records its training time and energy
         info["train_seconds"] = info["finetune"]["train_seconds"]
-    return Artifact("keras", path, "float32", {**info, "before": before, "after": after, "energy_source": "model",
+    return Artifact("keras", path, "float32", {**info, "before": before, "after": after, "energy_source": "model45",
                                                 "calibration_samples": int(len(calibration))})
 
 
