@@ -26,6 +26,11 @@ class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_MET
     off = "off"
 
 
+class Executor(str, enum.Enum):  # how `run` runs the steps
+    sequential = "sequential"
+    ray = "ray"
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
 
@@ -51,6 +56,11 @@ def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
+    executor: Executor = typer.Option("sequential", "--executor", case_sensitive=False,
+                                      help="sequential: one step after another here; ray: steps as Ray tasks, "
+                                           "independent branches in parallel (docs/scale.md)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use with --executor ray "
+                                              "(default: RAY_ADDRESS, else a new local Ray)"),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
@@ -63,9 +73,17 @@ def run(
     from edgeopt.recipe import load_recipe
     from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
 
+    if ray_address and executor is not Executor.ray:
+        raise EdgeoptError("--ray-address applies only with --executor ray. Add `--executor ray`, or drop --ray-address.")
     parsed = load_recipe(recipe)
     out_dir = out or Path("runs") / parsed.name
-    result = run_recipe(parsed, out_dir, force=force)
+    steps_on = None
+    if executor is Executor.ray:
+        from edgeopt.executors.ray_executor import RayExecutor, import_ray
+
+        import_ray()  # before any work: without Ray, say how to install it
+        steps_on = RayExecutor(ray_address)
+    result = run_recipe(parsed, out_dir, force=force, executor=steps_on)
     typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
     for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
         typer.echo(line)
