@@ -22,18 +22,23 @@ import json
 import os
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeopt.errors import EdgeoptError
-from edgeopt.stages.registry import StageParams
 
 Distribute = Literal["none", "mirrored", "multi_worker"]
 
 _multi_worker_strategy = None  # TF allows one per process, made at start-up; kept for every step
 
 
-class DistributeOptions(StageParams):
-    """The `distribute:` keys shared by every stage that trains."""
+class DistributeOptions(BaseModel):
+    """The `distribute:` keys shared by every stage that trains (mixed into its StageParams).
+
+    A plain pydantic model, not a StageParams: importing the stage registry from here would
+    import every stage, and the training stages import this module.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Left out of a step's fingerprint while at their defaults, so runs made before these keys
     # existed still resume.

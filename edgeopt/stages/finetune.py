@@ -9,7 +9,7 @@ from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
-class FinetuneParams(DistributeOptions):
+class FinetuneParams(DistributeOptions, StageParams):
     epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(1e-4, gt=0, le=1, description="usually 10x below the training rate")

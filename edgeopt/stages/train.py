@@ -13,7 +13,7 @@ from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
-class TrainParams(DistributeOptions):
+class TrainParams(DistributeOptions, StageParams):
     architecture: str = Field(description="a name from `edgeopt architectures`, e.g. gap_cnn")
     epochs: int = Field(5, ge=1, le=1000, description="passes over the training split")
     batch_size: int = Field(64, ge=1, le=65536)
