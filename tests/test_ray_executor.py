@@ -75,7 +75,9 @@ def test_ray_gives_the_sequential_accuracies_and_profiles_only_after_every_step(
     assert [r.name for r in on_ray.rows] == ["a", "a_f32", "b", "b_int8"]
     assert [r.accuracy for r in on_ray.rows] == [r.accuracy for r in sequential.rows]
     history = {p: json.loads((tmp_path / p / "b" / "step.json").read_text())["info"]["history"] for p in ("seq", "ray")}
-    assert history["ray"] == history["seq"]  # the same training, loss for loss
+    # The same training, loss for loss, up to float sums: a task runs TensorFlow on resources.cpus (1)
+    # threads, the sequential run on every core, which reorders a few reductions.
+    assert history["ray"]["loss"] == pytest.approx(history["seq"]["loss"], rel=1e-5)
 
     last_done = max(i for i, line in enumerate(log) if "— done in" in line)
     first_profile = min(i for i, line in enumerate(log) if "profiling" in line)
@@ -87,7 +89,7 @@ def test_ray_gives_the_sequential_accuracies_and_profiles_only_after_every_step(
     assert no_partial_left(tmp_path / "ray")
 
     again, log = run(BRANCHES, tmp_path / "ray", ray_executor())  # resume: nothing reruns
-    assert sum("unchanged, reusing" in line for line in log) == 4 and not any("started" in line for line in log)
+    assert sum("— unchanged, reusing" in line for line in log) == 4 and not any("started" in line for line in log)
     assert [r.accuracy for r in again.rows] == [r.accuracy for r in on_ray.rows]
 
 
