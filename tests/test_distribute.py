@@ -112,3 +112,22 @@ def test_mirrored_on_two_logical_cpus_trains_to_the_plain_accuracy(tmp_path):
     assert info["distribute"] == "mirrored" and info["replicas"] == 2 and len(info["devices"]) == 2
     assert info["global_batch_size"] == 32 and info["per_replica_batch_size"] == 16
     assert "distribute" not in json.loads((tmp_path / "out" / "plain" / "step.json").read_text())["info"]
+
+
+@pytest.mark.slow
+def test_multi_worker_trains_with_a_one_worker_tf_config(tmp_path):
+    import socket
+
+    with socket.socket() as free:  # a port for the one worker's collective-ops server
+        free.bind(("localhost", 0))
+        port = free.getsockname()[1]
+    recipe = tmp_path / "mw.yaml"
+    recipe.write_text(MIRRORED.replace("distribute: mirrored, cpu_devices: 2", "distribute: multi_worker")
+                      .replace("epochs: 8", "epochs: 2"))
+    tf_config = json.dumps({"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}})
+    done = subprocess.run([sys.executable, "-m", "edgeopt.cli", "run", str(recipe), "--out", str(tmp_path / "out")],
+                          env={**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": tf_config}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    info = json.loads((tmp_path / "out" / "mirrored" / "step.json").read_text())["info"]
+    assert info["distribute"] == "multi_worker" and info["replicas"] == 1 and info["global_batch_size"] == 32

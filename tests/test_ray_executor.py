@@ -169,6 +169,16 @@ def test_ray_address_without_the_ray_executor_is_refused(tmp_path):
     assert result.exit_code == 2 and "--executor ray" in result.output
 
 
+def test_multi_worker_steps_are_refused_as_ray_tasks(tmp_path):
+    from edgeopt.executors.ray_executor import RayExecutor
+    from edgeopt.pipeline import plan_steps
+
+    pytest.importorskip("ray")
+    recipe = parse_recipe(BRANCHES.replace("learning_rate: 0.01}", "learning_rate: 0.01, distribute: multi_worker}"))
+    with pytest.raises(EdgeoptError, match="step 'a' has distribute: multi_worker.*without --executor ray"):
+        RayExecutor().run_steps(plan_steps(recipe), recipe, None, tmp_path, force=False, log_fn=print)
+
+
 def test_a_step_no_node_can_take_is_refused_before_anything_runs():
     from edgeopt.executors.ray_executor import _check_resources
 

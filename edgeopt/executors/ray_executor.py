@@ -121,6 +121,11 @@ class RayExecutor:
     def run_steps(self, plan: list[PlannedStep], recipe, dataset, out_dir: Path, *, force: bool,
                   log_fn: Callable[[str], None]) -> dict[str, Artifact]:
         ray = import_ray()
+        for planned in plan:
+            if getattr(planned.step.params, "distribute", "none") == "multi_worker":
+                raise EdgeoptError(f"step '{planned.step.id}' has distribute: multi_worker, one TensorFlow job over the "
+                                   "hosts TF_CONFIG names, which cannot run as a Ray task. Run that recipe without "
+                                   "--executor ray on each host, or use distribute: mirrored.")
         with _connected(ray, self.address or os.environ.get("RAY_ADDRESS"), self.num_cpus, log_fn) as where:
             self._record = {**where, "ray_version": ray.__version__}
             _check_resources(ray, [p.step for p in plan if p.step.stage not in DRIVER_STAGES])
