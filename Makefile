@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[train,dev,ray]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install edgeopt (editable) with the dev extras
+install: $(STAMP)  ## create .venv and install edgeopt (editable) with the train and dev extras
 
 demo: $(STAMP)  ## train on the embedded MNIST digits, convert to float32 + int8, profile, print the table
 	$(VENV)/bin/edgeopt run recipes/quickstart.yaml --out runs/quickstart

@@ -2,8 +2,9 @@
 
 Not a test. It runs the recipe's steps exactly as `edgeopt run` does (same stage functions, same
 step folders) but profiles the .tflite files with a small LiteRT loop of its own (written before
-`edgeopt.profile` existed; its figures match `edgeopt run`'s within latency noise); it then times the LEAN model layer by layer and the LEAN layer
-op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
+`edgeopt.profile` existed; its figures match `edgeopt run`'s within latency noise); it times
+every .tflite again with their invokes interleaved (3 rounds, so ratios share the machine's load),
+then the LEAN model layer by layer and the LEAN layer op by op (TFLite has no per-op profiler in the Python interpreter: each figure is the p50 of a
 model cut after that layer/op — its outputs are every tensor later ops still need — minus the p50
 of the cut before it).
 
@@ -67,7 +68,7 @@ def main() -> None:
             row.update(size_bytes=len(data), gzip_bytes=gzip_size(data),
                        accuracy=tflite_accuracy(path, ds.x_test, ds.y_test),
                        **tflite_latency(path, ds.x_test[:1], args.runs, args.warmup),
-                       ops=op_counts(path))
+                       ops=op_counts(path), xnnpack_partitions=op_counts(path).get("DELEGATE", 0))
         else:
             logits = keras_model.predict(ds.x_test, batch_size=256, verbose=0)
             row.update(accuracy=float(np.mean(np.argmax(logits, -1) == ds.y_test)),
@@ -75,6 +76,10 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    tflite_rows = [r for r in rows if r["format"] == "tflite"]
+    alternating = alternating_p50(
+        {r["name"]: (out / r["name"] / "model.tflite").read_bytes() for r in tflite_rows},
+        ds.x_test[:1], args.runs, args.warmup, rounds=3) if tflite_rows else []
     cuts = {}
     if not args.no_cuts and args.cut_model in {s.id for s in recipe.steps}:
         model = load_keras_model(out / args.cut_model / "model.keras")
@@ -82,9 +87,35 @@ def main() -> None:
         cuts["layers_int8"] = layer_cut_times(model, calibration, args.runs, args.warmup)
         cuts["lean_ops_int8"] = lean_op_cut_times(model, calibration, args.runs, args.warmup)
     document = {"recipe": str(recipe.path), "dataset": ds.name, "rows": rows, "cuts": cuts,
+                "alternating_p50_ms": alternating,
                 "timing": f"p50 of {args.runs} single-image invokes after {args.warmup} warm-up, 1 thread"}
     (out / "lean_figures.json").write_text(json.dumps(document, indent=2) + "\n")
     print_table(rows, cuts)
+    for number, round_ in enumerate(alternating, start=1):
+        print(f"alternating round {number}: " + ", ".join(f"{k} {v:.4f} ms" for k, v in round_.items()))
+
+
+def alternating_p50(flatbuffers: dict[str, bytes], sample: np.ndarray, runs: int, warmup: int,
+                    rounds: int) -> list[dict[str, float]]:
+    """p50 of every model with their invokes interleaved, so all see the same machine load."""
+    interpreters = {}
+    for name, flatbuffer in flatbuffers.items():
+        interpreter = _interpreter(flatbuffer)
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], _quantise(sample, detail))
+        for _ in range(warmup):
+            interpreter.invoke()
+        interpreters[name] = interpreter
+    results = []
+    for _ in range(rounds):
+        times = {name: [] for name in interpreters}
+        for _ in range(runs):
+            for name, interpreter in interpreters.items():
+                start = time.perf_counter_ns()
+                interpreter.invoke()
+                times[name].append((time.perf_counter_ns() - start) / 1e6)
+        results.append({name: float(np.percentile(t, 50)) for name, t in times.items()})
+    return results
 
 
 def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
@@ -158,10 +189,11 @@ def op_counts(path) -> dict[str, int]:
     return counts
 
 
-def _p50_int8(model, calibration, runs, warmup) -> float:
+def _p50_int8(model, calibration, runs, warmup, lean_float_ops=None) -> float:
     from edgeopt.stages.convert import tflite_bytes
 
-    return tflite_latency(tflite_bytes(model, "int8", calibration), calibration[:1], runs, warmup)["latency_ms_p50"]
+    flatbuffer = tflite_bytes(model, "int8", calibration, lean_float_ops=lean_float_ops)
+    return tflite_latency(flatbuffer, calibration[:1], runs, warmup)["latency_ms_p50"]
 
 
 def layer_cut_times(model, calibration, runs, warmup) -> list[dict]:
@@ -181,6 +213,7 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
     """The first LEAN layer on its real input, cut after each of its TFLite ops (int8)."""
     from edgeopt._keras import keras, tf
     from edgeopt.layers import LEAN
+    from edgeopt.layers.lean import FLOAT_OP_PREFIX
 
     lean = next((layer for layer in model.layers if isinstance(layer, LEAN)), None)
     if lean is None:
@@ -190,32 +223,36 @@ def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
 
     def stages(x):
         """LEAN.call unrolled (one iteration, non-negative form), yielding after each op the tensors
-        still needed. Keep in step with `LEAN.call`."""
+        still needed. Keep in step with `LEAN.call`; `lean_float_*` names are the ops the int8
+        graph keeps in float."""
         if lean.signed_inputs:
             raise SystemExit("op cuts follow LEAN's non-negative form; this model's first LEAN has signed_inputs")
-        unit = tf.math.l2_normalize(tf.nn.relu(x), axis=-1, epsilon=lean._l2_floor(x.dtype))
-        yield "RELU + L2_NORMALIZATION", [unit]
-        groups = lean._split(unit)
-        yield "RESHAPE", [groups]
-        total = tf.reduce_sum(groups, axis=-2, keepdims=True)
-        row_sums = tf.reduce_sum(groups * total, axis=-1)
-        yield "SUM + MUL + SUM (row sums g_i·Σg)", [groups, row_sums]
-        degree = tf.maximum(row_sums, lean.epsilon * math.sqrt(lean.preserved))
-        yield "MAXIMUM (floored D)", [groups, degree]
+        unit = lean._unit(x)
+        yield "float RELU, MUL, SUM, MAXIMUM, RSQRT, MUL (unit ℓ2 norm)", [unit]
+        total = lean._fixed(unit, lean._position_sum())
+        yield "int8 FULLY_CONNECTED (s = Σ_i g_i)", [unit, total]
+        row_sums = lean._times_groups(unit, total)
+        yield "int8 FC + MUL + FC (row sums g_i·s)", [unit, row_sums]
+        degree = tf.maximum(row_sums, lean.epsilon * math.sqrt(lean.preserved), name=f"{FLOAT_OP_PREFIX}degree")
+        yield "float MAXIMUM (floored D)", [unit, degree]
         v = lean.initial_vector / tf.reduce_sum(tf.abs(lean.initial_vector))
-        mixture = tf.reduce_sum(groups * v[:, None], axis=-2, keepdims=True)
-        yield "MUL + SUM (m = Σ V_k·g_k)", [groups, degree, mixture]
-        product = tf.squeeze(tf.linalg.matmul(groups, mixture, transpose_b=True), axis=-1)
-        yield "BATCH_MATMUL (A·V = g_i·m)", [degree, product]
-        yield "DIV (D⁻¹·AV)", [product / degree]
-        yield "ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
+        with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):
+            product = lean._affinity_times(unit, v, per_position=False)
+        yield "float FC, FC, MUL, FC (A·V = g_i·m)", [degree, product]
+        yield "float DIV (D⁻¹·AV)", [tf.math.divide(product, degree, name=f"{FLOAT_OP_PREFIX}transition")]
+        yield "float ABS + SUM + MAXIMUM + DIV (/‖ÃV‖₁)", [lean(x)]
+
+    def flat(tensors):
+        # A RESHAPE after every cut output: LEAN's ops never become graph outputs, whose tensors the
+        # converter renames (the float ops are found by name).
+        return [tf.reshape(t, (-1, math.prod(t.shape[1:]))) for t in tensors]
 
     names = [name for name, _ in stages(tf.constant(activations[:1]))]
     results, previous = [], 0.0
     for index, name in enumerate(names):
         inp = keras.Input(activations.shape[1:])
-        out = keras.layers.Lambda(lambda t, i=index: list(stages(t))[i][1])(inp)
-        p50 = _p50_int8(keras.Model(inp, out), activations, runs, warmup)
+        out = keras.layers.Lambda(lambda t, i=index: flat(list(stages(t))[i][1]))(inp)
+        p50 = _p50_int8(keras.Model(inp, out), activations, runs, warmup, lean_float_ops=True)
         results.append({"op": name, "cut_p50_ms": p50, "increment_ms": p50 - previous})
         previous = p50
     results.append({"input_shape": list(activations.shape[1:])})

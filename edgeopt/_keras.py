@@ -14,9 +14,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("EDGEOPT_VER
 
 from edgeopt.quiet import native_output_captured  # noqa: E402
 
-with native_output_captured():  # oneDNN/CUDA banners are printed before any log level applies
-    import tensorflow as tf  # noqa: E402
-    import tf_keras as keras  # noqa: E402
+try:
+    with native_output_captured():  # oneDNN/CUDA banners are printed before any log level applies
+        import tensorflow as tf  # noqa: E402
+        import tf_keras as keras  # noqa: E402
+except ModuleNotFoundError as exc:  # a device install (`pip install edgeopt`): say what to add
+    from edgeopt.train_extra import TRAIN_MODULES, missing_extra
+
+    if exc.name not in TRAIN_MODULES:
+        raise
+    raise missing_extra("training and converting models", [TRAIN_MODULES[exc.name]]) from None
 
 tf.get_logger().setLevel("ERROR")
 

@@ -18,12 +18,8 @@ import typer
 from edgeopt.errors import EdgeoptError
 
 
-class EnergyMethod(str, enum.Enum):  # mirrors edgeopt.profile.energy.ENERGY_METHODS
-    auto = "auto"
-    rapl = "rapl"
-    pyrapl = "pyrapl"
-    model = "model"
-    off = "off"
+SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
+            "e.g. steps.base.epochs=1 or data.limit_train=2000; repeatable")
 
 
 class Executor(str, enum.Enum):  # how `run` runs the steps
@@ -31,7 +27,7 @@ class Executor(str, enum.Enum):  # how `run` runs the steps
     ray = "ray"
 
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
 
 
@@ -61,21 +57,25 @@ def run(
                                            "independent branches in parallel (docs/scale.md)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use with --executor ray "
                                               "(default: RAY_ADDRESS, else a new local Ray)"),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
 ) -> None:
     """Validate a recipe, run its steps, profile every artifact, print and save the table.
 
     Steps finished by an earlier run into the same folder, with unchanged inputs and parameters,
-    are reused; `--force` reruns them.
+    are reused; `--force` reruns them. `--set steps.base.epochs=1 --set data.limit_train=2000`
+    changes the recipe for this run only (recorded in results.json).
     """
-    from edgeopt.atomic import atomic_write_text
+    from edgeopt.train_extra import require_train
+
+    require_train("`edgeopt run`")
     from edgeopt.pipeline import run_recipe
-    from edgeopt.plot import write_pareto_plot
     from edgeopt.recipe import load_recipe
-    from edgeopt.report import baseline_row, best_within_budget, energy_notes, render_markdown, render_table
+    from edgeopt.report import best_within_budget, energy_notes, render_table
+    from edgeopt.report_machines import write_run_report
 
     if ray_address and executor is not Executor.ray:
         raise EdgeoptError("--ray-address applies only with --executor ray. Add `--executor ray`, or drop --ray-address.")
-    parsed = load_recipe(recipe)
+    parsed = load_recipe(recipe, overrides or ())
     out_dir = out or Path("runs") / parsed.name
     steps_on = None
     if executor is Executor.ray:
@@ -89,47 +89,78 @@ def run(
         typer.echo(line)
     for note in energy_notes(result.rows):
         typer.echo(f"note: {note}")
-    base = baseline_row(result.rows, parsed.baseline)
-    floor = None if parsed.accuracy_budget is None or base is None or base.accuracy is None \
-        else base.accuracy - parsed.accuracy_budget / 100
-    plot = write_pareto_plot(result.rows, out_dir / "pareto.png", floor)
-    document = {**result.document, "plot": plot.name if plot else None}
-    report = atomic_write_text(out_dir / "report.md", render_markdown(document))
+    report, plot = write_run_report(out_dir, result.document, devices=[])  # the host's report, as always
     typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
 @app.command()
 @user_errors_exit_2
 def profile(
-    models: List[Path] = typer.Argument(..., help="one or more .tflite files"),
+    models: List[Path] = typer.Argument(..., help="one or more .tflite files, or one run folder made by `edgeopt run`"),
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
-    runs: int = typer.Option(100, "--runs", min=1, help="timed invokes per model"),
-    warmup: int = typer.Option(10, "--warmup", min=0, help="untimed invokes first"),
-    threads: int = typer.Option(1, "--threads", min=1, help="interpreter threads"),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help="timed invokes per model [default: 100; a run folder: the run's]"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed invokes first [default: 10; a run folder: the run's]"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="interpreter threads [default: 1; a run folder: the run's]"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
-    energy: EnergyMethod = typer.Option("auto", "--energy", case_sensitive=False,
-                                        help="auto: RAPL if readable, else the 45 nm model (labelled)"),
-    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer modelled energy: compute / SRAM / DRAM"),
-    energy_window_s: float = typer.Option(1.0, "--energy-window", min=0.01, help="seconds per RAPL window"),
-    energy_windows: int = typer.Option(3, "--energy-windows", min=3, help="RAPL idle and inference windows"),
+    energy: Optional[str] = typer.Option(
+        None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
+        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU power, labelled) | model45 (45 nm "
+        "accelerator model) | off [default: auto; a run folder: the run's]"),
+    cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
+                                              help="this CPU package's power (TDP) in W for the estimate "
+                                                   "(default: CodeCarbon's table by CPU model)"),
+    rail: Optional[str] = typer.Option(None, "--rail", help="power-sensor rail(s) to count, comma-separated "
+                                       "(hwmon, rpi-pmic; default: the board's input rail)"),
+    breakdown: bool = typer.Option(False, "--breakdown", help="per-layer 45 nm model: compute / SRAM / DRAM"),
+    energy_window_s: Optional[float] = typer.Option(None, "--energy-window", min=0.01,
+                                                    help="seconds per meter window [default: 1.0; a run folder: the run's]"),
+    energy_windows: Optional[int] = typer.Option(None, "--energy-windows", min=3,
+                                                 help="meter idle and inference windows [default: 3; a run folder: the run's]"),
+    device_name: Optional[str] = typer.Option(None, "--device-name",
+                                              help="run folder: write devices/NAME.json [default: this machine's hostname]"),
 ) -> None:
-    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy."""
+    """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy.
+
+    Given a run folder (copied from the machine that ran the recipe), profiles every .tflite row of
+    its results.json with the run's settings and test split, writes RUN_DIR/devices/<hostname>.json
+    and prints the run's table for this machine.
+    """
+    from edgeopt.profile.energy import check_energy_method
+    from edgeopt.profile.energy.estimate import check_cpu_watts
+
+    if energy is not None:
+        check_energy_method(energy)  # before any model is loaded: a bad option fails at once
+    check_cpu_watts(cpu_watts)
+    # cpu_watts and the rail describe this machine, never the run's host: taken from the command line only.
+    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
+               "energy_window_s": energy_window_s, "energy_windows": energy_windows,
+               "cpu_watts": cpu_watts, "energy_rail": rail}
+    if any(model.is_dir() for model in models):
+        if len(models) > 1:
+            raise EdgeoptError("give one run folder, or .tflite files, not both: "
+                               + ", ".join(str(m) for m in models if m.is_dir()) + " is a folder.")
+        if data or data_path or limit_test:
+            raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
+                               "the test split it carries (data/test.npz), the images the host measured.")
+        return _profile_run_folder(models[0], options, device_name, as_json, breakdown)
+    if device_name:
+        raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
+                           "(edgeopt profile RUN_DIR --device-name NAME).")
     from edgeopt.data import load_dataset
+    from edgeopt.device_profile import DEFAULT_SETTINGS
     from edgeopt.profile import profile_tflite
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
 
+    settings = {**DEFAULT_SETTINGS, **{key: value for key, value in options.items() if value is not None}}
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
     rows = []
     for model in models:
-        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model), runs=runs,
-                                   warmup=warmup, threads=threads,
+        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),
                                    x_test=dataset.x_test if dataset else None,
-                                   y_test=dataset.y_test if dataset else None,
-                                   energy=energy.value, energy_window_s=energy_window_s,
-                                   energy_windows=energy_windows, breakdown=breakdown))
+                                   y_test=dataset.y_test if dataset else None, breakdown=breakdown, **settings))
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
@@ -141,26 +172,125 @@ def profile(
         typer.echo(f"note: {note}", err=True)
 
 
+def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
+                        breakdown: bool) -> None:
+    from edgeopt.device_profile import profile_run_folder
+    from edgeopt.progress import log
+    from edgeopt.report import best_within_budget, energy_notes, render_breakdown, render_json, render_table
+    from edgeopt.report_machines import accuracy_comparison, device_label, device_table_rows
+    from edgeopt.run_folder import read_results
+
+    document, path = profile_run_folder(run_dir, device_name=device_name, overrides=options, breakdown=breakdown,
+                                        log_fn=log)
+    if as_json:
+        sys.stdout.write(render_json(document))
+        sys.stdout.flush()
+        typer.echo(f"wrote {path}", err=True)
+        return
+    results = read_results(run_dir)
+    recipe = results.get("recipe") or {}
+    rows = device_table_rows(results, document)
+    typer.echo(f"{recipe.get('name')} on {device_label(document)}:")
+    typer.echo(render_table(rows, recipe.get("baseline"), budget_points=recipe.get("accuracy_budget")))
+    for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")):
+        typer.echo(line)
+    typer.echo(accuracy_comparison(results, document))
+    if breakdown:
+        typer.echo("\n" + render_breakdown(rows))
+    for note in energy_notes([row for row in rows if row.format == "tflite"]):
+        typer.echo(f"note: {note}")
+    typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")
+
+
 @app.command()
 @user_errors_exit_2
-def validate(recipe: Path = typer.Argument(..., help="recipe YAML file")) -> None:
-    """Check a recipe completely without running it."""
+def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeopt run`, with devices/*.json")) -> None:
+    """Render RUN_DIR/report.md and pareto.png again: the host's table and every devices/*.json.
+
+    Each machine gets its table (same rows, baseline and budget) and its best rows within budget;
+    the plot shows each machine. Every file is checked before anything is written.
+    """
+    from edgeopt.device_profile import read_device_documents
+    from edgeopt.report import best_within_budget
+    from edgeopt.report_machines import machine_tables, write_run_report
+    from edgeopt.run_folder import read_results
+
+    results = read_results(run_dir)
+    devices = read_device_documents(run_dir, results)
+    recipe = results.get("recipe") or {}
+    report_path, plot = write_run_report(run_dir, results, devices)
+    for label, rows in machine_tables(results, devices):
+        typer.echo(label)
+        for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")) or ["  (no budget)"]:
+            typer.echo(f"  {line}")
+    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "")
+               + f" ({len(devices)} device file{'s' if len(devices) != 1 else ''})")
+
+
+@app.command()
+@user_errors_exit_2
+def validate(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+             overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP)) -> None:
+    """Check a recipe completely (with any `--set` overrides) without running it."""
     from edgeopt.recipe import load_recipe
 
-    parsed = load_recipe(recipe)
-    typer.echo(f"{recipe}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
+    parsed = load_recipe(recipe, overrides or ())
+    with_set = "".join(f" --set {o}" for o in parsed.overrides)
+    typer.echo(f"{recipe}{with_set}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
     for step in parsed.steps:
         typer.echo(f"  {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else ""))
 
 
 @app.command()
+@user_errors_exit_2
+def check(
+    run_dir: Path = typer.Argument(..., help="a run folder (the --out of `edgeopt run`)"),
+    row: Optional[List[str]] = typer.Option(None, "--row", help="row to check; repeat for more (default: the rows "
+                                            "the report names best within the accuracy budget)"),
+    min_accuracy: Optional[float] = typer.Option(None, "--min-accuracy", help="lowest accuracy, in percent (95 = 95 %)"),
+    max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop",
+                                                      help="largest drop below the recipe's baseline row, in points"),
+    max_p50_ms: Optional[float] = typer.Option(None, "--max-p50-ms", help="largest p50 latency, in ms"),
+    max_size_kib: Optional[float] = typer.Option(None, "--max-size-kib", help="largest file size, in KiB"),
+    max_energy_mj: Optional[float] = typer.Option(None, "--max-energy-mj", help="largest energy per inference, in mJ"),
+    device: Optional[str] = typer.Option(None, "--device", help="check the rows profiled on this host "
+                                         "(RUN_DIR/devices/HOST.json) instead of the run's own"),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="also write the checks as JUnit XML to this file"),
+) -> None:
+    """Gate a finished run on thresholds: exit 0 when every check holds, 1 when one fails, 2 on bad input.
+
+    Options override the same keys of the recipe's `checks:` section.
+    """
+    from edgeopt.atomic import atomic_write_text
+    from edgeopt.check import junit_xml, merge_checks, read_run, run_checks
+
+    figures = read_run(run_dir, device)
+    checks = merge_checks(figures.checks, {"rows": row, "min_accuracy": min_accuracy,
+                                           "max_accuracy_drop": max_accuracy_drop, "max_p50_ms": max_p50_ms,
+                                           "max_size_kib": max_size_kib, "max_energy_mj": max_energy_mj})
+    results = run_checks(figures, checks)
+    for result in results:
+        typer.echo(result.line())
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results)} checks on {figures.source}: {len(results) - failed} passed, {failed} failed")
+    if junit:
+        try:
+            atomic_write_text(junit, junit_xml(results, figures.name + (f".{device}" if device else "")))
+        except OSError as exc:
+            raise EdgeoptError(f"cannot write --junit {junit}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {junit}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def stages() -> None:
-    """List the stages a recipe can use, with their parameters."""
+    """List the stages a recipe can use, with their parameters and the package each comes from."""
     from edgeopt.stages import STAGES
 
     for spec in STAGES.values():
         takes = f"{spec.consumes} → {spec.produces}" if spec.consumes else f"→ {spec.produces}"
-        typer.echo(f"{spec.name}  ({takes})  {spec.summary}")
+        typer.echo(f"{spec.name}  ({takes})  {spec.summary}  [{spec.package}]")
         for name, field in spec.params.model_fields.items():
             default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
             typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"
@@ -196,7 +326,7 @@ def architectures() -> None:
 
 
 def main() -> None:
-    app()
+    app(prog_name="edgeopt")  # the same name in help and completion under `python -m edgeopt` or the script
 
 
 if __name__ == "__main__":

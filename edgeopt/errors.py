@@ -18,3 +18,11 @@ class ModelFileError(EdgeoptError):
 
 class DataError(EdgeoptError):
     """A dataset cannot be found, read, or does not fit the model."""
+
+
+class MissingExtraError(EdgeoptError):
+    """A command needs a part of edgeopt that is not installed (e.g. the `train` extra)."""
+
+
+class RunFolderError(EdgeoptError):
+    """A run folder (results.json, its models, data/test.npz, devices/) is missing, stale or damaged."""

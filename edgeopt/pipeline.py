@@ -26,6 +26,7 @@ from edgeopt.atomic import atomic_write_text
 from edgeopt.data import Dataset, load_dataset
 from edgeopt.recipe import Recipe, Step
 from edgeopt.row import SCHEMA_VERSION, Row
+from edgeopt.run_folder import file_sha256, relative_to_run, write_test_split
 from edgeopt.stages import STAGES, Artifact, StageContext
 from edgeopt.progress import log
 
@@ -37,7 +38,7 @@ class RunResult:
     document: dict  # what results.json holds
 
 
-def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
+def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = False,
                log_fn: Callable[[str], None] = log, executor: "StepExecutor | None" = None) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
@@ -45,11 +46,22 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
     it is made. With one (e.g. `edgeopt.executors.ray_executor.RayExecutor`) it runs the steps and
     every profile is taken afterwards, here, one at a time, so no figure is measured beside training.
 
+    Args:
+        recipe: A validated `Recipe` (`load_recipe`, with any overrides) or the path of a recipe file.
+        out_dir: The run folder; finished steps already in it are reused when unchanged.
+        force: Redo every step and profile.
+        log_fn: Where progress lines go.
+        executor: How the steps run (default: one after another here); recorded in results.json.
+
     Example:
-        >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")
+        >>> result = run_recipe("recipes/quickstart.yaml", "runs/quickstart")
         >>> [row.name for row in result.rows]
         ['base', 'base_float32', 'base_int8']
     """
+    if not isinstance(recipe, Recipe):
+        from edgeopt.recipe import load_recipe
+
+        recipe = load_recipe(recipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(recipe.data.name, recipe.data.path, limit_train=recipe.data.limit_train,
@@ -65,10 +77,11 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, *, force: bool = False,
         executor_record = {"name": "sequential"}
     else:
         artifacts = executor.run_steps(plan, recipe, dataset, out_dir, force=force, log_fn=log_fn)
-        rows = [_profile_once(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn)
+        rows = [_profiled_row(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn, out_dir)
                 for p in plan if p.step.profile]
         executor_record = executor.record()
-    document = {**results_document(recipe, rows, dataset), "executor": executor_record}
+    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
+    document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
 
@@ -121,8 +134,18 @@ def _run_sequentially(plan: list[PlannedStep], recipe: Recipe, dataset: Dataset,
         _inherit_lineage(artifact, artifacts.get(step.source))
         artifacts[step.id] = artifact
         if step.profile:
-            rows.append(_profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn))
+            rows.append(_profiled_row(step, artifact, recipe, dataset, fingerprint, force, log_fn, out_dir))
     return rows
+
+
+def _profiled_row(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str, force: bool,
+                  log_fn: Callable[[str], None], out_dir: Path) -> Row:
+    row = _profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn)
+    # Relative to the run folder, with the file's hash: a copied folder still resolves and
+    # a device can tell that it profiles the very bytes the host did.
+    row.path = relative_to_run(out_dir, artifact.path)
+    row.extra["sha256"] = file_sha256(artifact.path)
+    return row
 
 
 # Facts about a model that survive conversion: an int8 file made from a pruned, mixed-precision
@@ -137,7 +160,11 @@ def _inherit_lineage(artifact: Artifact, source: Artifact | None) -> None:
 
 
 def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None) -> str:
-    """A digest of everything that determines a step's output (not its id, not profiling)."""
+    """A digest of everything that determines a step's output (not its id, not profiling).
+
+    It digests the values in effect, `--set` overrides included, so an override reruns the steps
+    it changes (and the steps downstream of them) and no others.
+    """
     params = step.params.model_dump(mode="json")
     for key in getattr(step.params, "omit_when_default", ()):  # keys newer than the runs they must resume
         if params.get(key) == type(step.params).model_fields[key].default:
@@ -234,12 +261,11 @@ def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Datas
 
 
 def _stage_meter(recipe: Recipe):
-    """Energy of a stage follows profile.energy: off → none, model → CPU-time estimate, else RAPL if readable."""
-    from edgeopt.profile.energy.stage_meter import StageEnergyMeter
+    """Energy of a stage follows profile.energy: off → none, estimate/model45 → CPU-time estimate, else a meter."""
+    from edgeopt.profile.energy.stage_meter import stage_meter_for
 
-    if recipe.profile.energy == "off":
-        return None
-    return StageEnergyMeter(recipe.profile.cpu_watts_per_core, use_rapl=recipe.profile.energy != "model")
+    p = recipe.profile
+    return stage_meter_for(p.energy, p.cpu_watts, p.energy_rail)
 
 
 def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
@@ -250,7 +276,8 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
 
         p = recipe.profile
         row = profile_tflite(artifact.path, threads=p.threads, energy=p.energy, energy_window_s=p.energy_window_s,
-                             energy_windows=p.energy_windows, **options)
+                             energy_windows=p.energy_windows, cpu_watts=p.cpu_watts, energy_rail=p.energy_rail,
+                             **options)
     else:
         from edgeopt.keras_profile import profile_keras
 
@@ -260,14 +287,20 @@ def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -
         row.train_energy_j = artifact.info.get("stage_energy_j")
         row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
     row.extra.update({k: artifact.info.get(k) for k in
-                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_note")})
+                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_scope",
+                       "stage_energy_note")})
     row.extra.update({"stage": step.stage, "from": step.source, "sparsity": artifact.info.get("sparsity_overall"),
                       "sparsity_per_layer": artifact.info.get("sparsity"), "precision": artifact.info.get("precision")})
     return row
 
 
-def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
-    """The results.json contract (DESIGN.md §3)."""
+def _dataset_record(recipe: Recipe, dataset: Dataset) -> dict:
+    return {"name": dataset.name, "source": dataset.source, "limit_test": recipe.data.limit_test,
+            "seed": recipe.seed}
+
+
+def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset, test_data: dict | None = None) -> dict:
+    """The results.json contract (DESIGN.md §3); paths in it are relative to the run folder."""
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import within_budget
 
@@ -275,9 +308,13 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "recipe": {"name": recipe.name, "path": str(recipe.path), "sha256": recipe.sha256, "seed": recipe.seed,
-                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget, "text": recipe.text},
+                   "baseline": recipe.baseline, "accuracy_budget": recipe.accuracy_budget,
+                   "checks": recipe.checks.model_dump(exclude_none=True) or None,
+                   "overrides": list(recipe.overrides), "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
                     "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
+        "profile": recipe.profile.model_dump(mode="json"),  # what `edgeopt profile RUN_DIR` repeats
+        "test_data": test_data,  # data/test.npz: the split accuracy was measured on, with its sha256
         "machine": machine_info(),
         "rows": [{**row.to_dict(), "within_budget": verdicts[row.name]} for row in rows],
     }

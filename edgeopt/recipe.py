@@ -19,17 +19,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgeopt.check import ChecksSpec
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
-from edgeopt.stages import STAGES
+from edgeopt.overrides import apply_overrides
+from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
 STEP_KEYS = ("id", "stage", "from", "profile", "resources")  # every other key of a step is a stage parameter
+RESERVED_IDS = frozenset({"data", "devices"})  # RUN_DIR/data/test.npz and RUN_DIR/devices/ (run_folder.py)
 
 
 class _Strict(BaseModel):
@@ -54,12 +57,42 @@ class ProfileSpec(_Strict):
     runs: int = Field(100, ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(10, ge=0, le=100_000, description="untimed invokes first")
     threads: int = Field(1, ge=1, le=256, description="interpreter threads")
-    energy: Literal["auto", "rapl", "pyrapl", "model", "off"] = Field(
-        "auto", description="auto: RAPL if readable, else the 45 nm model (labelled); off: none")
-    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per RAPL window")
-    energy_windows: int = Field(3, ge=3, le=1000, description="RAPL idle and inference windows")
-    cpu_watts_per_core: float = Field(15.0, gt=0, le=1000,
-                                      description="per-core power for the stage energy estimate without RAPL")
+    energy: str = Field(
+        "auto", description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
+        "labelled time × power estimate; rapl | pyrapl | hwmon | rpi-pmic | estimate | model45 | off")
+    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per meter window")
+    energy_windows: int = Field(3, ge=3, le=1000, description="meter idle and inference windows")
+    energy_rail: str | None = Field(None, min_length=1, description="power-sensor rail(s) to count, "
+                                    "comma-separated (default: the board's input rail)")
+    cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "
+                                    "for estimates; default: CodeCarbon's table by CPU model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cpu_watts_per_core" in data:
+            raise ValueError("`profile.cpu_watts_per_core` was replaced by `profile.cpu_watts`, the CPU "
+                             "package's power (TDP) in W, which edgeopt divides by the cores per package; "
+                             "leave it out to use CodeCarbon's table")
+        return data
+
+    @model_validator(mode="after")
+    def _rail_needs_a_rail_meter(self) -> "ProfileSpec":
+        if self.energy_rail is not None and self.energy not in ("auto", "hwmon", "rpi-pmic"):
+            raise ValueError(f"`profile.energy_rail` selects rails of a power-sensor meter (auto, hwmon, "
+                             f"rpi-pmic); `profile.energy: {self.energy}` reads none")
+        return self
+
+    @field_validator("energy")
+    @classmethod
+    def _known_energy(cls, value: str) -> str:
+        from edgeopt.errors import EdgeoptError
+        from edgeopt.profile.energy import check_energy_method
+
+        try:
+            return check_energy_method(value)
+        except EdgeoptError as err:
+            raise ValueError(str(err).split(" Received:")[0].rstrip(". ")) from None
 
 
 class StepResources(_Strict):
@@ -77,6 +110,7 @@ class _RecipeFile(_Strict):
     baseline: str | None = Field(None, description="step id the table's deltas are against (default: the first)")
     accuracy_budget: float | None = Field(None, ge=0, le=100, description="largest accuracy drop, in points, "
                                           "against the baseline that a row may have and still count")
+    checks: ChecksSpec = Field(ChecksSpec(), description="thresholds for `edgeopt check` (a CI gate)")
     steps: list[dict[str, Any]] = Field(min_length=1)
 
 
@@ -100,7 +134,9 @@ class Recipe:
     baseline: str
     accuracy_budget: float | None  # points
     steps: tuple[Step, ...]
+    checks: ChecksSpec  # thresholds `edgeopt check` applies to the run (may be empty)
     text: str  # the YAML as written, kept for results.json and the report
+    overrides: tuple[str, ...] = ()  # `--set KEY=VALUE`s applied over `text`, in order
 
     @property
     def sha256(self) -> str:
@@ -110,13 +146,18 @@ class Recipe:
         return next(s for s in self.steps if s.id == step_id)
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, parse and validate a recipe file; raise one RecipeError listing every problem.
 
+    Args:
+        path: The YAML file.
+        overrides: `KEY=VALUE` changes applied before validation, as `--set` does
+            (`steps.<id>.<key>`, dotted keys, values parsed as YAML; see `edgeopt.overrides`).
+
     Example:
-        >>> recipe = load_recipe("recipes/quickstart.yaml")
-        >>> [s.stage for s in recipe.steps]
-        ['train', 'convert', 'convert']
+        >>> recipe = load_recipe("recipes/quickstart.yaml", ["steps.base.epochs=1"])
+        >>> [s.stage for s in recipe.steps], recipe.step("base").params.epochs
+        (['train', 'convert', 'convert'], 1)
     """
     path = Path(path)
     try:
@@ -125,27 +166,30 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"recipe file {path} not found. Check the path; examples are in recipes/.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"cannot read recipe {path}: {exc}") from None
-    return parse_recipe(text, path)
+    return parse_recipe(text, path, overrides)
 
 
-def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
-    """Validate recipe `text` (as read from `path`, which only names it in messages)."""
+def parse_recipe(text: str, path: Path = Path("<recipe>"), overrides: Sequence[str] = ()) -> Recipe:
+    """Validate recipe `text` (as read from `path`, which names it in messages) with `overrides` applied."""
+    overrides = tuple(overrides)
+    where = f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)
     try:
         raw = yaml.safe_load(text)
     except (ValueError, RecursionError) as exc:  # e.g. a date like 2024-13-45, or absurd nesting
-        raise RecipeError(f"{path}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
+        raise RecipeError(f"{where}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"{path}: YAML does not parse{at}: {problem}. Fix the syntax (indentation, colons, quotes).") from None
+        raise RecipeError(f"{where}: YAML does not parse{at}: {problem}. Fix the syntax (indentation, colons, quotes).") from None
     if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping with at least a `steps:` list; got {type(raw).__name__}. "
+        raise RecipeError(f"{where}: a recipe is a mapping with at least a `steps:` list; got {type(raw).__name__}. "
                           "See recipes/quickstart.yaml.")
+    raw = apply_overrides(raw, overrides, str(path))
     try:
         top = _RecipeFile.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_describe(path, None, exc, _RecipeFile)) from None
+        raise RecipeError(_describe(where, None, exc, _RecipeFile)) from None
 
     problems: list[str] = []
     steps: list[Step] = []
@@ -153,7 +197,7 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
     for index, raw_step in enumerate(top.steps, start=1):
         step, problem = _parse_step(index, raw_step, produced)
         if problem:
-            problems.append(f"{path}: {problem}")
+            problems.append(f"{where}: {problem}")
         if step:
             steps.append(step)
         if isinstance(raw_step, dict) and isinstance(raw_step.get("stage"), str) and raw_step["stage"] in STAGES:
@@ -164,12 +208,18 @@ def parse_recipe(text: str, path: Path = Path("<recipe>")) -> Recipe:
 
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
-        problems.append(f"{path}: `baseline` names no step. Received: baseline={top.baseline!r}."
+        problems.append(f"{where}: `baseline` names no step. Received: baseline={top.baseline!r}."
                         f"{did_you_mean(top.baseline, produced)}")
+    unprofiled = {s.id for s in steps if not s.profile}
+    for name in top.checks.rows or ():
+        if name not in produced or name in unprofiled:
+            what = "names no step" if name not in produced else "names a step with `profile: false`, which has no row"
+            problems.append(f"{where}: `checks.rows` {what}. Received: {name!r}."
+                            + (did_you_mean(name, produced) if name not in produced else ""))
     if problems:
         raise RecipeError("\n".join(problems))
     return Recipe(top.name or path.stem, path, top.seed, top.data, top.profile, baseline, top.accuracy_budget,
-                  tuple(steps), text)
+                  tuple(steps), top.checks, text, overrides)
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
@@ -179,11 +229,15 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(stage, str) or stage not in STAGES:
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
-        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`)."
+        broken = f" {len(PLUGIN_PROBLEMS)} stage plugin(s) failed to import: see the warning above." if PLUGIN_PROBLEMS else ""
+        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
     if not isinstance(step_id, str) or not step_id.replace("_", "").replace("-", "").isalnum():
         return None, f"{label}: `id` must be letters, digits, '_' or '-' (it names the output folder). Received: id={step_id!r}"
+    if step_id in RESERVED_IDS:
+        return None, (f"{label}: id '{step_id}' names a folder the run folder keeps for itself "
+                      f"({', '.join(sorted(RESERVED_IDS))}); choose another `id`, e.g. '{step_id}_model'.")
     if step_id in produced:
         return None, f"{label}: id '{step_id}' is used twice; give each step its own `id`."
     profile = raw.get("profile", True)
@@ -218,7 +272,7 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
 
 
-def _describe(path: Path | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:
+def _describe(path: str | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:
     """Turn pydantic's errors into lines naming the place, the key and the value received."""
     lines = []
     for err in exc.errors():

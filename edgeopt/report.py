@@ -35,7 +35,7 @@ def table_rows(rows: list[Row], baseline: str | None = None,
     body = []
     for r in rows:
         delta = None if (r.accuracy is None or base.accuracy is None) else 100 * (r.accuracy - base.accuracy)
-        source = NA if r.energy_source is None else r.energy_source + ("" if r.energy_measured else " (estimate)")
+        source = energy_label(r)
         body.append([
             r.name, r.format, r.dtype or NA, _fmt(r.params, ","), _fmt(r.macs, ","),
             _fmt(None if r.size_bytes is None else r.size_bytes / 1024, ".1f"),
@@ -70,28 +70,89 @@ def within_budget(rows: list[Row], baseline: str | None, budget_points: float | 
             for r in rows}
 
 
+# What "best" is judged on: (row attribute, what it measures, the word for less of it).
+BEST_KEYS = (("energy_mj", "energy per inference", "less energy"),
+             ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller"))
+
+
+def best_rows(rows: list[Row], baseline: str | None, budget_points: float | None) -> dict[str, Row]:
+    """Per key of BEST_KEYS (measured on the baseline too), the lowest row within the accuracy budget.
+
+    Example:
+        >>> rows = [Row("a", "a", "tflite", accuracy=0.9, size_bytes=10), Row("b", "b", "tflite", accuracy=0.9, size_bytes=5)]
+        >>> {key: row.name for key, row in best_rows(rows, "a", 1.0).items()}
+        {'size_bytes': 'b'}
+    """
+    base = baseline_row(rows, baseline)
+    verdicts = within_budget(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    best = {}
+    for key, _, _ in BEST_KEYS:
+        candidates = [r for r in eligible if getattr(r, key) is not None]
+        if key == "energy_mj" and energy_unrankable(base, candidates):
+            continue  # energies of different sources or scopes do not compare
+        if candidates and getattr(base, key) is not None:
+            best[key] = min(candidates, key=lambda r: getattr(r, key))
+    return best
+
+
+def energy_unrankable(base: Row, candidates: list[Row]) -> str | None:
+    """Why these rows' energies cannot be ranked against each other and the base, or None if they can."""
+    groups = energy_groups(candidates)
+    if len(groups) > 1:
+        listing = "; ".join(f"{label}: {', '.join(f'`{n}`' for n in names)}" for label, names in groups.items())
+        return (f"cannot rank — the rows' energy figures come from different sources or cover different things "
+                f"({listing}), and only figures of one source and scope compare. Profile every row with the same "
+                "`--energy`.")
+    if groups and base.energy_mj is not None and energy_label(base) not in groups:
+        return (f"not ranked against `{base.name}` — its energy is {energy_label(base)}, the others' "
+                f"{next(iter(groups))}.")
+    return None
+
+
 def best_within_budget(rows: list[Row], baseline: str | None, budget_points: float | None) -> list[str]:
     """Sentences naming the best row within budget for energy, latency and size, as ratios to the base."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
-    eligible = [r for r in rows if verdicts[r.name]]
-    if not eligible:
+    if not any(verdicts.values()):
         return [] if budget_points is None else [f"No row is within the {budget_points:g}-point accuracy budget."]
     lines = []
-    for key, what, word in (("energy_mj", "energy per inference", "less energy"),
-                            ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller")):
-        candidates = [r for r in eligible if getattr(r, key) is not None]
-        if not candidates or getattr(base, key) is None:
+    best_of = best_rows(rows, baseline, budget_points)
+    eligible = [r for r in rows if verdicts[r.name]]
+    for key, what, word in BEST_KEYS:
+        if key == "energy_mj":
+            reason = energy_unrankable(base, [r for r in eligible if r.energy_mj is not None])
+            if reason:
+                lines.append(f"Lowest {what} within {budget_points:g} points: {reason}")
+                continue
+        if key not in best_of:
             continue
-        best = min(candidates, key=lambda r: getattr(r, key))
+        best = best_of[key]
         delta = 100 * (best.accuracy - base.accuracy)
         source = ""
-        if key == "energy_mj" and best.energy_source:
-            source = (f", energy measured ({best.energy_source})" if best.energy_measured
-                      else f", energy a labelled estimate ({best.energy_source})")
+        if key == "energy_mj":
+            source = (f", energy measured ({energy_label(best)})" if best.energy_measured
+                      else f", energy a labelled estimate ({energy_label(best)})")
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
                      f"{getattr(base, key) / getattr(best, key):.2f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
     return lines
+
+
+def energy_label(row: Row) -> str:
+    """Where a row's energy comes from and what it covers: "hwmon: board-input", "estimate", "n/a"."""
+    if row.energy_source is None:
+        return NA
+    scope = row.energy_scope
+    return row.energy_source if scope in (None, row.energy_source) else f"{row.energy_source}: {scope}"
+
+
+def energy_groups(rows: list[Row]) -> dict[str, list[str]]:
+    """Row names by energy source and scope, for rows with an energy figure: energies compare within one group."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        if r.energy_mj is not None:
+            groups.setdefault(energy_label(r), []).append(r.name)
+    return groups
 
 
 def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple",
@@ -101,8 +162,11 @@ def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simpl
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def render_markdown(document: dict) -> str:
-    """report.md: the table, then what a reader needs to reproduce or cite it."""
+def render_markdown(document: dict, sections: list[str] = ()) -> str:
+    """report.md: the table, then what a reader needs to reproduce or cite it.
+
+    `sections` (markdown lines, e.g. the same models on other machines) go after the table's summary.
+    """
     rows = [Row.from_dict(r) for r in document["rows"]]
     recipe, machine = document.get("recipe", {}), document.get("machine", {})
     baseline = recipe.get("baseline")
@@ -112,6 +176,7 @@ def render_markdown(document: dict) -> str:
     summary = best_within_budget(rows, baseline, budget)
     if summary:
         lines += [f"- {line}" for line in summary] + [""]
+    lines += list(sections)
     if document.get("plot"):
         lines += [f"![accuracy against energy and latency]({document['plot']})", ""]
     lines += [f"Deltas (Δacc, smaller, faster) are against `{baseline or rows[0].name}`. "
@@ -122,7 +187,8 @@ def render_markdown(document: dict) -> str:
         d = document["dataset"]
         lines += [f"- **Data:** {d['name']} ({d['train']} train / {d['test']} test, shape {d['input_shape']}), from {d['source']}"]
     if recipe:
-        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"]
+        lines += [f"- **Recipe:** `{recipe.get('path')}` (sha256 `{recipe.get('sha256', '')[:16]}…`, seed {recipe.get('seed')})"
+                  + "".join(f" `--set {o}`" for o in recipe.get("overrides") or ())]
     if machine:
         lines += [f"- **Machine:** {machine.get('cpu_model', NA)}, {machine.get('cpu_logical_cores', NA)} logical cores, "
                   f"{machine.get('os', NA)}"]
@@ -167,9 +233,9 @@ def render_breakdown(rows: list[Row]) -> str:
         sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
         body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
                      *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
-        title = (f"Energy breakdown of {r.name}: 45 nm analytical model (seed 003), µJ per inference "
-                 "— an estimate, not a measurement")
-        if r.energy_measured:
-            title += f" (measured by {r.energy_source}: {_fmt(r.energy_mj, '.4g')} mJ net)"
+        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (seed 003), µJ per inference "
+                 "— an estimate, not a measurement, and not the CPU's energy")
+        if r.energy_source not in (None, "model45"):
+            title += f" (the row's energy, {energy_label(r)}: {_fmt(r.energy_mj, '.4g')} mJ)"
         parts.append(title + "\n" + tabulate(body, headers=headers, disable_numparse=True))
     return "\n\n".join(parts)

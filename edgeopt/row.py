@@ -28,7 +28,11 @@ class Row:
     latency_ms_mean: float | None = None
     latency_ms_std: float | None = None
     energy_mj: float | None = None  # per inference
-    energy_source: Literal["rapl", "pyrapl", "perf", "model"] | None = None
+    # "rapl" | "pyrapl" | "hwmon" | "rpi-pmic" | "estimate" | "model45"; None when not measured
+    energy_source: str | None = None
+    # what the figure covers: "cpu-package" | "board-input" | "rail" | "regulator-rails" |
+    # "estimate" | "model"; energies compare only within one source and scope
+    energy_scope: str | None = None
     energy_measured: bool = False
     edp_mj_ms: float | None = None
     train_seconds: float | None = None

@@ -26,7 +26,8 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> Non
         assert needle in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("command", ["run", "profile", "validate", "stages", "datasets", "architectures"])
+@pytest.mark.parametrize("command", ["run", "profile", "report", "validate", "check", "stages", "datasets",
+                                     "architectures"])
 def test_every_command_has_help(command):
     result = edgeopt(command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout

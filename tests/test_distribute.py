@@ -89,7 +89,7 @@ MIRRORED = """
 name: mirrored
 seed: 3
 data: {name: mnist_embedded, limit_train: 1000, limit_test: 400}
-profile: {runs: 5, warmup: 1, energy: model}
+profile: {runs: 5, warmup: 1, energy: estimate}
 steps:
   - {id: plain, stage: train, architecture: small_cnn, epochs: 8, batch_size: 32, learning_rate: 0.01}
   - {id: mirrored, stage: train, architecture: small_cnn, epochs: 8, batch_size: 32, learning_rate: 0.01,

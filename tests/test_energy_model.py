@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from energy_fakes import hide_meters
 
 from edgeopt.profile.energy import measure_energy
 from edgeopt.profile.energy.model import MAC_PJ, PJ_45NM, mac_arithmetic, model_energy, price_op
-from edgeopt.profile.energy.powercap import POWERCAP_ROOT_ENV
 from edgeopt.profile.tflite_model import OpInfo, inspect_tflite
 
 
@@ -80,23 +80,32 @@ def test_the_breakdown_sums_to_the_total(tiny_tflite_models, model):
     assert energy.total_mj == pytest.approx(energy.total_pj * 1e-9)
 
 
-def test_model_energy_is_labelled_a_model_and_is_deterministic(tiny_tflite_models):
-    first = measure_energy(tiny_tflite_models.int8, "model")
-    second = measure_energy(tiny_tflite_models.int8, "model", breakdown=True)
-    assert (first.source, first.measured, first.note) == ("model", False, None)
-    assert first.energy_mj == second.energy_mj == first.model_mj > 0
+def test_model45_energy_is_labelled_a_model_and_is_deterministic(tiny_tflite_models):
+    first = measure_energy(tiny_tflite_models.int8, "model45")
+    second = measure_energy(tiny_tflite_models.int8, "model45", breakdown=True)
+    assert (first.source, first.scope, first.measured, first.note) == (
+        "model45", "model", False, None)
+    assert first.energy_mj == second.energy_mj == first.model45_mj > 0
     assert first.gross_mj is None and first.net_mj is None  # not measured: no gross/net
     assert first.breakdown is None and len(second.breakdown) == len(
         inspect_tflite(tiny_tflite_models.int8).ops)
 
 
-def test_auto_without_rapl_falls_back_to_the_model_with_a_one_line_note(
+def test_auto_without_a_meter_falls_back_to_the_estimate_with_a_one_line_note(
         tiny_tflite_models, tmp_path, monkeypatch):
-    monkeypatch.setenv(POWERCAP_ROOT_ENV, str(tmp_path / "no-powercap"))
+    hide_meters(monkeypatch, tmp_path)
     result = measure_energy(tiny_tflite_models.float32, "auto")
-    assert (result.source, result.measured) == ("model", False)
-    assert "\n" not in result.note and "RAPL unavailable" in result.note
-    assert str(tmp_path / "no-powercap") in result.note and "not a measurement" in result.note
+    assert (result.source, result.scope, result.measured) == ("estimate", "estimate", False)
+    assert "\n" not in result.note and "no meter could be read" in result.note
+    assert str(tmp_path / "no-powercap") in result.note and "estimate" in result.note
+    assert result.model45_mj > 0  # the 45 nm figure rides along on every row
+
+
+def test_the_old_model_name_is_a_clear_error_pointing_to_model45(tiny_tflite_models):
+    from edgeopt.errors import EdgeoptError
+
+    with pytest.raises(EdgeoptError, match="renamed `model45`.*--energy estimate"):
+        measure_energy(tiny_tflite_models.float32, "model")
 
 
 def test_off_measures_nothing(tiny_tflite_models):

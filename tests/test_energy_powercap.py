@@ -165,7 +165,7 @@ def test_a_missing_tree_says_so_and_names_the_environment_variable(tmp_path, mon
         Powercap(tmp_path / "nope")
     message = str(info.value)
     assert "does not exist" in message and POWERCAP_ROOT_ENV in message
-    assert "--energy model" in message
+    assert "--energy estimate" in message
     assert info.value.short == f"{tmp_path / 'nope'} does not exist"
 
 

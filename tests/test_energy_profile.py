@@ -1,12 +1,11 @@
-"""Energy through `profile_tflite` and `edgeopt profile`: RAPL end to end, the model, notes."""
+"""Energy through `profile_tflite` and `edgeopt profile`: RAPL end to end, model45, notes."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from energy_fakes import denying_reader, start_constant_power_writer, write_zone
+from energy_fakes import build_midsize_float32, denying_reader, hide_meters, start_constant_power_writer, write_zone
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
@@ -20,10 +19,9 @@ WATTS = 10.0
 
 @pytest.fixture
 def no_rapl(tmp_path, monkeypatch):
-    """This machine has no powercap tree; make that explicit (and true on any test machine)."""
-    missing = tmp_path / "no-powercap"
-    monkeypatch.setenv(POWERCAP_ROOT_ENV, str(missing))
-    return missing
+    """This machine has no meter at all; make that explicit (and true on any test machine)."""
+    hide_meters(monkeypatch, tmp_path)
+    return tmp_path / "no-powercap"
 
 
 def _cli(*args: str):
@@ -32,26 +30,7 @@ def _cli(*args: str):
 
 @pytest.fixture(scope="module")
 def midsize_float32(tmp_path_factory):
-    """A float32 CNN of about 2.6 M MACs (tens of µs per inference, like the quickstart model).
-
-    Large enough that the Python around `invoke()` is negligible next to the inference itself,
-    which the end-to-end energy check needs; the weights are random (seeded): only time matters.
-    """
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    import tensorflow as tf
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.layers.Input((28, 28, 1)),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10),
-    ])
-    path = tmp_path_factory.mktemp("energy_midsize") / "midsize_float32.tflite"
-    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+    return build_midsize_float32(tmp_path_factory.mktemp("energy_midsize"))
 
 
 def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
@@ -99,36 +78,41 @@ def test_rapl_asked_for_on_a_machine_without_it_is_exit_2_with_the_reason(
         tiny_tflite_models, no_rapl):
     done = _cli(str(tiny_tflite_models.int8), "--energy", "rapl", "--runs", "5")
     assert done.exit_code == 2
-    assert "does not exist" in done.stderr and "--energy model" in done.stderr
+    assert "does not exist" in done.stderr and "--energy estimate" in done.stderr
     assert "Traceback" not in done.output
 
 
-def test_auto_without_rapl_prints_the_model_and_one_note(tiny_tflite_models, no_rapl):
+def test_auto_without_a_meter_prints_the_estimate_and_a_note_per_row(tiny_tflite_models,
+                                                                     no_rapl):
     m = tiny_tflite_models
     done = _cli(str(m.float32), str(m.int8), "--runs", "5", "--json")
     assert done.exit_code == 0, done.output
     rows = json.loads(done.stdout)["rows"]
-    assert [(r["energy_source"], r["energy_measured"]) for r in rows] == [("model", False)] * 2
+    assert [(r["energy_source"], r["energy_scope"], r["energy_measured"]) for r in rows] == [
+        ("estimate", "estimate", False)] * 2
     notes = [line for line in done.stderr.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and "RAPL unavailable" in notes[0]
+    # Each row's note names its own power × latency, so there is one per row.
+    assert 1 <= len(notes) <= 2 and all("no meter could be read" in n for n in notes)
+    for tried in ("rapl:", "hwmon:", "rpi-pmic:"):
+        assert tried in notes[0]
     f32, i8 = rows
-    assert i8["energy_mj"] < f32["energy_mj"]
+    assert i8["energy_model45_mj"] < f32["energy_model45_mj"]
 
 
 def test_every_row_carries_the_derived_metrics(tiny_tflite_models, no_rapl):
-    row = profile_tflite(tiny_tflite_models.int8, runs=20, warmup=2, energy="auto")
-    assert row.energy_source == "model" and not row.energy_measured
+    row = profile_tflite(tiny_tflite_models.int8, runs=20, warmup=2, energy="model45")
+    assert row.energy_source == "model45" and not row.energy_measured
     assert row.edp_mj_ms == pytest.approx(row.energy_mj * row.latency_ms_mean)
     assert row.extra["inferences_per_j"] == pytest.approx(1e3 / row.energy_mj)
     assert row.extra["ops_per_j"] == pytest.approx(2 * row.macs / (row.energy_mj * 1e-3))
     assert 0 < row.extra["dram_energy_mj"] < row.energy_mj
-    assert row.extra["energy_model_mj"] == row.energy_mj
+    assert row.extra["energy_model45_mj"] == row.energy_mj
     assert row.extra["energy_gross_mj"] is None  # nothing was measured
     json.dumps(row.to_dict())
 
 
 def test_breakdown_table_lists_each_layer_and_sums_to_the_total(tiny_tflite_models, no_rapl):
-    done = _cli(str(tiny_tflite_models.int8), "--runs", "5", "--energy", "model",
+    done = _cli(str(tiny_tflite_models.int8), "--runs", "5", "--energy", "model45",
                 "--breakdown")
     assert done.exit_code == 0, done.output
     assert "Energy breakdown of tiny_int8" in done.stdout and "an estimate" in done.stdout
@@ -136,7 +120,7 @@ def test_breakdown_table_lists_each_layer_and_sums_to_the_total(tiny_tflite_mode
     assert any(line.split()[1:2] == ["CONV_2D"] for line in lines if line.split())
     total_line = next(line for line in lines if line.split()[:1] == ["total"])
     total_uj = float(total_line.split()[-2])
-    row = json.loads(_cli(str(tiny_tflite_models.int8), "--runs", "5", "--energy", "model",
+    row = json.loads(_cli(str(tiny_tflite_models.int8), "--runs", "5", "--energy", "model45",
                           "--json", "--breakdown").stdout)["rows"][0]
     assert total_uj == pytest.approx(row["energy_mj"] * 1e3, rel=1e-3)
     assert sum(op["total_uj"] for op in row["energy_breakdown"]) == pytest.approx(
@@ -151,7 +135,7 @@ def test_energy_off_leaves_energy_missing(tiny_tflite_models):
 
 
 def test_no_litert_info_line_reaches_the_terminal(tiny_tflite_models, no_rapl, capfd):
-    profile_tflite(tiny_tflite_models.float32, runs=5, warmup=0, energy="model")
+    profile_tflite(tiny_tflite_models.float32, runs=5, warmup=0, energy="model45")
     assert "XNNPACK" not in capfd.readouterr().err
 
 
@@ -160,7 +144,7 @@ def test_root_only_counters_fall_back_in_auto_and_fail_clearly_in_rapl(tiny_tfli
     write_zone(tmp_path, "intel-rapl:0", "package-0")
     counter = PowercapCounter(Powercap(tmp_path, reader=denying_reader("energy_uj")))
     auto = measure_energy(tiny_tflite_models.int8, "auto", counter=counter, window_s=0.05)
-    assert (auto.source, auto.measured) == ("model", False)
+    assert (auto.source, auto.measured) == ("estimate", False)
     assert "root-only" in auto.note and "CVE-2020-8694" in auto.note
     with pytest.raises(RaplPermissionError, match="chmod a\\+r"):
         measure_energy(tiny_tflite_models.int8, "rapl", counter=counter, window_s=0.05)

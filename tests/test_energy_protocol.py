@@ -93,7 +93,7 @@ def test_a_frozen_counter_is_reported_as_frozen(tmp_path):
     counter = PowercapCounter(Powercap(tmp_path))
     with pytest.raises(RaplFrozenError) as info:
         measure_windows(counter, lambda: None, window_s=0.01, windows=3)
-    assert "did not move" in str(info.value) and "--energy model" in str(info.value)
+    assert "did not move" in str(info.value) and "--energy estimate" in str(info.value)
     assert "does not move" in info.value.short
 
 

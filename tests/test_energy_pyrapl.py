@@ -121,4 +121,4 @@ def test_measure_energy_through_pyrapl_runs_the_protocol(tiny_tflite_models):
     assert (result.source, result.measured) == ("pyrapl", True)
     assert result.idle_w == pytest.approx(1.0) and result.active_w == pytest.approx(3.0)
     assert result.net_mj == pytest.approx(result.gross_mj * 2 / 3)
-    assert result.energy_mj == result.net_mj and result.model_mj > 0
+    assert result.energy_mj == result.net_mj and result.model45_mj > 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edgeopt._keras import keras
 from edgeopt.errors import RecipeError
 from edgeopt.models import build_model
 from edgeopt.recipe import load_recipe, parse_recipe
@@ -89,3 +91,25 @@ def test_recipe_rejects_a_misspelt_lean_option_with_a_suggestion():
 def test_shipped_recipes_with_lean_steps_validate(name):
     recipe = load_recipe(REPO / "recipes" / name)
     assert any(s.stage in ("lean_head", "train") and ("lean" in s.id) for s in recipe.steps)
+
+
+def test_full_int8_lean_cnn_is_one_xnnpack_partition_with_convs_pools_and_row_sums_in_int8():
+    """The converted int8 lean_cnn leaves no op to TFLite's reference kernels (13 partitions before
+    LEAN's ops were made delegable); convs, pools, the FC head and LEAN's row sums stay int8."""
+    from edgeopt.models import build_model
+    from edgeopt.stages.convert import tflite_bytes
+    from litert_graph import delegate_partitions as _partitions, tflite_run as _tflite_run
+
+    keras.utils.set_random_seed(0)
+    model = build_model("lean_cnn", (8, 8, 1), 10, lean_preserved=10)
+    x = np.random.default_rng(0).uniform(size=(40, 8, 8, 1)).astype(np.float32)
+    flatbuffer = tflite_bytes(model, "int8", x)
+    assert _partitions(flatbuffer) == (1, [])
+    y, ops = _tflite_run(flatbuffer, x[:4])
+    np.testing.assert_allclose(y, model(x[:4]).numpy(), atol=0.1 * np.abs(model(x[:4]).numpy()).max())
+    dtypes = {}
+    for op in ops:
+        name, dtype = op.split(":")
+        dtypes.setdefault(name, set()).add(dtype)
+    assert all(dtypes[name] == {"int8"} for name in ("CONV_2D", "MAX_POOL_2D", "QUANTIZE")), dtypes
+    assert dtypes["FULLY_CONNECTED"] == {"int8", "float32"} and dtypes["DIV"] == {"float32"}, dtypes

@@ -7,6 +7,7 @@ import pytest
 
 from edgeopt._keras import keras, tf
 from edgeopt.layers import LEAN
+from litert_graph import delegate_partitions as _partitions, interpreter as _interpreter, tflite_run as _tflite_run
 
 
 def algorithm_2(x: np.ndarray, v: np.ndarray, preserved: int, iterations: int) -> np.ndarray:
@@ -170,36 +171,6 @@ def test_pruning_accepts_a_model_with_lean_and_leaves_its_vector_alone():
     assert len(pruned.layers) == 2
 
 
-def _interpreter(flatbuffer: bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def _tflite_run(flatbuffer: bytes, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    interpreter = _interpreter(flatbuffer)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results = []
-    for sample in x:
-        sample = sample[None]
-        if inp["dtype"] == np.int8:
-            scale, zero = inp["quantization"]
-            sample = np.clip(np.round(sample / scale + zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], sample)
-        interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])[0]
-        if out["dtype"] == np.int8:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        results.append(y)
-    tensors = interpreter.get_tensor_details()
-    ops = [f"{op['op_name']}:{','.join(tensors[i]['dtype'].__name__ for i in op['outputs'])}"
-           for op in interpreter._get_ops_details()]
-    return np.asarray(results), ops
-
-
 @pytest.fixture(scope="module")
 def lean_model_and_data():
     keras.utils.set_random_seed(0)
@@ -210,21 +181,58 @@ def lean_model_and_data():
     return model, x
 
 
-def test_tflite_float32_uses_builtin_ops_and_matches_keras(lean_model_and_data):
+# What XNNPACK's TFLite delegate runs (tflite/delegates/xnnpack/xnnpack_delegate.cc, LiteRT):
+# int8 FULLY_CONNECTED, MUL, RESHAPE, QUANTIZE, DEQUANTIZE, ...; DIV, MAXIMUM, ABS, RSQRT, RELU only in float.
+XNNPACK_INT8 = {"FULLY_CONNECTED", "CONV_2D", "MUL", "RESHAPE", "QUANTIZE", "MAX_POOL_2D", "SUM"}
+XNNPACK_FLOAT = {"DIV", "MAXIMUM", "ABS", "RSQRT", "RELU", "DEQUANTIZE", "SUM", "MUL", "FULLY_CONNECTED"}
+
+
+def test_tflite_float32_is_one_xnnpack_partition_of_builtin_ops_and_matches_keras(lean_model_and_data):
     from edgeopt.stages.convert import tflite_bytes
 
     model, x = lean_model_and_data
-    y, ops = _tflite_run(tflite_bytes(model, "float32", x), x[:8])
+    flatbuffer = tflite_bytes(model, "float32", x)
+    y, ops = _tflite_run(flatbuffer, x[:8])
     np.testing.assert_allclose(y, model(x[:8]).numpy(), atol=1e-5)
-    assert {op.split(":")[0] for op in ops} <= {"RELU", "L2_NORMALIZATION", "RESHAPE", "MUL", "SUM", "MAXIMUM",
-                                                 "BATCH_MATMUL", "ABS", "DIV", "DELEGATE"}
-    # A = X·Xᵀ (C'×C' per position) is never formed for non-negative input: the one matmul is A·V
-    # as G·m, a (C', C'') × (C'', 1) product.
-    interpreter = _interpreter(tflite_bytes(model, "float32", x))
-    tensors = interpreter.get_tensor_details()
-    matmul_shapes = [tuple(tensors[op["outputs"][0]]["shape"]) for op in interpreter._get_ops_details()
-                     if op["op_name"] == "BATCH_MATMUL"]
-    assert matmul_shapes == [(1, 6, 6, 5, 1)]
+    kinds = {op.split(":")[0] for op in ops} - {"DELEGATE"}
+    assert kinds <= {"RELU", "MUL", "SUM", "MAXIMUM", "RSQRT", "FULLY_CONNECTED", "ABS", "DIV"}, kinds
+    # No L2_NORMALIZATION (no XNNPACK kernel) and no per-position BATCH_MATMUL: A is never formed.
+    assert _partitions(flatbuffer) == (1, [])
+
+
+def test_full_int8_runs_in_one_xnnpack_partition_divisions_in_float_products_in_int8(lean_model_and_data):
+    """The int8 graph has no op XNNPACK leaves to TFLite's reference kernels: the row sums are int8
+    FULLY_CONNECTED/MUL, and only what XNNPACK has no int8 kernel for (DIV, MAXIMUM, ABS, RSQRT) and
+    the numerator stay float, between DEQUANTIZE and QUANTIZE."""
+    from edgeopt.stages.convert import tflite_bytes
+
+    model, x = lean_model_and_data
+    flatbuffer = tflite_bytes(model, "int8", x[:100])
+    y, ops = _tflite_run(flatbuffer, x[100:])
+    assert _partitions(flatbuffer) == (1, [])
+    ops = [op for op in ops if not op.startswith("DELEGATE")]
+    int8 = {op.split(":")[0] for op in ops if op.endswith(":int8")}
+    floats = {op.split(":")[0] for op in ops if op.endswith(":float32")}
+    assert {"FULLY_CONNECTED", "MUL"} <= int8 <= XNNPACK_INT8, int8
+    assert {"DIV", "MAXIMUM", "ABS"} <= floats <= XNNPACK_FLOAT, floats
+    interpreter = _interpreter(flatbuffer)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8 and interpreter.get_output_details()[0]["dtype"] == np.int8
+    expected = model(x[100:]).numpy()
+    assert np.all(np.isfinite(y))
+    assert np.corrcoef(y.ravel(), expected.ravel())[0, 1] > 0.99
+    zero_out, _ = _tflite_run(flatbuffer, x[:1])  # the all-zero sample
+    assert np.all(np.abs(zero_out) < 0.01)
+
+
+def test_full_int8_of_a_model_without_lean_converts_as_before_with_every_op_int8():
+    from edgeopt.stages.convert import tflite_bytes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    x = np.random.default_rng(0).uniform(size=(20, 4, 4, 3)).astype(np.float32)
+    _, ops = _tflite_run(tflite_bytes(model, "int8", x), x[:2])
+    assert all(op.endswith(":int8") for op in ops if not op.startswith("DELEGATE")), ops
 
 
 def test_tflite_float32_of_the_signed_form_forms_the_affinity_and_matches_keras():
@@ -236,52 +244,6 @@ def test_tflite_float32_of_the_signed_form_forms_the_affinity_and_matches_keras(
     y, ops = _tflite_run(tflite_bytes(model, "float32", x), x)
     np.testing.assert_allclose(y, model(x).numpy(), atol=1e-5)
     assert "RELU" not in {op.split(":")[0] for op in ops}
-
-
-@pytest.mark.slow
-def test_full_int8_keeps_the_numerator_of_the_division_on_its_own_range():
-    """(A·V)_i before D⁻¹ is quantised over its own calibrated range, not the DIV output's.
-
-    Computed as MUL + SUM, the converter gave this numerator the DIV's output range when V has
-    mixed signs, as a trained V does (the vector below is lean1's of the Fashion-MNIST lean_cnn):
-    4.7× too coarse there, and int8 accuracy 0.8582 instead of 0.8765.
-    """
-    from edgeopt.stages.convert import tflite_bytes
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 6, 50)), LEAN(10, name="lean")])
-    model.get_layer("lean").initial_vector.assign(
-        [-0.03, 0.06, -0.018, 0.232, 0.313, 0.051, 0.025, 0.169, -0.072, 0.028])
-    calibration = np.maximum(np.random.default_rng(0).normal(size=(300, 6, 6, 50)), 0).astype(np.float32)
-    interpreter = _interpreter(tflite_bytes(model, "int8", calibration))
-    tensors = interpreter.get_tensor_details()
-    first_div = next(op for op in interpreter._get_ops_details() if op["op_name"] == "DIV")
-    scale, zero = tensors[first_div["inputs"][0]]["quantization"]
-    int8_range = [(-128 - zero) * scale, (127 - zero) * scale]
-
-    layer = model.get_layer("lean")
-    groups = layer._unit_groups(tf.constant(calibration)).numpy().astype(np.float64)
-    vector = layer.initial_vector.numpy().astype(np.float64)
-    mixture = np.einsum("k,...kc->...c", vector / np.abs(vector).sum(), groups)
-    numerator = np.einsum("...ic,...c->...i", groups, mixture)
-    exact_range = [min(numerator.min(), 0.0), max(numerator.max(), 0.0)]
-    np.testing.assert_allclose(int8_range, exact_range, atol=0.02 * (exact_range[1] - exact_range[0]))
-
-
-@pytest.mark.slow
-def test_tflite_full_int8_runs_every_lean_op_in_int8_and_tracks_float(lean_model_and_data):
-    from edgeopt.stages.convert import tflite_bytes
-
-    model, x = lean_model_and_data
-    flatbuffer = tflite_bytes(model, "int8", x[:100])
-    y, ops = _tflite_run(flatbuffer, x[100:])
-    lean_ops = [op for op in ops if not op.startswith("DELEGATE")]
-    assert lean_ops and all(op.endswith(":int8") for op in lean_ops), lean_ops
-    expected = model(x[100:]).numpy()
-    assert np.all(np.isfinite(y))
-    assert np.corrcoef(y.ravel(), expected.ravel())[0, 1] > 0.95
-    zero_out, _ = _tflite_run(flatbuffer, x[:1])  # the all-zero sample: int8 DIV meets no zero divisor
-    assert np.all(np.abs(zero_out) < 0.01)
 
 
 # --- int8-aware training: rounding simulated in training only ----------------------------------
@@ -356,3 +318,18 @@ def test_int8_aware_training_runs_under_mixed_precision(policy):
     assert rounded.dtype == layer.compute_dtype
     assert np.all(np.isfinite(rounded.numpy().astype(np.float32)))
     np.testing.assert_allclose(rounded.numpy().astype(np.float32), layer(x).numpy().astype(np.float32), atol=0.05)
+
+
+@pytest.mark.parametrize("kwargs", [{"signed_inputs": True}, {"iterations": 3}], ids=["signed-form", "3-iterations"])
+def test_full_int8_of_the_other_forms_is_one_xnnpack_partition_and_tracks_float(kwargs):
+    from edgeopt.stages.convert import tflite_bytes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, **kwargs), keras.layers.Flatten(), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(60, 6, 6, 20)).astype(np.float32)
+    if not kwargs.get("signed_inputs"):
+        x = np.maximum(x, 0)
+    flatbuffer = tflite_bytes(model, "int8", x[:50])
+    assert _partitions(flatbuffer) == (1, [])
+    y, _ = _tflite_run(flatbuffer, x[50:])
+    assert np.corrcoef(y.ravel(), model(x[50:]).numpy().ravel())[0, 1] > 0.99

@@ -26,7 +26,7 @@ BRANCHES = """
 name: branches
 seed: 5
 data: {name: digits, limit_train: 400, limit_test: 150}
-profile: {runs: 10, warmup: 1, energy: model}
+profile: {runs: 10, warmup: 1, energy: estimate}
 steps:
   - {id: a, stage: train, architecture: small_cnn, epochs: 4, batch_size: 32, learning_rate: 0.01}
   - {id: a_f32, stage: convert, from: a, mode: float32}

@@ -53,3 +53,48 @@ def test_plot_is_a_png_and_markdown_links_it(tmp_path):
 def test_nothing_to_plot_writes_no_file(tmp_path):
     assert write_pareto_plot([Row("a", "a", "tflite")], tmp_path / "p.png") is None
     assert not (tmp_path / "p.png").exists()
+
+
+def _energy_rows(sources):
+    made = []
+    for i, (source, scope, measured) in enumerate(sources):
+        made.append(Row(f"r{i}", f"r{i}.tflite", "tflite", "int8", size_bytes=1000 - i, accuracy=0.9,
+                        latency_ms_p50=1.0 + i, energy_mj=0.5 - 0.1 * i, energy_source=source,
+                        energy_scope=scope, energy_measured=measured))
+    return made
+
+
+def test_energy_is_ranked_only_among_rows_of_one_source_and_scope():
+    same = _energy_rows([("estimate", "estimate", False)] * 3)
+    line = best_within_budget(same, "r0", 1.0)[0]
+    assert line.startswith("Lowest energy per inference within 1 points: `r2`")
+    assert line.endswith("energy a labelled estimate (estimate).")
+    measured = _energy_rows([("hwmon", "board-input", True)] * 2)
+    assert best_within_budget(measured, "r0", 1.0)[0].endswith("energy measured (hwmon: board-input).")
+
+
+def test_a_table_mixing_sources_says_it_cannot_rank_energy_and_why():
+    mixed = _energy_rows([("estimate", "estimate", False), ("hwmon", "board-input", True),
+                          ("model45", "model", False)])
+    energy, latency, size = best_within_budget(mixed, "r0", 1.0)
+    assert "cannot rank" in energy and "estimate: `r0`" in energy and "hwmon: board-input: `r1`" in energy
+    assert "model45: model: `r2`" in energy and "same `--energy`" in energy
+    assert latency.startswith("Lowest p50 latency") and size.startswith("Lowest file size")
+    table = render_table(mixed, "r0")
+    assert "hwmon: board-input" in table and "model45: model" in table
+
+
+def test_the_plot_names_the_energy_source_and_scope_on_its_axis(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    labels = []
+    original = matplotlib.axes.Axes.set_xlabel
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_xlabel",
+                        lambda self, text, *a, **k: (labels.append(text), original(self, text, *a, **k))[1])
+    write_pareto_plot(_energy_rows([("hwmon", "board-input", True)] * 2), tmp_path / "a.png")
+    write_pareto_plot(_energy_rows([("estimate", "estimate", False), ("rapl", "cpu-package", True)]),
+                      tmp_path / "b.png")
+    energy = [label for label in labels if label.startswith("energy")]
+    assert energy[0] == "energy per inference (mJ)\nsource: hwmon: board-input"
+    assert energy[1] == ("energy per inference (mJ)\nsource: estimate (not measured); rapl: cpu-package"
+                         " — mixed sources, not comparable")

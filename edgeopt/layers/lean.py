@@ -19,26 +19,34 @@ scales each position's X to unit ℓ2 norm and V to unit ℓ1 norm. That changes
 arithmetic, but bounds every quantity: |A| ≤ 1, each row sum of |A| ≤ √C' (Cauchy–Schwarz) and
 ‖ÃV‖₁ ≤ C'·‖V‖∞. Every ℓ1 norm takes absolute values (activations may be negative when LEAN does
 not follow a ReLU) and is floored at `epsilon` times its bound before dividing. The floor is what
-makes an all-zero position give zeros instead of 0/0 = NaN, and — because it is at least two int8
-steps of any calibrated range below the bound — what keeps int8 TFLite's DIV from meeting a
-divisor that quantises to zero (its kernel refuses to run then). Above the floor the maths is
-exactly Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of
-amplifying noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so
-only groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
+makes an all-zero position give zeros instead of 0/0 = NaN. Above the floor the maths is exactly
+Algorithm 2; below it a row of Ã sums to less than 1, damping that group instead of amplifying
+noise. A row's sum is at least its group's share of the position's squared ℓ2 norm, so only
+groups holding under `epsilon`·√C' of it (2.5 % at C' = 10) can ever be floored.
 
 Never forming A: with G the (C', C'') groups of a position, A·V = G·(Gᵀ·V), i.e. row i is
 g_i·m with m = Σ_k V_k·g_k, and for non-negative input (LEAN after a ReLU, as in the paper) the
 row sums Σ_j A_ij = g_i·(Σ_j g_j) are already the ℓ1 row sums. So the layer computes the same
 numbers from two weighted sums of the groups and two dot products per group: 3·C_in MACs per
-position instead of C'·C_in + C'², and a full-int8 model with fewer requantised intermediates
-(on the Fashion-MNIST `lean_cnn`: +1.2 points int8 accuracy and a faster layer than the A·V
-form, same float model). Inputs that may be negative need `signed_inputs=True`: then A is formed
-once to take Σ_j |A_ij|; with the default, negative inputs are clipped to zero first.
+position instead of C'·C_in + C'². Inputs that may be negative need `signed_inputs=True`: then A
+is formed once to take Σ_j |A_ij|; with the default, negative inputs are clipped to zero first.
 
-The dot products g_i·m are one (C', C'')×(C'', 1) matrix product per position, not a MUL and a
-SUM, for full int8's sake: made by a SUM, the numerator of D⁻¹·(A·V) was quantised by the TFLite
-converter over the DIV's output range instead of its own (observed with a trained, mixed-sign V:
-4.7× too coarse), which cost the Fashion-MNIST `lean_cnn` 1.8 points of int8 accuracy.
+Ops XNNPACK runs (docs/lean.md, "The int8 graph"): every sum over groups or positions, every tile
+(a C''-vector repeated for each group) and the V-weighted sum is a product with a constant 0/1 (or
+V-valued) matrix, i.e. a FULLY_CONNECTED with fixed weights; the dot products are a MUL and such a
+product. No per-position BATCH_MATMUL, no SUM over a short inner axis, no L2_NORMALIZATION (no
+XNNPACK kernel in float or int8): the ℓ2 normalisation is x·rsqrt(max(Σx², 1e-12)) spelled out.
+
+Division in float: XNNPACK has no int8 DIV, MAXIMUM, ABS, RSQRT or RELU, so in a full-int8 graph
+those would run in TFLite's reference kernels and cut the graph into delegate partitions (13 for
+`lean_cnn`). The layer names them `lean_float_*` (FLOAT_OP_PREFIX) and the int8 conversion
+(`edgeopt.stages.convert.tflite_bytes`) leaves them in float, inside XNNPACK's one partition: the
+unit normalisation, the floored D, the divisions and ℓ1 norms (C'-wide), and the numerator A·V.
+
+The numerator: with its products in int8 (MUL, then the group sums), the trained Fashion-MNIST
+`lean_cnn` lost 2.6 points of int8 accuracy (0.857 against 0.884 with it in float, first 3 000
+test images): n_i = g_i·m mixes signs and D⁻¹ amplifies its rounding. The row sums, all
+non-negative, stay int8.
 """
 
 from __future__ import annotations
@@ -50,7 +58,12 @@ import numpy as np
 from edgeopt._keras import keras, tf
 
 
-def _unchanged(tensor, fixed=None):
+# Name prefix of the ops the int8 graph keeps in float: the divisions and what only they use
+# (XNNPACK has no int8 DIV, MAXIMUM or ABS; see "Division in float" in the module docstring).
+FLOAT_OP_PREFIX = "lean_float_"
+
+
+def _unchanged(tensor):
     """The identity, in place of `LEAN._int8_rounding` outside int8-aware training."""
     return tensor
 
@@ -134,73 +147,109 @@ class LEAN(keras.layers.Layer):
     def normalized_affinity(self, inputs):
         """Ã = D⁻¹·A with A = X·Xᵀ per position: shape (..., C', C'); each row of |Ã| sums to 1.
 
-        A row whose ℓ1 sum is below `epsilon`·√C' (a group carrying almost none of the position's
-        energy, or an all-zero position) is divided by that floor instead, so it sums to less than 1.
-        The layer itself never forms Ã; this is for inspection and tests.
+        A row whose ℓ1 sum is below `epsilon`·√C' of the position's squared ℓ2 norm (a group carrying
+        almost none of the position's energy, or an all-zero position) is divided by that floor
+        instead, so it sums to less than 1. The layer itself never forms Ã; this is for inspection
+        and tests.
         """
-        groups = self._unit_groups(inputs)
+        x = self._unit(inputs)
+        groups = self._split(x)
         affinity = tf.linalg.matmul(groups, groups, transpose_b=True)
-        return affinity / self._degree(groups)[..., None]
+        return affinity / self._degree(x)[..., None]
 
     def call(self, inputs, training=None):
         # q marks every tensor full-int8 TFLite stores as int8; it rounds only in int8-aware training.
         q = self._int8_rounding if (self.int8_aware and training) else _unchanged
-        groups = self._unit_groups(inputs, q)  # (..., C', C'')
-        degree = self._degree(groups, q)       # (..., C')
+        unit = self._unit(inputs, q)       # (..., C_in): each position's X at unit ℓ2 norm, float
+        degree = self._degree(q(unit), q)  # (..., C'): int8 row sums of the quantised unit X, floored in float
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
-        vector = tf.cast(self.initial_vector, groups.dtype)
+        vector = tf.cast(self.initial_vector, unit.dtype)
         vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
-        weights = vector[:, None]  # (C', 1): the same V at every position in the first iteration
-        for _ in range(self.iterations):
-            mixture = q(tf.reduce_sum(q(groups * weights), axis=-2, keepdims=True))  # Σ_k V_k·g_k: (..., 1, C'')
-            # g_i·m as one matrix-vector product, not MUL + SUM: see "The dot products" above.
-            numerator = q(tf.squeeze(tf.linalg.matmul(groups, mixture, transpose_b=True), axis=-1))
-            vector = q(numerator / degree)  # (A·V)_i / D_i: (..., C')
-            l1 = q(tf.maximum(q(tf.reduce_sum(q(tf.abs(vector)), axis=-1, keepdims=True)), self.epsilon * bound))
-            vector = q(vector / l1)
+        for iteration in range(self.iterations):
+            with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):  # float in int8: see "The numerator"
+                numerator = self._affinity_times(unit, vector, per_position=iteration > 0)  # (A·V)_i: (..., C')
+            vector = tf.math.divide(numerator, degree, name=f"{FLOAT_OP_PREFIX}transition")  # (ÃV)_i
+            l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
+                                          name=f"{FLOAT_OP_PREFIX}l1"),
+                            tf.cast(self.epsilon * bound, vector.dtype), name=f"{FLOAT_OP_PREFIX}l1_floor")
+            vector = tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise")
             bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
-            weights = vector[..., None]
-        return vector
+        return q(vector)
 
-    def _unit_groups(self, inputs, q=_unchanged):
-        """Each position's X scaled to unit ℓ2 norm, split into C' groups: (..., C', C'')."""
-        # Ã is invariant to scaling X per position, so X is first scaled to unit ℓ2 norm (the
-        # L2_NORMALIZATION op, which maps zeros to zeros). Then |A| ≤ 1 and, by Cauchy–Schwarz,
-        # every row sum is ≤ √C': bounds int8 can quantise and a floor can be relative to.
-        if not self.signed_inputs:
-            inputs = tf.nn.relu(inputs)  # a no-op after a ReLU; makes the unsigned row sums exact
-        inputs = q(inputs)
-        unit = tf.math.l2_normalize(inputs, axis=-1, epsilon=self._l2_floor(inputs.dtype))
-        return self._split(q(unit, fixed=(-1.0, 127 / 128)))
+    # --- the fixed matrices: group sums, tiles and selections as products with constant 0/1 matrices
 
-    def _degree(self, groups, q=_unchanged):
-        """D: the ℓ1 row sums of A = G·Gᵀ, floored at `epsilon`·√C', (..., C')."""
-        if self.signed_inputs:
-            affinity = q(tf.linalg.matmul(groups, groups, transpose_b=True))
-            row_l1 = q(tf.reduce_sum(q(tf.abs(affinity)), axis=-1))
+    def _fixed(self, x, matrix):
+        """x (..., K) times a constant (K, L) matrix: a FULLY_CONNECTED with fixed weights in TFLite."""
+        return tf.linalg.matmul(x, tf.cast(matrix, x.dtype))
+
+    def _position_sum(self) -> np.ndarray:
+        """(C_in, C''): column k sums channel k of every group (Σ_i g_i)."""
+        channel = np.arange(self.preserved * self.reducible)
+        return (channel[:, None] % self.reducible == np.arange(self.reducible)[None, :]).astype(np.float32)
+
+    def _group_sum(self) -> np.ndarray:
+        """(C_in, C'): column i sums group i's channels (g_i·1)."""
+        channel = np.arange(self.preserved * self.reducible)
+        return (channel[:, None] // self.reducible == np.arange(self.preserved)[None, :]).astype(np.float32)
+
+    def _times_groups(self, x, vector, q=_unchanged):
+        """g_i·vector for every group i, vector (..., C'') per position: tile it C' times, multiply, sum."""
+        tiled = q(self._fixed(vector, self._position_sum().T))  # (..., C_in): vector_k at every g_ik
+        return q(self._fixed(q(x * tiled), self._group_sum()))
+
+    def _affinity_times(self, x, vector, per_position: bool):
+        """A·V = G·(Gᵀ·V) for A = G·Gᵀ, without forming A: m = Σ_k V_k·g_k, then g_i·m per group."""
+        if per_position:  # V differs per position (later iterations): Σ_k V_k·g_k as a product
+            weights = self._fixed(vector, self._group_sum().T)  # V_i at every channel of g_i
+            mixture = self._fixed(x * weights, self._position_sum())
+        else:  # the same V everywhere: one fixed matrix holding V (the converter folds it)
+            weights = tf.repeat(vector, self.reducible)[:, None]  # (C_in, 1)
+            mixture = self._fixed(x, weights * tf.cast(self._position_sum(), x.dtype))
+        return self._times_groups(x, mixture)
+
+    def _unit(self, inputs, q=_unchanged):
+        """Each position's X scaled to unit ℓ2 norm (zeros stay zeros), in float in the int8 graph.
+
+        Ã is invariant to scaling X per position; unit norm bounds everything after it (|A| ≤ 1,
+        row sums ≤ √C'), so int8 quantises every position's products on the same grid. It is
+        x·rsqrt(max(Σx², 1e-12)), as `tf.math.l2_normalize`, spelled out: TFLite's
+        L2_NORMALIZATION has no XNNPACK kernel, in float or int8.
+        """
+        # relu: a no-op after a ReLU (the converter then drops it); float, as XNNPACK has no int8 RELU
+        x = inputs if self.signed_inputs else tf.nn.relu(inputs, name=f"{FLOAT_OP_PREFIX}relu")
+        x = q(x)
+        energy = tf.reduce_sum(tf.math.multiply(x, x, name=f"{FLOAT_OP_PREFIX}square"), axis=-1, keepdims=True,
+                               name=f"{FLOAT_OP_PREFIX}energy")
+        energy = tf.maximum(energy, tf.cast(self._l2_floor(x.dtype), energy.dtype), name=f"{FLOAT_OP_PREFIX}energy_floor")
+        return tf.math.multiply(x, tf.math.rsqrt(energy, name=f"{FLOAT_OP_PREFIX}rsqrt"), name=f"{FLOAT_OP_PREFIX}unit")
+
+    def _degree(self, x, q=_unchanged):
+        """D: the ℓ1 row sums of A = G·Gᵀ of the unit-norm X, floored at `epsilon`·√C', (..., C')."""
+        if self.signed_inputs:  # Σ_j |A_ij| needs A itself: the C'×C' affinity, in float
+            groups = self._split(x)
+            affinity = tf.linalg.matmul(groups, groups, transpose_b=True, name=f"{FLOAT_OP_PREFIX}affinity")
+            row_l1 = tf.reduce_sum(tf.abs(affinity, name=f"{FLOAT_OP_PREFIX}affinity_abs"), axis=-1,
+                                   name=f"{FLOAT_OP_PREFIX}row_l1")
         else:  # A ≥ 0, so Σ_j |A_ij| = Σ_j g_i·g_j = g_i·(Σ_j g_j)
-            row_l1 = q(tf.reduce_sum(q(groups * q(tf.reduce_sum(groups, axis=-2, keepdims=True))), axis=-1))
+            row_l1 = self._times_groups(x, q(self._fixed(x, self._position_sum())), q)
         floor = self.epsilon * math.sqrt(self.preserved)
-        return q(tf.maximum(row_l1, tf.cast(floor, row_l1.dtype)))
+        return tf.maximum(row_l1, tf.cast(floor, row_l1.dtype), name=f"{FLOAT_OP_PREFIX}degree")
 
     @staticmethod
-    def _int8_rounding(x, fixed=None):
+    def _int8_rounding(x):
         """x rounded to the int8 grid full-int8 TFLite gives this tensor, with a straight-through
         gradient. TFLite quantises every intermediate per tensor over the range it saw on the
         calibration images; the batch's own min/max (widened to hold 0, as TFLite's are) stands in
-        for it. `fixed` is a range the converter sets itself (L2_NORMALIZATION: [-1, 127/128])."""
+        for it."""
         x32 = tf.cast(x, tf.float32)
-        if fixed is None:
-            low = tf.stop_gradient(tf.minimum(tf.reduce_min(x32), 0.0))
-            high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
-        else:
-            low, high = fixed
+        low = tf.stop_gradient(tf.minimum(tf.reduce_min(x32), 0.0))
+        high = tf.stop_gradient(tf.maximum(tf.reduce_max(x32), 0.0))
         return tf.cast(tf.quantization.fake_quant_with_min_max_vars(x32, low, high, num_bits=8), x.dtype)
 
     def _l2_floor(self, dtype) -> float:
-        # Floor of Σx² in l2_normalize; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
+        # Floor of Σx² before rsqrt; TF's 1e-12 is 0 in float16, where 0·rsqrt(0) would be NaN
         # (and TF flushes float16 subnormals), so float16 gets its smallest normal number.
         return float(np.finfo(np.float16).tiny) if tf.as_dtype(dtype) == tf.float16 else 1e-12
 
@@ -222,8 +271,10 @@ class LEAN(keras.layers.Layer):
         Per position: C_in for the row sums g_i·Σ_j g_j (C'·C_in for A = X·Xᵀ with
         `signed_inputs`), and per iteration C_in for m = Σ_k V_k·g_k plus C_in for the dot products
         g_i·m. Sums, norms and the 2·C' divisions per iteration are not counted, as for other
-        layers' activations. In TFLite the layer lowers to (RELU,) L2_NORMALIZATION, RESHAPE, MUL,
-        SUM, MAXIMUM, BATCH_MATMUL (the g_i·m, and A with `signed_inputs`), ABS and DIV.
+        layers' activations. In TFLite the sums and tiles are FULLY_CONNECTED ops with fixed 0/1
+        weights, whose MACs the .tflite counts add (`edgeopt run`'s table counts the .tflite);
+        the layer also lowers to MUL, SUM, MAXIMUM, RSQRT, ABS, DIV (BATCH_MATMUL for A with
+        `signed_inputs`).
         """
         if self.positions is None:
             raise ValueError("LEAN.count_macs needs every input axis but the batch known; "

@@ -30,7 +30,8 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
                    x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
                    runs: int = 100, warmup: int = 10, threads: int = 1, energy: str = "auto",
                    energy_window_s: float = 1.0, energy_windows: int = 3,
-                   breakdown: bool = False) -> Row:
+                   breakdown: bool = False, cpu_watts: float | None = None,
+                   energy_rail: str | None = None) -> Row:
     """Profile one `.tflite` model: size, params, MACs, dtype, latency, energy and accuracy.
 
     Latency and energy are measured in separate phases, so the energy windows never distort
@@ -44,21 +45,28 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
         runs: Timed inferences for latency.
         warmup: Untimed inferences before them.
         threads: Interpreter threads.
-        energy: "auto" (RAPL if readable, else the model), "rapl", "pyrapl", "model" or "off".
-        energy_window_s: Length of each RAPL idle/inference window.
-        energy_windows: RAPL windows of each kind (>= 3).
-        breakdown: Add the model's per-operator energy as `extra["energy_breakdown"]`.
+        energy: One of `edgeopt.profile.energy.ENERGY_METHODS`: "auto" (the first meter that
+            can be read, else the time × power estimate), "rapl", "pyrapl", "hwmon",
+            "rpi-pmic", "estimate", "model45" or "off".
+        energy_window_s: Length of each meter idle/inference window.
+        energy_windows: Meter windows of each kind (>= 3).
+        breakdown: Add the 45 nm model's per-operator energy as `extra["energy_breakdown"]`.
+        cpu_watts: The CPU package's power (TDP) in W for the estimate; None: CodeCarbon's
+            table by CPU model name.
+        energy_rail: Rail(s) of a power-sensor meter to count, comma-separated; None: the
+            meter's default (the board's input rail).
 
     Returns:
         A `Row` with format "tflite"; `extra` holds threads, runs, warmup, latency_ms_min,
         latency_noisy, num_classes, input_shape, input_dtype and the energy keys of
         `edgeopt.profile.energy.apply_energy` (energy_gross_mj, energy_net_mj, energy_spread,
-        inferences_per_j, ops_per_j, dram_energy_mj, energy_note, ...).
+        inferences_per_j, ops_per_j, dram_energy_mj, energy_model45_mj, energy_power_w,
+        energy_note, ...).
 
     Raises:
         ModelFileError: The model file is missing, corrupt, or cannot be loaded.
         DataError: Only one of x_test/y_test is given, or the data does not fit the model.
-        EnergyUnavailableError: `energy` "rapl"/"pyrapl" cannot measure on this machine.
+        EnergyUnavailableError: A meter was asked for and cannot measure on this machine.
 
     Example:
         >>> row = profile_tflite("runs/x/int8/model.tflite", x_test=x, y_test=y)  # doctest: +SKIP
@@ -75,7 +83,8 @@ def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
     # would distort the energy loop), but back to back, so the EDP combines figures taken in
     # the same state of a shared machine.
     energy_result = measure_energy(path, energy, threads=threads, window_s=energy_window_s,
-                                   windows=energy_windows, breakdown=breakdown, info=info)
+                                   windows=energy_windows, breakdown=breakdown, info=info,
+                                   cpu_watts=cpu_watts, rail=energy_rail)
     latency = measure_latency(path, runs=runs, warmup=warmup, threads=threads)
     accuracy = None
     if x_test is not None:

@@ -35,7 +35,7 @@ def machine_info() -> dict:
         >>> sorted(info["cpu_flags"]) if info["cpu_flags"] else []  # doctest: +SKIP
         ['amx_bf16', 'avx2', 'avx512_bf16', 'avx512f']
     """
-    cpuinfo = _read_cpuinfo()
+    cpuinfo = read_cpuinfo()
     flags = set(cpuinfo.get("flags", "").split()) if cpuinfo else None
     return {
         "hostname": socket.gethostname(),
@@ -52,7 +52,7 @@ def machine_info() -> dict:
     }
 
 
-def _read_cpuinfo() -> dict[str, str]:
+def read_cpuinfo() -> dict[str, str]:
     """The first processor's block of /proc/cpuinfo ({} where there is none, e.g. macOS)."""
     text = _read_text("/proc/cpuinfo")
     if not text:

@@ -1,14 +1,16 @@
 """The stage registry: each stage is a function registered by name with its parameter model.
 
 Adding a stage is adding one file to `edgeopt/stages/` that uses `@register_stage`; the package
-imports every module in it, so there is no second hand-kept list.
+imports every module in it, so there is no second hand-kept list. Another package can add stages
+the same way through the `edgeopt.stages` entry-point group (`edgeopt/stages/plugins.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,9 +56,21 @@ class StageSpec:
     consumes: ArtifactKind | None  # None: the stage starts from nothing (e.g. train)
     produces: ArtifactKind
     summary: str
+    package: str = "edgeopt"  # the distribution that registered it: edgeopt, or a plugin's
 
 
 STAGES: dict[str, StageSpec] = {}
+_LOADING: list[str] = []  # the package whose plugin module is being imported, innermost last
+
+
+@contextlib.contextmanager
+def registering_for(package: str) -> Iterator[None]:
+    """Attribute the stages registered inside this block to `package` (used by the plugin loader)."""
+    _LOADING.append(package)
+    try:
+        yield
+    finally:
+        _LOADING.pop()
 
 
 def register_stage(
@@ -76,10 +90,12 @@ def register_stage(
     """
 
     def decorate(fn: StageFn) -> StageFn:
+        package = _LOADING[-1] if _LOADING else fn.__module__.split(".")[0]
         if name in STAGES:
-            raise RuntimeError(f"stage {name!r} registered twice")
+            raise RuntimeError(f"stage {name!r} is already registered by package '{STAGES[name].package}'; "
+                               "give this one another name")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        STAGES[name] = StageSpec(name, fn, params, consumes, produces, summary)
+        STAGES[name] = StageSpec(name, fn, params, consumes, produces, summary, package)
         return fn
 
     return decorate

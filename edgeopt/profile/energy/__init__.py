@@ -1,17 +1,23 @@
-"""Energy per inference: measured with RAPL (own reader or pyRAPL) when possible, else modelled.
+"""Energy per inference: measured with a meter when one can be read, else estimated, always labelled.
 
 `measure_energy(path, method)` picks the backend:
 
-- "rapl": edgeopt's own powercap reader (`powercap.py`) under the windowed protocol
-  (`rapl_meter.py`); a clear error when the counters are missing, root-only or frozen;
-- "pyrapl": the same protocol through pyRAPL, wrapped (`pyrapl_meter.py`);
-- "model": the seed-003 analytical estimate from the graph (`model.py`), labelled a model;
-- "auto": "rapl" if it can be read, else "model", with a one-line note saying why;
+- "rapl": edgeopt's own powercap reader (`powercap.py`); "pyrapl": the same counters through
+  pyRAPL (`pyrapl_meter.py`); "hwmon": hwmon energy counters and power sensors, Jetson's
+  INA3221 included (`hwmon.py`, `jetson_iio.py`); "rpi-pmic": the Raspberry Pi 5 PMIC through
+  `vcgencmd` (`rpi_pmic.py`). All go through one windowed protocol (`rapl_meter.py`); power
+  sensors are sampled and integrated by `sampler.py`. Each gives a clear error when its meter is
+  missing, root-only or frozen.
+- "estimate": mean latency × the power of the threads used (`estimate.py`), labelled an estimate;
+- "model45": the seed-003 45 nm accelerator-style model of the graph (`model.py`), deterministic
+  and machine-independent, never the CPU's energy;
+- "auto": the first of rapl, hwmon, rpi-pmic that can be read, else "estimate", with a one-line
+  note saying which meters were tried and why each was not used;
 - "off": nothing.
 
-Nothing is ever reported as measured that was not: `energy_measured` is True only for RAPL
-figures, and `energy_source` names the backend. Like the rest of `edgeopt.profile`, this package
-never imports TensorFlow.
+Every row says `energy_source`, `energy_scope` (what the figure covers) and `energy_measured`
+(True only for meters), and carries the 45 nm figure as `energy_model45_mj`. Like the rest of
+`edgeopt.profile`, this package never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,20 +26,44 @@ import os
 from dataclasses import dataclass, field
 
 from edgeopt.errors import EdgeoptError
-from edgeopt.profile.energy.model import ModelEnergy, model_energy
-from edgeopt.profile.energy.powercap import (EnergyUnavailableError, Powercap,
-                                             RaplFrozenError, RaplPermissionError)
-from edgeopt.profile.energy.rapl_meter import (MIN_WINDOWS, PROTOCOL_WINDOW_S, EnergyCounter,
-                                               PowercapCounter, WindowedEnergy, measure_windows)
+from edgeopt.profile.energy.estimate import ThreadPower, check_cpu_watts, thread_power
+from edgeopt.profile.energy.meter import (EnergyCounter, EnergyUnavailableError,
+                                          MeterFrozenError, MeterPermissionError)
+from edgeopt.profile.energy.model import model_energy
+from edgeopt.profile.energy.powercap import Powercap, RaplFrozenError, RaplPermissionError
+from edgeopt.profile.energy.rapl_meter import (MIN_WINDOWS, PROTOCOL_WINDOW_S, PowercapCounter,
+                                               WindowedEnergy, measure_windows)
 from edgeopt.profile.tflite_model import TfliteInfo, inspect_tflite, open_interpreter
 
 __all__ = [
-    "ENERGY_METHODS", "EnergyResult", "EnergyUnavailableError", "RaplFrozenError",
-    "RaplPermissionError", "apply_energy", "derived_metrics", "measure_energy",
+    "AUTO_METERS", "ENERGY_METHODS", "EnergyResult", "EnergyUnavailableError",
+    "MeterFrozenError", "MeterPermissionError", "RaplFrozenError", "RaplPermissionError",
+    "apply_energy", "check_energy_method", "derived_metrics", "measure_energy", "open_meter",
 ]
 
-ENERGY_METHODS = ("auto", "rapl", "pyrapl", "model", "off")
-MODEL_LABEL = "45 nm analytical model (seed 003): an estimate, not a measurement"
+METERS = ("rapl", "pyrapl", "hwmon", "rpi-pmic")
+AUTO_METERS = ("rapl", "hwmon", "rpi-pmic")  # pyRAPL reads the same counters as rapl
+ENERGY_METHODS = ("auto", *METERS, "estimate", "model45", "off")
+RENAMED = {"model": "model45"}
+
+
+def check_energy_method(method: str) -> str:
+    """`method` if it is one of `ENERGY_METHODS`; a renamed or unknown one is a clear error.
+
+    Example:
+        >>> check_energy_method("model45")
+        'model45'
+    """
+    if method in RENAMED:
+        raise EdgeoptError(
+            f"`energy: {method}` was renamed `{RENAMED[method]}`: it is the 45 nm "
+            "accelerator-style model of seed 003, not the CPU's energy. Use "
+            f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (mean latency × CPU "
+            "power) for a CPU figure without a meter.")
+    if method not in ENERGY_METHODS:
+        raise EdgeoptError(f"`energy` must be one of {', '.join(ENERGY_METHODS)}. "
+                           f"Received: energy={method!r}")
+    return method
 
 
 @dataclass(frozen=True)
@@ -42,27 +72,34 @@ class EnergyResult:
 
     Attributes:
         method: What was asked ("auto", "rapl", ...).
-        source: "rapl", "pyrapl", "model", or None when off.
-        measured: True only for hardware counters.
+        source: "rapl", "pyrapl", "hwmon", "rpi-pmic", "estimate", "model45", or None when off.
+        scope: What the figure covers: "cpu-package", "board-input", "rail",
+            "regulator-rails", "estimate", "model"; None when off.
+        measured: True only for meters.
         energy_mj: The headline figure: net (idle-subtracted) energy per inference when
-            measured, the model's total when modelled; None when unknown.
+            measured, the 45 nm model's total for model45; None for an estimate until
+            `apply_energy` prices the row's mean latency, and None when unknown.
         gross_mj: Measured energy per inference with idle power included.
         net_mj: Measured energy per inference above idle power (may be ≤ 0: lost in noise).
-        dram_mj: DRAM energy per inference (measured dram zone, or the model's DRAM share).
-        idle_w: Measured idle package power.
-        active_w: Measured package power while inferring.
+        dram_mj: DRAM energy per inference (measured dram zone, or the model's DRAM share for
+            model45).
+        idle_w: Measured idle power.
+        active_w: Measured power while inferring.
         spread: Std/median of the per-window gross energies.
         windows: Windows kept.
         window_s: Window length.
         inferences: Inferences in the kept windows.
-        counters: Which counters were summed.
-        model_mj: The 45 nm model's total (always computed unless off: comparable everywhere).
-        note: What a user must know (fallback reason, noise warning), None when nothing.
+        counters: Which counters or rails were summed.
+        power: For an estimate: the power of the threads used and how it was obtained.
+        model45_mj: The 45 nm model's total (always computed unless off: comparable everywhere).
+        model45_dram_mj: The 45 nm model's DRAM share.
+        note: What a user must know (which meter auto used or why none, noise), None if nothing.
         breakdown: Per-operator modelled energy (µJ), when asked for.
     """
 
     method: str
     source: str | None = None
+    scope: str | None = None
     measured: bool = False
     energy_mj: float | None = None
     gross_mj: float | None = None
@@ -75,7 +112,9 @@ class EnergyResult:
     window_s: float | None = None
     inferences: int | None = None
     counters: str | None = None
-    model_mj: float | None = None
+    power: ThreadPower | None = None
+    model45_mj: float | None = None
+    model45_dram_mj: float | None = None
     note: str | None = None
     breakdown: list[dict] | None = field(default=None, repr=False)
 
@@ -83,57 +122,112 @@ class EnergyResult:
 def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: int = 1,
                    window_s: float = PROTOCOL_WINDOW_S, windows: int = MIN_WINDOWS,
                    breakdown: bool = False, info: TfliteInfo | None = None,
-                   counter: EnergyCounter | None = None) -> EnergyResult:
-    """Energy of one inference of a `.tflite` model, measured or modelled (see module doc).
+                   counter: EnergyCounter | None = None, cpu_watts: float | None = None,
+                   rail: str | None = None) -> EnergyResult:
+    """Energy of one inference of a `.tflite` model, measured, estimated or modelled.
 
     Args:
         path: The model file.
-        method: One of `ENERGY_METHODS`.
-        threads: Interpreter threads while measuring.
-        window_s: Length of each idle and inference window (RAPL protocol).
+        method: One of `ENERGY_METHODS` (see the module docstring).
+        threads: Interpreter threads while measuring (and priced by the estimate).
+        window_s: Length of each idle and inference window (meter protocol).
         windows: Windows of each kind (≥ 3).
-        breakdown: Also return the model's per-operator breakdown.
+        breakdown: Also return the 45 nm model's per-operator breakdown.
         info: `inspect_tflite(path)` if the caller has it already.
-        counter: A ready energy counter to measure with instead of the one `method` names
-            (e.g. a RAPL reader on another tree); used for "rapl"/"pyrapl"/"auto".
+        counter: A ready meter to measure with instead of the one `method` names (tests, or
+            a meter on another tree); used for the meter methods and "auto".
+        cpu_watts: The CPU package's power (TDP) in W for the estimate; None: look it up.
+        rail: Which rail(s) of a power-sensor meter count (comma-separated names); None: the
+            meter's default (the board's input rail where one is labelled so).
 
     Returns:
         An `EnergyResult`.
 
     Raises:
-        EdgeoptError: Unknown method or bad window options.
-        EnergyUnavailableError: "rapl"/"pyrapl" was asked for and cannot measure here (the
-            message says why and what to do); "auto" falls back to the model instead.
+        EdgeoptError: Unknown or renamed method, bad window options, `cpu_watts` not > 0, an
+            unknown rail.
+        EnergyUnavailableError: A meter was asked for and cannot measure here (the message
+            says why and what to do); "auto" moves on to the next meter, then the estimate.
         ModelFileError: The model file is bad.
 
     Example:
         >>> result = measure_energy("runs/quickstart/base_int8/model.tflite")  # doctest: +SKIP
-        >>> result.source, result.measured, result.note  # doctest: +SKIP
-        ('model', False, 'no RAPL: /sys/class/powercap does not exist; ...')
+        >>> result.source, result.scope, result.measured  # doctest: +SKIP
+        ('estimate', 'estimate', False)
     """
-    if method not in ENERGY_METHODS:
-        raise EdgeoptError(f"`energy` must be one of {', '.join(ENERGY_METHODS)}. "
-                           f"Received: energy={method!r}")
+    check_energy_method(method)
+    cpu_watts = check_cpu_watts(cpu_watts)
+    if rail is not None and method in ("estimate", "model45", "off"):
+        raise EdgeoptError(f"`rail` selects rails of a power-sensor meter (hwmon, rpi-pmic, or "
+                           f"auto); `energy: {method}` reads none. Received: rail={rail!r}")
     if method == "off":
         return EnergyResult(method)
     info = info if info is not None else inspect_tflite(path)
     modelled = model_energy(info)
     rows = modelled.breakdown() if breakdown else None
-    fallback = None
-    if method != "model":
-        try:
-            if counter is None:
-                counter = _counter(method)
-            windowed = _measure_inference(path, counter, threads, window_s, windows)
-            return _measured(method, windowed, modelled, rows)
-        except EnergyUnavailableError as err:
-            if method != "auto":
-                raise
-            fallback = f"RAPL unavailable: {err.short}; energy is the {MODEL_LABEL}"
-    return EnergyResult(
-        method=method, source="model", measured=False, energy_mj=modelled.total_mj,
-        dram_mj=modelled.dram_mj, model_mj=modelled.total_mj, note=fallback, breakdown=rows,
-    )
+    common = dict(method=method, model45_mj=modelled.total_mj,
+                  model45_dram_mj=modelled.dram_mj, breakdown=rows)
+    if method == "model45":
+        return EnergyResult(source="model45", scope="model", energy_mj=modelled.total_mj,
+                            dram_mj=modelled.dram_mj, **common)
+    tried: list[str] = []
+    if method != "estimate":
+        names = [method] if method != "auto" else [
+            m for m in AUTO_METERS if rail is None or m not in ("rapl", "pyrapl")]
+        for name in names:
+            try:
+                meter = counter if counter is not None else open_meter(name, rail)
+            except EnergyUnavailableError as err:
+                if method != "auto":
+                    raise
+                tried.append(f"{name}: {err.short}")
+                continue
+            try:
+                windowed = _measure_inference(path, meter, threads, window_s, windows)
+            except EnergyUnavailableError as err:
+                if method != "auto":
+                    raise
+                tried.append(f"{meter.source}: {err.short}")
+                if counter is not None:
+                    break
+                continue
+            finally:
+                close = getattr(meter, "close", None)
+                if close is not None:
+                    close()
+            note = (f"auto: measured with {meter.source} ({meter.describe()})"
+                    + (f" after {'; '.join(tried)}" if tried else ""))
+            return _measured(windowed, note if method == "auto" else None, common)
+    power = thread_power(threads, cpu_watts)
+    note = f"energy is an estimate, mean latency × {power.power_w:.3g} W: {power.detail}"
+    if tried:
+        note = f"no meter could be read ({'; '.join(tried)}); {note}"
+    return EnergyResult(source="estimate", scope="estimate", power=power, note=note, **common)
+
+
+def open_meter(name: str, rail: str | None = None) -> EnergyCounter:
+    """Open the meter `name` ("rapl", "pyrapl", "hwmon", "rpi-pmic") on this machine.
+
+    Raises:
+        EnergyUnavailableError: It is missing, unreadable or frozen (the message says how to fix).
+        EdgeoptError: `rail` names no rail of the meter, or the meter takes no rail.
+    """
+    if rail is not None and name in ("rapl", "pyrapl"):
+        raise EdgeoptError(f"`rail` selects rails of a power-sensor meter (hwmon, rpi-pmic); "
+                           f"{name} has none. Received: rail={rail!r}")
+    if name == "pyrapl":
+        from edgeopt.profile.energy.pyrapl_meter import PyraplCounter
+
+        return PyraplCounter()
+    if name == "hwmon":
+        from edgeopt.profile.energy.hwmon import open_hwmon
+
+        return open_hwmon(rail)
+    if name == "rpi-pmic":
+        from edgeopt.profile.energy.rpi_pmic import open_rpi_pmic
+
+        return open_rpi_pmic(rail)
+    return PowercapCounter(Powercap())
 
 
 def derived_metrics(energy_mj: float | None, latency_ms: float | None,
@@ -155,18 +249,24 @@ def derived_metrics(energy_mj: float | None, latency_ms: float | None,
 def apply_energy(row, result: EnergyResult) -> None:
     """Fill a profiler `Row`'s energy fields and extra keys from `result` (in place).
 
-    The EDP uses the row's mean latency (energy per inference is a mean as well).
+    An estimate is priced here, on the row's mean latency; the EDP uses the mean latency too
+    (energy per inference is a mean as well).
 
     Example:
-        >>> apply_energy(row, measure_energy(row.path, "model"))  # doctest: +SKIP
-        >>> row.energy_source, row.energy_measured  # doctest: +SKIP
-        ('model', False)
+        >>> apply_energy(row, measure_energy(row.path, "model45"))  # doctest: +SKIP
+        >>> row.energy_source, row.energy_scope, row.energy_measured  # doctest: +SKIP
+        ('model45', 'model', False)
     """
-    derived = derived_metrics(result.energy_mj, row.latency_ms_mean, row.macs)
-    row.energy_mj = result.energy_mj
+    energy = result.energy_mj
+    if result.power is not None:
+        energy = result.power.energy_mj(row.latency_ms_mean)
+    derived = derived_metrics(energy, row.latency_ms_mean, row.macs)
+    row.energy_mj = energy
     row.energy_source = result.source
+    row.energy_scope = result.scope
     row.energy_measured = result.measured
     row.edp_mj_ms = derived.pop("edp_mj_ms")
+    power = result.power
     row.extra.update({
         "energy_method": result.method,
         "energy_gross_mj": result.gross_mj,
@@ -177,21 +277,17 @@ def apply_energy(row, result: EnergyResult) -> None:
         "energy_windows": result.windows,
         "energy_window_s": result.window_s,
         "energy_counters": result.counters,
+        "energy_power_w": None if power is None else power.power_w,
+        "energy_power_source": None if power is None else power.source,
+        "energy_cpu_tdp_w": None if power is None else power.tdp_w,
         "dram_energy_mj": result.dram_mj,
-        "energy_model_mj": result.model_mj,
+        "energy_model45_mj": result.model45_mj,
+        "energy_model45_dram_mj": result.model45_dram_mj,
         **derived,
         "energy_note": result.note,
     })
     if result.breakdown is not None:
         row.extra["energy_breakdown"] = result.breakdown
-
-
-def _counter(method: str) -> EnergyCounter:
-    if method == "pyrapl":
-        from edgeopt.profile.energy.pyrapl_meter import PyraplCounter
-
-        return PyraplCounter()
-    return PowercapCounter(Powercap())
 
 
 def _measure_inference(path, counter: EnergyCounter, threads: int, window_s: float,
@@ -203,9 +299,8 @@ def _measure_inference(path, counter: EnergyCounter, threads: int, window_s: flo
     return measure_windows(counter, interpreter.invoke, window_s=window_s, windows=windows)
 
 
-def _measured(method: str, w: WindowedEnergy, modelled: ModelEnergy,
-              rows: list[dict] | None) -> EnergyResult:
-    notes = list(w.notes)
+def _measured(w: WindowedEnergy, auto_note: str | None, common: dict) -> EnergyResult:
+    notes = ([auto_note] if auto_note else []) + list(w.notes)
     energy = w.net_mj
     if energy <= 0:
         notes.insert(0, f"net energy {w.net_mj:.3g} mJ is at or below the idle noise "
@@ -213,9 +308,8 @@ def _measured(method: str, w: WindowedEnergy, modelled: ModelEnergy,
                         "cannot be told apart from idle here; see energy_gross_mj")
         energy = None
     return EnergyResult(
-        method=method, source=w.source, measured=True, energy_mj=energy, gross_mj=w.gross_mj,
+        source=w.source, scope=w.scope, measured=True, energy_mj=energy, gross_mj=w.gross_mj,
         net_mj=w.net_mj, dram_mj=w.dram_mj, idle_w=w.idle_w, active_w=w.active_w,
         spread=w.spread, windows=w.windows, window_s=w.window_s, inferences=w.inferences,
-        counters=w.counters, model_mj=modelled.total_mj, note="; ".join(notes) or None,
-        breakdown=rows,
+        counters=w.counters, note="; ".join(notes) or None, **common,
     )

@@ -24,14 +24,19 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.profile.energy.meter import (EnergyDelta, EnergyUnavailableError, MeterFrozenError,
+                                         MeterPermissionError, Reader, delta_with_wrap,
+                                         parse_int, read_text)
+
+__all__ = [  # the shared names are re-exported: older code imports them from here
+    "DEFAULT_POWERCAP_ROOT", "POWERCAP_ROOT_ENV", "EnergyDelta", "EnergyUnavailableError",
+    "Powercap", "RaplFrozenError", "RaplPermissionError", "Reader", "Sample", "Zone",
+    "counter_delta_uj", "permission_message", "powercap_root", "read_text",
+]
 
 POWERCAP_ROOT_ENV = "EDGEOPT_POWERCAP_ROOT"
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
-
-Reader = Callable[[Path], str]
 
 _ZONE_DIR = re.compile(
     r"^intel-rapl(?P<mmio>-mmio)?:(?P<top>[0-9a-fA-F]+)(?::(?P<sub>[0-9a-fA-F]+))?$"
@@ -45,20 +50,11 @@ _NOT_SUMMED = {
 }
 
 
-class EnergyUnavailableError(EdgeoptError):
-    """Energy cannot be measured here; `short` is a one-line reason for a fallback note."""
-
-    def __init__(self, message: str, short: str | None = None):
-        super().__init__(message)
-        self.short = short or message.split(". ")[0]
-
-
-class RaplPermissionError(EnergyUnavailableError):
+class RaplPermissionError(MeterPermissionError):
     """The RAPL counters exist but this user may not read them (root-only since Linux 5.10)."""
 
 
-class RaplFrozenError(EnergyUnavailableError):
-    """The RAPL counters can be read but do not advance."""
+RaplFrozenError = MeterFrozenError  # the protocol raises it for every meter that never moves
 
 
 def powercap_root() -> Path:
@@ -74,12 +70,6 @@ def powercap_root() -> Path:
     return Path(value) if value else DEFAULT_POWERCAP_ROOT
 
 
-def read_text(path: Path) -> str:
-    """The default reader: the file's text (sysfs attributes are small text files)."""
-    with open(path, encoding="ascii", errors="replace") as handle:
-        return handle.read()
-
-
 def permission_message(path: Path | str) -> str:
     """What to tell a user who may not read a RAPL counter, with the ways to grant access."""
     return (
@@ -91,7 +81,7 @@ def permission_message(path: Path | str) -> str:
         "`SUBSYSTEM==\"powercap\", ACTION==\"add\", RUN+=\"/bin/chgrp power /sys%p/energy_uj\", "
         "RUN+=\"/bin/chmod g+r /sys%p/energy_uj\"` (then add yourself to group `power`). "
         "Only grant it on machines where the side channel is acceptable. "
-        "Or use `--energy model` for the labelled analytical estimate."
+        "Or use `--energy estimate` for the labelled time × power estimate."
     )
 
 
@@ -133,24 +123,6 @@ class Sample:
     time_s: float
 
 
-@dataclass(frozen=True)
-class EnergyDelta:
-    """Energy between two samples.
-
-    Attributes:
-        package_uj: Summed package energy, None when the sample had to be dropped.
-        dram_uj: Summed dram energy, None when there is no dram zone or it was dropped.
-        seconds: Time between the two samples.
-        dropped: Why `package_uj` is None ("wrapped, max_energy_range_uj unreadable",
-            "did not move", ...), else None.
-    """
-
-    package_uj: int | None
-    dram_uj: int | None
-    seconds: float
-    dropped: str | None = None
-
-
 def counter_delta_uj(before: int | None, after: int | None,
                      max_energy_range_uj: int | None) -> tuple[int | None, str | None]:
     """Energy between two readings of one counter, correcting one wraparound.
@@ -175,16 +147,8 @@ def counter_delta_uj(before: int | None, after: int | None,
     """
     if before is None or after is None:
         return None, "energy_uj held no integer"
-    delta = after - before
-    if delta < 0:
-        if max_energy_range_uj is None:
-            return None, "wrapped and max_energy_range_uj is unreadable"
-        delta += max_energy_range_uj
-        if delta <= 0:
-            return None, "went backwards by more than max_energy_range_uj"
-    if delta == 0:
-        return None, "did not move"
-    return delta, None
+    return delta_with_wrap(before, after, max_energy_range_uj,
+                           "wrapped and max_energy_range_uj is unreadable")
 
 
 @dataclass
@@ -229,8 +193,8 @@ class Powercap:
             names = ", ".join(f"{z.zone_id}={z.name}" for z in zones) or "none"
             raise EnergyUnavailableError(
                 f"No RAPL package zone under {self.root} (zones found: {names}). Without a "
-                "package-N zone there is no CPU energy to read. Use `--energy model` for the "
-                "labelled analytical estimate.",
+                "package-N zone there is no CPU energy to read. Use `--energy estimate` for "
+                "the labelled time × power estimate.",
                 short=f"no RAPL package zone under {self.root}",
             )
         packages, mirrored = self._dedupe_mirrored_dies(packages)
@@ -291,10 +255,10 @@ class Powercap:
         except OSError as err:
             raise EnergyUnavailableError(
                 f"Cannot read RAPL counter {path}: {err.strerror or err}. Is the powercap tree "
-                f"under {self.root} complete? Use `--energy model` for the labelled estimate.",
+                f"under {self.root} complete? Use `--energy estimate` for the labelled time × power estimate.",
                 short=f"cannot read {path}",
             ) from err
-        return _parse_int(text)
+        return parse_int(text)
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -307,7 +271,7 @@ class Powercap:
             raise EnergyUnavailableError(
                 f"No RAPL energy counters: {root} does not exist. This machine exposes no Linux "
                 "powercap interface (virtual machines usually do not; macOS and Windows have "
-                f"none).{hint} Use `--energy model` for the labelled analytical estimate.",
+                f"none).{hint} Use `--energy estimate` for the labelled time × power estimate.",
                 short=f"{root} does not exist",
             )
         folders: dict[tuple[bool, int, int | None], Path] = {}
@@ -342,7 +306,7 @@ class Powercap:
 
     def _read_max(self, path: Path) -> int | None:
         try:
-            value = _parse_int(self.reader(path / "max_energy_range_uj"))
+            value = parse_int(self.reader(path / "max_energy_range_uj"))
         except OSError:
             return None
         return value if value is not None and value > 0 else None
@@ -410,10 +374,3 @@ def _dedupe_interfaces(zones: list[Zone]) -> tuple[list[Zone], list[str]]:
             ignored.append(f"{zone.zone_id}: second zone named {zone.name!r} like "
                            f"{twin.zone_id}, counted once")
     return kept, ignored
-
-
-def _parse_int(text: str) -> int | None:
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None

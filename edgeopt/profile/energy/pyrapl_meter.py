@@ -70,6 +70,7 @@ class PyraplCounter:
 
     module: ModuleType | None = None
     source: str = field(default="pyrapl", init=False)
+    scope: str = field(default="cpu-package", init=False)
 
     def __post_init__(self) -> None:
         self._pyrapl = self.module if self.module is not None else import_pyrapl()
@@ -111,14 +112,14 @@ class PyraplCounter:
             raise EnergyUnavailableError(
                 "pyRAPL cannot record energy on this machine: it found no readable package "
                 "zone under /sys/class/powercap/intel-rapl (virtual machines usually have none; "
-                "pyRAPL does not read EDGEOPT_POWERCAP_ROOT). Use `--energy model` for the "
-                "labelled analytical estimate.",
+                "pyRAPL does not read EDGEOPT_POWERCAP_ROOT). Use `--energy estimate` for the "
+                "labelled time × power estimate.",
                 short="pyRAPL cannot record energy here (no /sys/class/powercap/intel-rapl)",
             ) from err
         except (getattr(errors, "PyRAPLException", ()), OSError) as err:
             raise EnergyUnavailableError(
                 f"pyRAPL failed: {type(err).__name__}: {err}. Try `--energy rapl` (edgeopt's "
-                "own reader) or `--energy model`.",
+                "own reader) or `--energy estimate`.",
                 short=f"pyRAPL failed ({type(err).__name__})",
             ) from err
 

@@ -1,4 +1,4 @@
-"""The measurement protocol that makes a RAPL figure mean something (DESIGN.md §4).
+"""The measurement protocol that makes a meter's figure mean something (DESIGN.md §4).
 
 RAPL counters tick about once a millisecond and count the whole package, so one inference cannot
 be measured on its own. Instead:
@@ -13,6 +13,9 @@ be measured on its own. Instead:
 A window whose counter delta had to be dropped (see `powercap.counter_delta_uj`) is retried, up to
 twice as many windows as asked for; dropped windows are counted in the result. The latency the
 profiler reports is measured in a separate phase, so this loop never distorts it.
+
+Every meter goes through this one protocol: RAPL counters, hwmon energy counters, and power
+sensors that `sampler.SampledPowerCounter` integrates into the same start/stop windows.
 """
 
 from __future__ import annotations
@@ -20,28 +23,17 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 from edgeopt.errors import EdgeoptError
-from edgeopt.profile.energy.powercap import (EnergyDelta, EnergyUnavailableError, Powercap,
-                                             RaplFrozenError)
+from edgeopt.profile.energy.meter import (EnergyCounter, EnergyDelta, EnergyUnavailableError,
+                                          MeterFrozenError)
+from edgeopt.profile.energy.powercap import Powercap
 from edgeopt.profile.runner import NOISY_SPREAD
 
 MIN_WINDOWS = 3  # the protocol's floor: one window says nothing about its own noise
 PROTOCOL_WINDOW_S = 1.0  # shorter windows are allowed (tests) but flagged in the note
 _CLOCK_CHECK_S = 0.005  # the inner loop reads the clock about this often
-
-
-class EnergyCounter(Protocol):
-    """What the protocol needs from a backend: start a window, end it, say what it reads."""
-
-    source: str
-
-    def start(self) -> object: ...
-
-    def stop(self, token: object) -> EnergyDelta: ...
-
-    def describe(self) -> str: ...
 
 
 @dataclass
@@ -54,6 +46,7 @@ class PowercapCounter:
 
     powercap: Powercap
     source: str = "rapl"
+    scope: str = "cpu-package"
 
     def start(self) -> object:
         return self.powercap.read()
@@ -70,7 +63,8 @@ class WindowedEnergy:
     """Energy of one inference measured over repeated windows.
 
     Attributes:
-        source: The backend ("rapl" or "pyrapl").
+        source: The meter ("rapl", "pyrapl", "hwmon", "rpi-pmic").
+        scope: What the meter covers ("cpu-package", "board-input", "rail", ...).
         counters: Which counters were summed.
         gross_mj: Median package energy per inference, idle included.
         net_mj: Median package energy per inference above idle power (can be ≤ 0 when the
@@ -89,6 +83,7 @@ class WindowedEnergy:
     """
 
     source: str
+    scope: str
     counters: str
     gross_mj: float
     net_mj: float
@@ -128,7 +123,7 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
 
     Raises:
         EdgeoptError: `window_s` or `windows` is out of range.
-        RaplFrozenError: The package counter did not move in any window.
+        MeterFrozenError: The meter did not move in any window (or its `check()` says so).
         EnergyUnavailableError: Every window was dropped for another reason.
         RaplPermissionError: The counter became unreadable.
 
@@ -164,6 +159,9 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
         return done
 
     active = _collect(counter, windows, dropped, "inference", run_window)
+    check = getattr(counter, "check", None)
+    if check is not None:
+        check()  # a power sensor that never changed is frozen, however its windows look
     gross = [d.package_uj / n / 1e3 for d, n in active]  # µJ per inference -> mJ
     net = [(d.package_uj - idle_w * 1e6 * d.seconds) / n / 1e3 for d, n in active]
     drams = [d.dram_uj / n / 1e3 for d, n in active if d.dram_uj is not None]
@@ -177,11 +175,13 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
                      "with longer windows")
     if window_s < PROTOCOL_WINDOW_S:
         notes.append(f"windows of {window_s:g} s are shorter than the protocol's "
-                     f"{PROTOCOL_WINDOW_S:g} s: RAPL ticks about every ms, expect more noise")
+                     f"{PROTOCOL_WINDOW_S:g} s: meters tick every ms or slower, expect more noise")
     if dropped:
         notes.append(f"{len(dropped)} window(s) dropped and retried ({dropped[0]})")
+    notes += getattr(counter, "notes", lambda: [])()  # e.g. too few sensor samples per window
     return WindowedEnergy(
         source=counter.source,
+        scope=getattr(counter, "scope", "cpu-package"),
         counters=counter.describe(),
         gross_mj=gross_mj,
         net_mj=statistics.median(net),
@@ -232,16 +232,16 @@ def _collect(counter: EnergyCounter, wanted: int, dropped: list[str], what: str,
         if len(kept) == wanted:
             return kept
     if reasons and all(r.endswith("did not move") for r in reasons):
-        raise RaplFrozenError(
-            f"The {counter.source} package counter ({counter.describe()}) did not move during "
+        raise MeterFrozenError(
+            f"The {counter.source} meter ({counter.describe()}) did not move during "
             f"{len(reasons)} {what} windows: energy is exposed but not updated (common in "
-            "virtual machines and containers that show the host's powercap files). Use "
-            "`--energy model` for the labelled analytical estimate.",
-            short=f"the {counter.source} package counter does not move ({counter.describe()})",
+            "virtual machines and containers that show the host's sysfs files). Use "
+            "`--energy estimate` for the labelled time × power estimate.",
+            short=f"the {counter.source} meter does not move ({counter.describe()})",
         )
     raise EnergyUnavailableError(
         f"Only {len(kept)} of {wanted} {what} windows could be kept after {2 * wanted} tries "
         f"({'; '.join(sorted(set(reasons)))}). A figure from fewer windows would be "
-        "unreliable. Rerun, or use `--energy model` for the labelled analytical estimate.",
+        "unreliable. Rerun, or use `--energy estimate` for the labelled time × power estimate.",
         short=f"{what} windows kept dropping ({reasons[0] if reasons else 'no energy'})",
     )

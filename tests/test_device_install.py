@@ -1,0 +1,83 @@
+"""`pip install edgeopt` alone (no extras) profiles a run folder made by the full install.
+
+Builds a fresh virtual environment from this checkout with no extras — what a Raspberry Pi gets —
+checks that TensorFlow cannot be imported there, and runs the device walk-through in it. Slow
+(a pip install, about a minute with pip's cache), so marked; `make test` and CI run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = """
+name: tiny_install
+seed: 5
+data: {name: mnist_embedded, limit_train: 400, limit_test: 150}
+profile: {runs: 10, warmup: 2, threads: 1, energy: model45}
+baseline: f32
+accuracy_budget: 2.0
+steps:
+  - {id: base, stage: train, architecture: small_cnn, epochs: 2, batch_size: 32, learning_rate: 0.01}
+  - {id: f32, stage: convert, from: base, mode: float32}
+  - {id: int8, stage: convert, from: base, mode: int8, calibration_samples: 50}
+"""
+
+
+def device_venv(tmp_path: Path) -> Path:
+    """A venv holding `pip install <copy of this checkout>`: the package and its base dependencies only."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for item in ("edgeopt", "pyproject.toml", "README.md"):  # a copy: pip's build files stay out of the repo
+        (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, source / item)
+    venv = tmp_path / "device-venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
+    subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    str(source)], check=True, timeout=900, env={**os.environ, "PIP_NO_INPUT": "1"})
+    return venv
+
+
+@pytest.mark.slow
+def test_plain_install_has_no_tensorflow_and_profiles_a_run_folder(tmp_path):
+    from edgeopt.pipeline import run_recipe
+    from edgeopt.recipe import parse_recipe
+
+    host_run = tmp_path / "host" / "tiny_install"
+    run_recipe(parse_recipe(TINY, tmp_path / "tiny.yaml"), host_run, log_fn=lambda _: None)
+    board_run = Path(shutil.copytree(host_run, tmp_path / "board" / "tiny_install"))  # "rsync to the board"
+
+    venv = device_venv(tmp_path)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    no_tf = subprocess.run([venv / "bin" / "python", "-c", "import tensorflow"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert no_tf.returncode != 0 and "No module named 'tensorflow'" in no_tf.stderr
+
+    edgeopt = str(venv / "bin" / "edgeopt")
+    profiled = subprocess.run([edgeopt, "profile", board_run, "--device-name", "board"], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=600)
+    assert profiled.returncode == 0, profiled.stderr
+    device = json.loads((board_run / "devices" / "board.json").read_text())
+    host = {row["name"]: row for row in json.loads((host_run / "results.json").read_text())["rows"]}
+    assert [row["name"] for row in device["rows"]] == ["f32", "int8"]
+    for row in device["rows"]:
+        assert row["accuracy"] == host[row["name"]]["accuracy"]
+    assert device["machine"]["packages"]["ai-edge-litert"] and "within 2 pts" in profiled.stdout
+
+    # Training needs the extra: one sentence saying so, no ImportError.
+    run = subprocess.run([edgeopt, "run", REPO / "recipes" / "quickstart.yaml", "--out", tmp_path / "nope"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2 and "install edgeopt[train]" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "nope").exists()
+
+    shutil.copytree(board_run / "devices", host_run / "devices")  # "copy devices/ back"
+    reported = subprocess.run([edgeopt, "report", host_run], capture_output=True, text=True, env=env, timeout=300)
+    assert reported.returncode == 0, reported.stderr
+    assert "## board" in (host_run / "report.md").read_text()
