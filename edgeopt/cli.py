@@ -7,6 +7,7 @@ convert: `profile` runs on devices that have LiteRT alone.
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
 from pathlib import Path
@@ -19,6 +20,12 @@ from edgeopt.errors import EdgeoptError
 
 SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
             "e.g. steps.base.epochs=1 or data.limit_train=2000; repeatable")
+
+
+class Executor(str, enum.Enum):  # how `run` runs the steps
+    sequential = "sequential"
+    ray = "ray"
+
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Optimise CNNs for CPU edge devices and measure accuracy, latency, size and energy.")
@@ -49,6 +56,11 @@ def run(
     recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
+    executor: Executor = typer.Option("sequential", "--executor", case_sensitive=False,
+                                      help="sequential: one step after another here; ray: steps as Ray tasks, "
+                                           "independent branches in parallel (docs/scale.md)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use with --executor ray "
+                                              "(default: RAY_ADDRESS, else a new local Ray)"),
     overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     wait: bool = typer.Option(False, "--wait", help="if another run is writing into the output folder, wait for it instead of stopping"),
 ) -> None:
@@ -68,10 +80,18 @@ def run(
     from edgeopt.report_machines import write_run_report
     from edgeopt.run_guard import guard_run_folder
 
+    if ray_address and executor is not Executor.ray:
+        raise EdgeoptError("--ray-address applies only with --executor ray. Add `--executor ray`, or drop --ray-address.")
     parsed = load_recipe(recipe, overrides or ())
     out_dir = out or Path("runs") / parsed.name
+    steps_on = None
+    if executor is Executor.ray:
+        from edgeopt.executors.ray_executor import RayExecutor, import_ray
+
+        import_ray()  # before any work: without Ray, say how to install it
+        steps_on = RayExecutor(ray_address)
     with guard_run_folder(out_dir, wait=wait):  # one writer; a stop or a full disk says what was kept
-        result = run_recipe(parsed, out_dir, force=force)
+        result = run_recipe(parsed, out_dir, force=force, executor=steps_on)
         typer.echo(render_table(result.rows, parsed.baseline, budget_points=parsed.accuracy_budget))
         for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
             typer.echo(line)

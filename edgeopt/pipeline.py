@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from edgeopt import __version__
 from edgeopt.atomic import atomic_write_text
@@ -40,14 +40,19 @@ class RunResult:
 
 
 def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool = False,
-               log_fn: Callable[[str], None] = log) -> RunResult:
+               log_fn: Callable[[str], None] = log, executor: "StepExecutor | None" = None) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
+
+    Without `executor` the steps run one after another in this process, each profiled as soon as
+    it is made. With one (e.g. `edgeopt.executors.ray_executor.RayExecutor`) it runs the steps and
+    every profile is taken afterwards, here, one at a time, so no figure is measured beside training.
 
     Args:
         recipe: A validated `Recipe` (`load_recipe`, with any overrides) or the path of a recipe file.
         out_dir: The run folder; finished steps already in it are reused when unchanged.
         force: Redo every step and profile.
         log_fn: Where progress lines go.
+        executor: How the steps run (default: one after another here); recorded in results.json.
 
     Example:
         >>> result = run_recipe("recipes/quickstart.yaml", "runs/quickstart")
@@ -67,13 +72,63 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
            f"of shape {dataset.input_shape} from {dataset.source}")
     for warning in dataset_warnings(dataset):
         log_fn(f"warning: {warning}")
-    artifacts: dict[str, Artifact] = {}
+    plan = plan_steps(recipe)
+    if executor is None:
+        from edgeopt.distribute import prepare_process
+
+        prepare_process([p.step for p in plan])  # logical CPU devices, before TensorFlow starts
+        rows = _run_sequentially(plan, recipe, dataset, out_dir, force, log_fn)
+        executor_record = {"name": "sequential"}
+    else:
+        artifacts = executor.run_steps(plan, recipe, dataset, out_dir, force=force, log_fn=log_fn)
+        rows = [_profiled_row(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn, out_dir)
+                for p in plan if p.step.profile]
+        executor_record = executor.record()
+    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
+    document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}
+    atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
+    return RunResult(out_dir, rows, document)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step with its place in the recipe and the fingerprint that decides whether it reruns."""
+
+    number: int  # 1-based, in recipe order
+    step: Step
+    fingerprint: str
+
+    def heading(self, total: int) -> str:
+        source = f" ← {self.step.source}" if self.step.source else ""
+        return f"[{self.number}/{total}] {self.step.id}: {self.step.stage}{source}"
+
+
+class StepExecutor(Protocol):
+    """A way of running a recipe's steps; it writes each through `commit_step`, as the sequential loop does."""
+
+    def run_steps(self, plan: list[PlannedStep], recipe: Recipe, dataset: Dataset, out_dir: Path, *,
+                  force: bool, log_fn: Callable[[str], None]) -> dict[str, Artifact]: ...
+
+    def record(self) -> dict: ...  # what results.json says about how the steps ran
+
+
+def plan_steps(recipe: Recipe) -> list[PlannedStep]:
+    """Every step of the recipe, in order, with its fingerprint (which chains through `from:`)."""
     fingerprints: dict[str, str] = {}
-    rows: list[Row] = []
+    plan = []
     for number, step in enumerate(recipe.steps, start=1):
-        fingerprint = step_fingerprint(step, recipe, fingerprints.get(step.source))
-        fingerprints[step.id] = fingerprint
-        heading = f"[{number}/{len(recipe.steps)}] {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else "")
+        fingerprints[step.id] = step_fingerprint(step, recipe, fingerprints.get(step.source))
+        plan.append(PlannedStep(number, step, fingerprints[step.id]))
+    return plan
+
+
+def _run_sequentially(plan: list[PlannedStep], recipe: Recipe, dataset: Dataset, out_dir: Path, force: bool,
+                      log_fn: Callable[[str], None]) -> list[Row]:
+    artifacts: dict[str, Artifact] = {}
+    rows: list[Row] = []
+    for planned in plan:
+        step, fingerprint = planned.step, planned.fingerprint
+        heading = planned.heading(len(plan))
         artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
         if artifact:
             log_fn(f"{heading} — unchanged, reusing {artifact.path}")
@@ -83,16 +138,18 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         _inherit_lineage(artifact, artifacts.get(step.source))
         artifacts[step.id] = artifact
         if step.profile:
-            row = _profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn)
-            # Relative to the run folder, with the file's hash: a copied folder still resolves and
-            # a device can tell that it profiles the very bytes the host did.
-            row.path = relative_to_run(out_dir, artifact.path)
-            row.extra["sha256"] = file_sha256(artifact.path)
-            rows.append(row)
-    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
-    document = results_document(recipe, rows, dataset, test_data)
-    atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
-    return RunResult(out_dir, rows, document)
+            rows.append(_profiled_row(step, artifact, recipe, dataset, fingerprint, force, log_fn, out_dir))
+    return rows
+
+
+def _profiled_row(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str, force: bool,
+                  log_fn: Callable[[str], None], out_dir: Path) -> Row:
+    row = _profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn)
+    # Relative to the run folder, with the file's hash: a copied folder still resolves and
+    # a device can tell that it profiles the very bytes the host did.
+    row.path = relative_to_run(out_dir, artifact.path)
+    row.extra["sha256"] = file_sha256(artifact.path)
+    return row
 
 
 # Facts about a model that survive conversion: an int8 file made from a pruned, mixed-precision
@@ -112,7 +169,11 @@ def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None)
     It digests the values in effect, `--set` overrides included, so an override reruns the steps
     it changes (and the steps downstream of them) and no others.
     """
-    payload = {"stage": step.stage, "params": step.params.model_dump(mode="json"), "source": source_fingerprint,
+    params = step.params.model_dump(mode="json")
+    for key in getattr(step.params, "omit_when_default", ()):  # keys newer than the runs they must resume
+        if params.get(key) == type(step.params).model_fields[key].default:
+            params.pop(key)
+    payload = {"stage": step.stage, "params": params, "source": source_fingerprint,
                "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -131,20 +192,46 @@ def _finished_step(folder: Path, fingerprint: str) -> Artifact | None:
 
 def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | None, out_dir: Path,
               fingerprint: str, log_fn: Callable[[str], None]) -> Artifact:
-    partial = out_dir / f".{step.id}.partial"
+    partial = partial_folder(out_dir, step.id)
+    try:
+        artifact = execute_stage(step, recipe, dataset, source, partial, log_fn)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return commit_step(step, fingerprint, artifact, partial, out_dir)
+
+
+def partial_folder(out_dir: Path, step_id: str) -> Path:
+    """A fresh, empty `.<id>.partial/` folder for a step being made (an earlier leftover is removed)."""
+    partial = out_dir / f".{step_id}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    ctx = StageContext(step.id, partial, dataset, recipe.seed, recipe.path.parent, log_fn)
+    return partial
+
+
+def execute_stage(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | None, work_dir: Path,
+                  log_fn: Callable[[str], None]) -> Artifact:
+    """Run the step's stage into `work_dir`; its artifact's info gains the stage's time and energy."""
+    ctx = StageContext(step.id, work_dir, dataset, recipe.seed, recipe.path.parent, log_fn)
     meter = _stage_meter(recipe)
     start = time.perf_counter()
-    try:  # until the rename, the step is unfinished: any failure or stop removes its folder
-        with meter or contextlib.nullcontext():
-            artifact = STAGES[step.stage].fn(step.params, ctx, source)
-        info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
-                **artifact.info}
+    with meter or contextlib.nullcontext():
+        artifact = STAGES[step.stage].fn(step.params, ctx, source)
+    info = {"stage_seconds": time.perf_counter() - start, **(meter.result.info() if meter else {}),
+            **artifact.info}
+    return replace(artifact, info=info)
+
+
+def commit_step(step: Step, fingerprint: str, artifact: Artifact, partial: Path, out_dir: Path) -> Artifact:
+    """Record the finished step in `partial/step.json` and rename the folder to `<id>/`.
+
+    The artifact's file must already lie in `partial` under `artifact.path.name`. Until the
+    rename the step is unfinished: a failure here removes the folder.
+    """
+    try:
         step_record = {"id": step.id, "stage": step.stage, "from": step.source, "fingerprint": fingerprint,
                        "kind": artifact.kind, "file": artifact.path.name, "dtype": artifact.dtype,
-                       "params": step.params.model_dump(mode="json"), "info": info}
+                       "params": step.params.model_dump(mode="json"), "info": artifact.info}
         atomic_write_text(partial / "step.json", json.dumps(step_record, indent=2, default=str) + "\n")
         final = out_dir / step.id
         shutil.rmtree(final, ignore_errors=True)
@@ -152,7 +239,7 @@ def _run_step(step: Step, recipe: Recipe, dataset: Dataset, source: Artifact | N
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return replace(artifact, path=final / artifact.path.name, info=info)
+    return replace(artifact, path=final / artifact.path.name)
 
 
 def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str,

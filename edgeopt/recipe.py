@@ -31,7 +31,7 @@ from edgeopt.overrides import apply_overrides
 from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
-STEP_KEYS = ("id", "stage", "from", "profile")  # every other key of a step is a stage parameter
+STEP_KEYS = ("id", "stage", "from", "profile", "resources")  # every other key of a step is a stage parameter
 RESERVED_IDS = frozenset({"data", "devices"})  # RUN_DIR/data/test.npz and RUN_DIR/devices/ (run_folder.py)
 _UNNAMED = Path("<recipe>")  # parse_recipe's placeholder path for text that came from no file
 
@@ -106,6 +106,13 @@ class ProfileSpec(_Strict):
             raise ValueError(str(err).split(" Received:")[0].rstrip(". ")) from None
 
 
+class StepResources(_Strict):
+    """What a step reserves when steps run as Ray tasks (`--executor ray`); a sequential run ignores it."""
+
+    cpus: float = Field(1, gt=0, le=1024, description="CPU cores reserved; TensorFlow gets as many threads")
+    gpus: float = Field(0, ge=0, le=64, description="GPUs reserved (fractions share one)")
+
+
 class _RecipeFile(_Strict):
     name: str | None = Field(None, description="names the default output folder runs/<name>")
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -133,6 +140,7 @@ class Step:
     source: str | None  # id of the step whose artifact this one consumes
     profile: bool
     params: StageParams
+    resources: StepResources = StepResources()
 
 
 @dataclass(frozen=True)
@@ -285,12 +293,18 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if spec.consumes and produced[source] != spec.consumes:
         return None, (f"{label}: needs a {spec.consumes} model, but step '{source}' makes a {produced[source]} model. "
                       f"Place it before the conversion, or set `from:` to a step that makes a {spec.consumes} model.")
+    if not isinstance(raw.get("resources", {}), dict):
+        return None, f"{label}: `resources` must be a mapping like {{cpus: 1, gpus: 0}}. Received: resources={raw['resources']!r}"
+    try:
+        resources = StepResources.model_validate(raw.get("resources", {}))
+    except ValidationError as exc:
+        return None, _describe(None, f"{label}: resources", exc, StepResources)
     params_raw = {k: v for k, v in raw.items() if k not in STEP_KEYS}
     try:
         params = spec.params.model_validate(params_raw)
     except ValidationError as exc:
         return None, _describe(None, label, exc, spec.params)
-    return Step(step_id, stage, source if spec.consumes else None, profile, params), None
+    return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
 
 
 def _describe(path: str | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:

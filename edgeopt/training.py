@@ -20,23 +20,37 @@ class FitResult:
 
 def train_in_precision(model: keras.Model, dataset, *, precision: str, learning_rate: float, epochs: int,
                        batch_size: int, label: str, seed: int, validation_split: float = 0.0,
-                       log_fn: Callable[[str], None] = log) -> tuple[keras.Model, dict]:
+                       distribute=None, log_fn: Callable[[str], None] = log) -> tuple[keras.Model, dict]:
     """Compile and fit `model` under a dtype policy; return it as float32 and the facts to record.
 
     The policy is scoped to the fit (restored afterwards), and the returned model is float32 with
     the trained weights, so conversion never sees a mixed-precision graph. The facts are
-    train_seconds, history and the precision that ran, was requested, and why.
+    train_seconds, history and the precision that ran, was requested, and why. With `distribute`
+    (the stage's `DistributeOptions`), the model is rebuilt and compiled in that tf.distribute
+    strategy's scope, `batch_size` stays the global batch, and the replicas are recorded too.
     """
-    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
+    import contextlib
+
+    from edgeopt.distribute import strategy_for
+    from edgeopt.precision import as_float32, clone_with_policy, dtype_policy, for_policy, resolve_precision
 
     choice = resolve_precision(precision)
     log_fn(f"  precision {choice.policy} ({choice.reason})")
+    strategy, distributed = strategy_for(distribute, batch_size) if distribute else (None, {})
+    if strategy:
+        log_fn(f"  distribute {distributed['distribute']}: {distributed['replicas']} replicas, global batch "
+               f"{batch_size} = {distributed['per_replica_batch_size']} per replica")
     with dtype_policy(choice.policy):
-        work = for_policy(model, choice.policy)  # a float32 model rebuilt under the policy, same weights
-        compile_classifier(work, learning_rate)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            # Variables must be made in the strategy's scope: a distributed model is always a fresh copy.
+            work = clone_with_policy(model, choice.policy) if strategy else for_policy(model, choice.policy)
+            if strategy:
+                work.set_weights(model.get_weights())
+            compile_classifier(work, learning_rate)
         fit = fit_classifier(work, dataset, epochs=epochs, batch_size=batch_size, label=label, seed=seed,
                              validation_split=validation_split, log_fn=log_fn)
-    return as_float32(work), {"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(precision)}
+    return as_float32(work), {"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(precision),
+                              **distributed}
 
 
 def seed_everything(seed: int) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from edgeopt.distribute import DistributeOptions
 from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
-class FinetuneParams(StageParams):
+class FinetuneParams(DistributeOptions, StageParams):
     epochs: int = Field(1, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(1e-4, gt=0, le=1, description="usually 10x below the training rate")
@@ -25,6 +26,6 @@ def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None)
     trained, info = train_in_precision(model, ctx.dataset, precision=params.precision,
                                        learning_rate=params.learning_rate, epochs=params.epochs,
                                        batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,
-                                       log_fn=ctx.log)
+                                       distribute=params, log_fn=ctx.log)
     path = save_keras_model(trained, artifact_file(ctx.out_dir, "keras"))
     return Artifact("keras", path, "float32", info)

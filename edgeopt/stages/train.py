@@ -8,11 +8,12 @@ from pydantic import Field, field_validator, model_validator
 
 from edgeopt.data import did_you_mean
 from edgeopt.models import ARCHITECTURES, architecture_options
+from edgeopt.distribute import DistributeOptions
 from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
-class TrainParams(StageParams):
+class TrainParams(DistributeOptions, StageParams):
     architecture: str = Field(description="a name from `edgeopt architectures`, e.g. gap_cnn")
     epochs: int = Field(5, ge=1, le=1000, description="passes over the training split")
     batch_size: int = Field(64, ge=1, le=65536)
@@ -51,6 +52,7 @@ def train(params: TrainParams, ctx: StageContext, source: Artifact | None) -> Ar
     model = build_model(params.architecture, ds.input_shape, ds.num_classes, **params.options)
     trained, info = train_in_precision(model, ds, precision=params.precision, learning_rate=params.learning_rate,
                                        epochs=params.epochs, batch_size=params.batch_size, label=ctx.step_id,
-                                       seed=ctx.seed, validation_split=params.validation_split, log_fn=ctx.log)
+                                       seed=ctx.seed, validation_split=params.validation_split, distribute=params,
+                                       log_fn=ctx.log)
     path = save_keras_model(trained, artifact_file(ctx.out_dir, "keras"))
     return Artifact("keras", path, "float32", info)
