@@ -21,7 +21,7 @@ def reduced_cifar(tmp_path: Path) -> Path:
     recipe = yaml.safe_load((REPO / "recipes" / "cifar_full.yaml").read_text())
     folder = write_cifar_folder(tmp_path / "cifar-10-batches-py", train_per_batch=60, test=80)
     recipe["data"] = {"name": "cifar10", "path": str(folder)}
-    recipe["profile"].update(runs=10, warmup=2, energy="model")
+    recipe["profile"].update(runs=10, warmup=2, energy="model45")
     for step in recipe["steps"]:
         for key in ("epochs", "finetune_epochs"):
             if step.get(key):

@@ -63,7 +63,7 @@ def test_a_run_reads_recipe_paths_logs_them_in_full_and_writes_only_its_folder(t
     rng = np.random.default_rng(0)
     np.savez(project / "d.npz", x_train=rng.integers(0, 255, (48, 8, 8), dtype=np.uint8), y_train=rng.integers(0, 3, 48),
              x_test=rng.integers(0, 255, (16, 8, 8), dtype=np.uint8), y_test=rng.integers(0, 3, 16))
-    (project / "r.yaml").write_text("name: r\ndata: {name: npz, path: d.npz}\nprofile: {runs: 3, warmup: 0, energy: model}\n"
+    (project / "r.yaml").write_text("name: r\ndata: {name: npz, path: d.npz}\nprofile: {runs: 3, warmup: 0, energy: model45}\n"
                                     "steps:\n  - {id: base, stage: train, architecture: small_cnn, epochs: 1}\n"
                                     "  - {id: f32, stage: convert, mode: float32}\n")
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
