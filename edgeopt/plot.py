@@ -119,7 +119,7 @@ def pareto_figure(rows: list[Row], budget_floor: float | None = None, machine: d
         ax.plot([p[0] for p in line], [p[1] for p in line], color="tab:red", lw=1, zorder=2)
         if budget_floor is not None:
             ax.axhline(100 * budget_floor, color="tab:blue", ls="--", lw=1)
-        _set_cost_axis(ax, [p[0] for p in points])
+        set_cost_axis(ax, [p[0] for p in points])
         ax.set_xlabel(label, fontsize=9)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(True, alpha=0.3)
@@ -137,11 +137,11 @@ def pareto_figure(rows: list[Row], budget_floor: float | None = None, machine: d
     fig.suptitle("accuracy against cost of the deployable (.tflite) rows")
     fig.tight_layout()
     for ax, names, points in labels:  # once the layout is final, so the overlaps judged are the drawn ones
-        _place_labels(fig, ax, names, points)
+        place_labels(fig, ax, names, points)
     return fig
 
 
-def _set_cost_axis(ax, values: list[float]) -> None:
+def set_cost_axis(ax, values: list[float]) -> None:
     """Log scale only for a wide spread; either way, a few plain-number ticks that cannot collide."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
@@ -160,15 +160,19 @@ def _set_cost_axis(ax, values: list[float]) -> None:
     ax.xaxis.set_major_formatter(plain)
 
 
-def _place_labels(fig, ax, names: list[str], points: list[tuple[float, float]]) -> None:
-    """Label each point at the first offset whose text overlaps no label placed before it."""
+def place_labels(fig, ax, names: list[str], points: list[tuple[float, float]], *, color: str = "black",
+                 placed: list | None = None) -> None:
+    """Label each point at the first offset whose text overlaps no label placed before it.
+
+    `placed` (the boxes of labels already drawn on `ax`) lets several series share one panel.
+    """
     renderer = fig.canvas.get_renderer()
-    placed = []
+    placed = [] if placed is None else placed
     for name, (x, y) in sorted(zip(names, points), key=lambda item: (-item[1][1], item[1][0])):
         best, best_overlap = None, None
         for dx, dy in LABEL_OFFSETS:
             text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8,
-                               ha="left" if dx > 0 else "right",
+                               ha="left" if dx > 0 else "right", color=color,
                                arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5") if abs(dy) > 14 else None)
             box = text.get_window_extent(renderer)
             overlap = sum(_area(box, other) for other in placed)

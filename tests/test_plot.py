@@ -95,3 +95,26 @@ def test_axes_name_their_sources():
 def test_only_keras_rows_give_no_plot(tmp_path):
     assert write_pareto_plot([Row("k", "k", "keras", accuracy=0.9, latency_ms_p50=1.0)], tmp_path / "p.png") is None
     assert not (tmp_path / "p.png").exists()
+
+
+def test_the_machines_plot_reads_like_the_host_plot():
+    from edgeopt.plot_machines import machines_figure
+
+    host = crowded()
+    board = [tflite(r.name, r.accuracy, 3 * r.latency_ms_p50, 3 * r.energy_mj) if r.format == "tflite" else r
+             for r in host]
+    fig = machines_figure([("host", host), ("pi5", board)], 0.9)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    try:
+        for ax in fig.axes:
+            names = [text.get_text() for text in ax.texts]
+            assert names and "base" not in names  # Keras rows are not drawn
+            assert overlapping([text.get_window_extent(renderer) for text in ax.texts]) == []
+            assert ax.get_xlim()[1] < 0.2  # the 0.6 ms Keras row does not stretch the axis
+        assert fig.axes[0].get_xlabel() == "energy per inference (mJ)\nsource: estimate (not measured)"
+        texts = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert texts[:2] == ["host (Pareto front labelled)", "pi5 (Pareto front labelled)"]
+        assert any(t.startswith("left out: base (Keras rows") for t in texts)
+    finally:
+        plt.close(fig)
