@@ -78,13 +78,16 @@ def write_pareto_plot(rows: list[Row], path: Path, budget_floor: float | None = 
         >>> write_pareto_plot(result.rows, Path("runs/quickstart/pareto.png"), 0.954, result.document["machine"])
         PosixPath('runs/quickstart/pareto.png')
     """
+    fig = pareto_figure(rows, budget_floor, machine)
+    return None if fig is None else save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` as a PNG atomically (rendered in memory, then temp file + rename) and close it."""
     import io
 
     import matplotlib.pyplot as plt
 
-    fig = pareto_figure(rows, budget_floor, machine)
-    if fig is None:
-        return None
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeopt.atomic import atomic_write_bytes
-from edgeopt.plot import energy_axis_label, pareto_front, place_labels, set_cost_axis
+from edgeopt.plot import energy_axis_label, pareto_front, place_labels, save_figure, set_cost_axis
 from edgeopt.row import Row
 
 COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
@@ -29,17 +28,8 @@ def write_machines_plot(machines: list[tuple[str, list[Row]]], path: Path,
         path: Where the PNG goes (written atomically).
         budget_floor: Lowest accuracy (fraction) within the budget, drawn as a dashed line.
     """
-    import io
-
-    import matplotlib.pyplot as plt
-
     fig = machines_figure(machines, budget_floor)
-    if fig is None:
-        return None
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return None if fig is None else save_figure(fig, path)
 
 
 def machines_figure(machines: list[tuple[str, list[Row]]], budget_floor: float | None = None):
