@@ -101,7 +101,7 @@ LEAN_CNN_FILTERS = (50, 100, 150)  # seed 001 §4.1
 
 @register_architecture("lean_cnn", "seed 001 Figure 2: 3 conv (50/100/150) + 1 FC; lean_preserved adds LEAN")
 def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1,
-             lean_epsilon: float | None = None, lean_int8_aware: bool = False):
+             lean_epsilon: float | None = None, lean_int8_aware: bool = False, lean_random_walk: bool = True):
     """The seed-001 CNN: three 3×3 conv layers (50, 100, 150 channels) and one fully-connected layer.
 
     With `lean_preserved` (C', the paper uses 10) a LEAN layer follows each conv block and
@@ -112,7 +112,8 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
     the layer whose input it reduces: the same parameters, 4× fewer positions to run it on.
     `lean_epsilon` sets LEAN's division floor (see `edgeopt.layers.LEAN`; None keeps its default).
     `lean_int8_aware` trains LEAN with its int8 rounding simulated (`LEAN(int8_aware=True)`), for a
-    model that will be converted to full int8.
+    model that will be converted to full int8. `lean_random_walk: false` trains the variant that
+    changes LEAN's mathematics for a faster int8 graph (`LEAN(random_walk=False)`: no D⁻¹).
 
     Example:
         >>> build_model("lean_cnn", (96, 96, 3), 10).count_params()
@@ -145,7 +146,10 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
     if not isinstance(lean_int8_aware, bool):
         raise RecipeError(f"lean_cnn option `lean_int8_aware` must be true or false. "
                           f"Received: lean_int8_aware={lean_int8_aware!r}")
-    lean_options = {"int8_aware": lean_int8_aware}
+    if not isinstance(lean_random_walk, bool):
+        raise RecipeError(f"lean_cnn option `lean_random_walk` must be true (Algorithm 2) or false (the faster "
+                          f"variant without D⁻¹). Received: lean_random_walk={lean_random_walk!r}")
+    lean_options = {"int8_aware": lean_int8_aware, "random_walk": lean_random_walk}
     if lean_epsilon is not None:
         lean_options["epsilon"] = float(lean_epsilon)
 

@@ -113,3 +113,11 @@ def test_full_int8_lean_cnn_is_one_xnnpack_partition_with_convs_pools_and_row_su
         dtypes.setdefault(name, set()).add(dtype)
     assert all(dtypes[name] == {"int8"} for name in ("CONV_2D", "MAX_POOL_2D", "QUANTIZE")), dtypes
     assert dtypes["FULLY_CONNECTED"] == {"int8", "float32"} and dtypes["DIV"] == {"float32"}, dtypes
+
+
+def test_lean_random_walk_false_builds_the_variant_in_every_lean_layer_and_a_bad_value_is_a_recipe_error():
+    model = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_random_walk=False)
+    assert [layer.random_walk for layer in model.layers if hasattr(layer, "preserved")] == [False] * 3
+    assert model.count_params() == build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10).count_params()
+    with pytest.raises(RecipeError, match=r"lean_random_walk.*Received: lean_random_walk='no'"):
+        build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_random_walk="no")

@@ -188,3 +188,12 @@ def test_swapped_model_converts_to_full_int8_and_keeps_its_accuracy_through_lite
         interpreter.invoke()
         agree += int(np.argmax(interpreter.get_tensor(out["index"])[0]) == expected)
     assert agree / len(keras_labels) >= 0.9
+
+
+def test_random_walk_false_puts_the_faster_variant_in_front_of_the_layer(trained, digits, tmp_path):
+    from edgeopt.keras_io import load_keras_model
+
+    params = _params("{stage: lean_head, layers: [fc1], preserved: 4, epochs: 0, random_walk: false}")
+    model = load_keras_model(_run(params, digits, trained[1], tmp_path).path)
+    assert model.get_layer("fc1_lean").random_walk is False
+    assert _params("{stage: lean_head, layers: [fc1], preserved: 4}").random_walk is True

@@ -333,3 +333,91 @@ def test_full_int8_of_the_other_forms_is_one_xnnpack_partition_and_tracks_float(
     assert _partitions(flatbuffer) == (1, [])
     y, _ = _tflite_run(flatbuffer, x[50:])
     assert np.corrcoef(y.ravel(), model(x[50:]).numpy().ravel())[0, 1] > 0.99
+
+
+# --- the variant without the random-walk normalisation: an explicit option, never the default ----------
+
+
+def power_iteration_on_affinity(x: np.ndarray, v: np.ndarray, preserved: int, iterations: int) -> np.ndarray:
+    """NumPy reference of `LEAN(random_walk=False)` (float64): A = XXᵀ per position, V ← AV/‖AV‖₁."""
+    *lead, channels = x.shape
+    groups = x.astype(np.float64).reshape(*lead, preserved, channels // preserved)
+    affinity = groups @ np.swapaxes(groups, -1, -2)
+    vector = np.broadcast_to(v.astype(np.float64)[:, None], (*lead, preserved, 1))
+    for _ in range(iterations):
+        vector = affinity @ vector
+        vector = vector / np.abs(vector).sum(axis=-2, keepdims=True)
+    return vector[..., 0]
+
+
+def _variant(preserved: int, input_shape, iterations: int = 1, signed_inputs: bool = False) -> LEAN:
+    keras.utils.set_random_seed(0)
+    layer = LEAN(preserved, iterations=iterations, signed_inputs=signed_inputs, random_walk=False)
+    layer.build((None, *input_shape))
+    return layer
+
+
+@pytest.mark.parametrize("input_shape, preserved, iterations",
+                         [((6, 5, 50), 10, 1), ((6, 5, 50), 10, 3), ((40,), 8, 1)],
+                         ids=["image-1-iteration", "image-3-iterations", "dense-input"])
+def test_the_variant_is_power_iteration_on_the_affinity_itself(input_shape, preserved, iterations):
+    x = np.random.default_rng(11).uniform(0, 1, size=(3, *input_shape)).astype(np.float32)
+    layer = _variant(preserved, input_shape, iterations)
+    v = layer.initial_vector.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), power_iteration_on_affinity(x, v, preserved, iterations),
+                               atol=1e-5, rtol=0)
+    # …which is not Algorithm 2: the variant changes the mathematics, so it is never the default.
+    assert np.abs(layer(x).numpy() - algorithm_2(x, v, preserved, iterations)).max() > 1e-3
+    assert LEAN(preserved).random_walk is True
+
+
+def test_the_variant_takes_signed_input_as_it_is_and_clips_it_by_default():
+    x = np.random.default_rng(12).normal(size=(4, 30)).astype(np.float32)
+    signed = _variant(6, (30,), signed_inputs=True)
+    np.testing.assert_allclose(signed(x).numpy(), power_iteration_on_affinity(x, signed.initial_vector.numpy(), 6, 1),
+                               atol=1e-5, rtol=0)
+    clipped = _variant(6, (30,))
+    np.testing.assert_allclose(clipped(x).numpy(), clipped(np.maximum(x, 0)).numpy(), atol=1e-7)
+
+
+def test_the_variant_is_scale_free_and_safe_on_zeros():
+    x = np.random.default_rng(13).uniform(0, 1, size=(2, 4, 4, 20)).astype(np.float32)
+    layer = _variant(5, (4, 4, 20))
+    np.testing.assert_allclose(layer(x * 1e3).numpy(), layer(x).numpy(), atol=1e-6)
+    np.testing.assert_allclose(layer(x * 1e-3).numpy(), layer(x).numpy(), atol=1e-6)
+    zeros = tf.zeros((2, 4, 4, 20))
+    with tf.GradientTape() as tape:
+        tape.watch(zeros)
+        y = layer(zeros)
+        loss = tf.reduce_sum(y)
+    grads = tape.gradient(loss, [zeros, layer.initial_vector])
+    assert np.all(y.numpy() == 0) and all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_the_variant_round_trips_its_config_and_counts_no_row_sums():
+    layer = LEAN(5, random_walk=False, name="fast")
+    assert LEAN.from_config(layer.get_config()).random_walk is False
+    assert _variant(4, (6, 6, 20), iterations=2).count_macs() == 36 * 2 * 2 * 20
+    with pytest.raises(ValueError, match=r"`random_walk`.*Received: random_walk='no'"):
+        LEAN(4, random_walk="no")
+
+
+def test_the_variants_int8_graph_is_one_partition_with_only_its_norms_in_float():
+    """No unit norm, no row sums, no float numerator: the products are int8 FULLY_CONNECTED/MUL and
+    only the C''-wide scale of m and the C'-wide ℓ1 normalisation run in float."""
+    from edgeopt.stages.convert import tflite_bytes
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, random_walk=False, name="lean")])
+    x = np.maximum(np.random.default_rng(8).normal(size=(120, 6, 6, 20)), 0).astype(np.float32)
+    x[0] = 0.0
+    flatbuffer = tflite_bytes(model, "int8", x[:100])
+    assert _partitions(flatbuffer) == (1, [])
+    y, ops = _tflite_run(flatbuffer, x[100:])
+    ops = [op for op in ops if not op.startswith("DELEGATE")]
+    names = [op.split(":")[0] for op in ops]
+    assert "RSQRT" not in names and names.count("FULLY_CONNECTED") == 3
+    assert all(op.endswith(":int8") for op in ops if op.startswith(("FULLY_CONNECTED", "MUL")))
+    assert np.corrcoef(y.ravel(), model(x[100:]).numpy().ravel())[0, 1] > 0.99
+    zero_out, _ = _tflite_run(flatbuffer, x[:1])
+    assert np.all(np.abs(zero_out) < 0.01)

@@ -87,11 +87,16 @@ def _int8_keeping_lean_divisions_float(converter) -> bytes:
                                             output_data_type=tf.int8, denylisted_nodes=nodes)
 
 
+# Ops XNNPACK's TFLite delegate has no int8 kernel for (docs/lean.md, "The int8 graph").
+_FLOAT_ONLY_IN_XNNPACK = {"DIV", "MAXIMUM", "MINIMUM", "ABS", "RSQRT", "SQRT", "RELU"}
+
+
 def lean_float_nodes(flatbuffer: bytes) -> list[str]:
     """Output-tensor names of the ops a LEAN layer marked float (`lean_float_*`).
 
     The converter renames a graph output's tensor, so an op whose output is a model output counts
-    when every non-constant input it has comes from a marked op (LEAN as the last layer).
+    when every non-constant input it has comes from a marked op, or when it is an op XNNPACK runs
+    only in float (a DIV, say) with an input from a marked op (LEAN as the last layer).
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -107,6 +112,8 @@ def lean_float_nodes(flatbuffer: bytes) -> list[str]:
     for op in ops:
         out = op["outputs"][0]
         inputs = [i for i in op["inputs"] if i in produced]
-        if FLOAT_OP_PREFIX in names[out] or (out in outputs and inputs and set(inputs) <= marked):
+        from_marked = bool(inputs) and (set(inputs) <= marked or (op["op_name"] in _FLOAT_ONLY_IN_XNNPACK
+                                                                  and bool(set(inputs) & marked)))
+        if FLOAT_OP_PREFIX in names[out] or (out in outputs and from_marked):
             marked.add(out)
     return [names[t] for t in sorted(marked)]

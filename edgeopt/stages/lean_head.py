@@ -38,6 +38,7 @@ class LeanHeadParams(StageParams):
     learning_rate: float = Field(5e-4, gt=0, le=1)
     calibration_samples: int = Field(500, ge=1, le=100_000, description="training images the initialisation is fitted on")
     int8_aware: bool = Field(False, description="fine-tune with LEAN's int8 rounding simulated, for a full-int8 convert")
+    random_walk: bool = Field(True, description="Algorithm 2 (true); false: the faster variant without D⁻¹ (docs/lean.md)")
 
     @field_validator("layers")
     @classmethod
@@ -60,7 +61,8 @@ def lean_head(params: LeanHeadParams, ctx: StageContext, source: Artifact | None
     _check_targets(model, params, ctx.step_id)
     calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
     new_model, swapped = insert_lean(model, params.layers, params.preserved, iterations=params.iterations,
-                                     init=params.init, calibration=calibration, int8_aware=params.int8_aware)
+                                     init=params.init, calibration=calibration, int8_aware=params.int8_aware,
+                                     random_walk=params.random_walk)
     sample = ctx.dataset.x_test[:2000], ctx.dataset.y_test[:2000]
     accuracy_after_init = float(np.mean(np.argmax(new_model.predict(sample[0], batch_size=256, verbose=0), -1)
                                         == sample[1]))
@@ -95,7 +97,7 @@ def _check_targets(model, params: LeanHeadParams, step_id: str) -> None:
 
 
 def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init: str = "least_squares",
-                calibration=None, int8_aware: bool = False):
+                calibration=None, int8_aware: bool = False, random_walk: bool = True):
     """A copy of `model` with `LEAN(preserved)` in front of each named Dense layer, that Dense shrunk.
 
     Works on Sequential and functional models (each layer used once). Layers other than the
@@ -109,6 +111,7 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
         init: "least_squares" or "scaled_group_mean" (both need `calibration`), or "glorot_uniform".
         calibration: input images the initialisation is fitted on.
         int8_aware: LEAN's `int8_aware` (simulate its int8 rounding in training).
+        random_walk: LEAN's `random_walk` (False: the variant without D⁻¹).
 
     Returns:
         (new_model, facts): facts maps each layer name to its widths, parameters and init scale.
@@ -150,7 +153,7 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
                 # images to show that, take the form that is exact for any sign.
                 signed = bool(dense_inputs[layer.name].min() < 0) if dense_inputs else True
                 lean = LEAN(preserved, iterations=iterations, signed_inputs=signed, int8_aware=int8_aware,
-                            name=f"{layer.name}_lean", dtype=layer.dtype_policy)
+                            random_walk=random_walk, name=f"{layer.name}_lean", dtype=layer.dtype_policy)
                 dense = layer.__class__.from_config(layer.get_config())
                 outputs = dense(lean(args[0]), **kwargs)
                 if init == "scaled_group_mean":
