@@ -16,6 +16,7 @@ from typing import Callable, List, Optional
 import typer
 
 from edgeopt.errors import EdgeoptError
+from edgeopt.profile_defaults import PROFILE_DEFAULTS
 
 
 SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
@@ -108,14 +109,14 @@ def profile(
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
-    runs: Optional[int] = typer.Option(None, "--runs", min=1, help="timed invokes per model [default: 100; a run folder: the run's]"),
-    warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help="untimed invokes first [default: 10; a run folder: the run's]"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="interpreter threads [default: 1; a run folder: the run's]"),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(
         None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
         "| rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU power, labelled) | model45 (45 nm "
-        "accelerator model) | off [default: auto; a run folder: the run's]"),
+        f"accelerator model) | off (default: {PROFILE_DEFAULTS['energy']}; a run folder: the run's)"),
     cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
                                               help="this CPU package's power (TDP) in W for the estimate "
                                                    "(default: CodeCarbon's table by CPU model)"),
@@ -123,11 +124,11 @@ def profile(
                                        "(hwmon, rpi-pmic; default: the board's input rail)"),
     breakdown: bool = typer.Option(False, "--breakdown", help="per-layer 45 nm model: compute / SRAM / DRAM"),
     energy_window_s: Optional[float] = typer.Option(None, "--energy-window", min=0.01,
-                                                    help="seconds per meter window [default: 1.0; a run folder: the run's]"),
+                                                    help=f"seconds per meter window (default: {PROFILE_DEFAULTS['energy_window_s']}; a run folder: the run's)"),
     energy_windows: Optional[int] = typer.Option(None, "--energy-windows", min=3,
-                                                 help="meter idle and inference windows [default: 3; a run folder: the run's]"),
+                                                 help=f"meter idle and inference windows (default: {PROFILE_DEFAULTS['energy_windows']}; a run folder: the run's)"),
     device_name: Optional[str] = typer.Option(None, "--device-name",
-                                              help="run folder: write devices/NAME.json [default: this machine's hostname]"),
+                                              help="run folder: write devices/NAME.json (default: this machine's hostname)"),
 ) -> None:
     """Run .tflite models through the LiteRT interpreter: latency, size, params, MACs, energy, accuracy.
 
@@ -157,12 +158,11 @@ def profile(
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
                            "(edgeopt profile RUN_DIR --device-name NAME).")
     from edgeopt.data import load_dataset
-    from edgeopt.device_profile import DEFAULT_SETTINGS
     from edgeopt.profile import profile_tflite
     from edgeopt.profile.machine import machine_info
     from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
 
-    settings = {**DEFAULT_SETTINGS, **{key: value for key, value in options.items() if value is not None}}
+    settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
     rows = []
     for model in models:

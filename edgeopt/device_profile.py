@@ -18,14 +18,13 @@ from typing import Callable
 
 from edgeopt.atomic import atomic_write_text
 from edgeopt.errors import EdgeoptError, RunFolderError
+from edgeopt.profile_defaults import PROFILE_DEFAULTS
 from edgeopt.row import SCHEMA_VERSION, Row
 from edgeopt.run_folder import DEVICES_DIR, RESULTS_FILE, checked_models, read_results, read_test_split
 
 # Profile settings a device takes from the run unless told otherwise (recipe `profile:` keys).
 # `cpu_watts` and `energy_rail` describe a machine, so a device takes them from its command line only.
 SETTINGS = ("runs", "warmup", "threads", "energy", "energy_window_s", "energy_windows")
-DEFAULT_SETTINGS = {"runs": 100, "warmup": 10, "threads": 1, "energy": "auto",
-                    "energy_window_s": 1.0, "energy_windows": 3}
 # Facts about a model, not about the machine: carried from the host row so the tables match.
 LINEAGE_KEYS = ("stage", "from", "sparsity", "sparsity_per_layer", "precision")
 DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -49,7 +48,7 @@ def run_identity(results: dict) -> dict:
 def run_settings(results: dict, overrides: dict) -> dict:
     """The run's profile settings, with the options given on the command line (non-None) on top."""
     recorded = results.get("profile") if isinstance(results.get("profile"), dict) else {}
-    settings = {key: recorded.get(key, DEFAULT_SETTINGS[key]) for key in SETTINGS}
+    settings = {key: recorded.get(key, PROFILE_DEFAULTS[key]) for key in SETTINGS}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return settings
 

@@ -28,6 +28,7 @@ from edgeopt.check import ChecksSpec
 from edgeopt.data import DATASETS, did_you_mean
 from edgeopt.errors import RecipeError
 from edgeopt.overrides import apply_overrides
+from edgeopt.profile_defaults import PROFILE_DEFAULTS
 from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
@@ -65,14 +66,16 @@ class DataSpec(_Strict):
 
 
 class ProfileSpec(_Strict):
-    runs: int = Field(100, ge=1, le=1_000_000, description="timed invokes per model")
-    warmup: int = Field(10, ge=0, le=100_000, description="untimed invokes first")
-    threads: int = Field(1, ge=1, le=256, description="interpreter threads")
+    runs: int = Field(PROFILE_DEFAULTS["runs"], ge=1, le=1_000_000, description="timed invokes per model")
+    warmup: int = Field(PROFILE_DEFAULTS["warmup"], ge=0, le=100_000, description="untimed invokes first")
+    threads: int = Field(PROFILE_DEFAULTS["threads"], ge=1, le=256, description="interpreter threads")
     energy: str = Field(
-        "auto", description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
+        PROFILE_DEFAULTS["energy"], description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
         "labelled time × power estimate; rapl | pyrapl | hwmon | rpi-pmic | estimate | model45 | off")
-    energy_window_s: float = Field(1.0, gt=0, le=3600, description="seconds per meter window")
-    energy_windows: int = Field(3, ge=3, le=1000, description="meter idle and inference windows")
+    energy_window_s: float = Field(PROFILE_DEFAULTS["energy_window_s"], gt=0, le=3600,
+                                   description="seconds per meter window")
+    energy_windows: int = Field(PROFILE_DEFAULTS["energy_windows"], ge=3, le=1000,
+                                description="meter idle and inference windows")
     energy_rail: str | None = Field(None, min_length=1, description="power-sensor rail(s) to count, "
                                     "comma-separated (default: the board's input rail)")
     cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "

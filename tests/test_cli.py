@@ -33,6 +33,20 @@ def test_every_command_has_help(command):
     assert result.returncode == 0 and "Usage" in result.stdout
 
 
+def test_profile_help_shows_the_profilers_defaults():
+    """The defaults come from edgeopt.profile_defaults, the same ones a recipe's `profile:` block starts
+    from, and show in the help (rich markup once swallowed "[default: …]" as a tag)."""
+    from edgeopt.profile_defaults import PROFILE_DEFAULTS
+    from edgeopt.recipe import ProfileSpec
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"}
+    result = subprocess.run([sys.executable, "-m", "edgeopt.cli", "profile", "--help"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    for key in ("runs", "warmup", "threads", "energy_window_s", "energy_windows"):
+        assert f"(default: {PROFILE_DEFAULTS[key]}; a run folder: the run's)" in result.stdout, key
+    assert ProfileSpec().model_dump(include=set(PROFILE_DEFAULTS)) == PROFILE_DEFAULTS
+
+
 def test_stages_lists_each_stage_with_parameters():
     out = edgeopt("stages").stdout
     assert "train  (→ keras)" in out and "convert  (keras → tflite)" in out and "calibration_samples" in out

@@ -18,6 +18,7 @@ from edgeopt.profile.machine import machine_info
 from edgeopt.profile.runner import LatencyStats, measure_latency
 from edgeopt.profile.sandbox import check_runs_in_child
 from edgeopt.profile.tflite_model import OpInfo, TfliteInfo, inspect_tflite, open_interpreter
+from edgeopt.profile_defaults import PROFILE_DEFAULTS
 from edgeopt.row import Row
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
 
 def profile_tflite(path: str | os.PathLike, *, name: str | None = None,
                    x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
-                   runs: int = 100, warmup: int = 10, threads: int = 1, energy: str = "auto",
-                   energy_window_s: float = 1.0, energy_windows: int = 3,
+                   runs: int = PROFILE_DEFAULTS["runs"], warmup: int = PROFILE_DEFAULTS["warmup"],
+                   threads: int = PROFILE_DEFAULTS["threads"], energy: str = PROFILE_DEFAULTS["energy"],
+                   energy_window_s: float = PROFILE_DEFAULTS["energy_window_s"],
+                   energy_windows: int = PROFILE_DEFAULTS["energy_windows"],
                    breakdown: bool = False, cpu_watts: float | None = None,
                    energy_rail: str | None = None) -> Row:
     """Profile one `.tflite` model: size, params, MACs, dtype, latency, energy and accuracy.
