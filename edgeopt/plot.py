@@ -169,6 +169,8 @@ def place_labels(fig, ax, names: list[str], points: list[tuple[float, float]], *
 
     `placed` (the boxes of labels already drawn on `ax`) lets several series share one panel.
     """
+    from matplotlib.text import Text
+
     renderer = fig.canvas.get_renderer()
     placed = [] if placed is None else placed
     for name, (x, y) in sorted(zip(names, points), key=lambda item: (-item[1][1], item[1][0])):
@@ -176,8 +178,12 @@ def place_labels(fig, ax, names: list[str], points: list[tuple[float, float]], *
         for dx, dy in LABEL_OFFSETS:
             text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8,
                                ha="left" if dx > 0 else "right", color=color,
-                               arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5") if abs(dy) > 14 else None)
-            box = text.get_window_extent(renderer)
+                               # a label moved off its first place is tied to its point: in a crowded
+                               # corner the nearest point is not always its own
+                               arrowprops=dict(arrowstyle="-", lw=0.5, color="0.5", shrinkA=0, shrinkB=3)
+                               if (dx, dy) != LABEL_OFFSETS[0] else None)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer)  # the words alone, not the connector
             overlap = sum(_area(box, other) for other in placed)
             if best is None or overlap < best_overlap:
                 if best is not None:
@@ -187,7 +193,7 @@ def place_labels(fig, ax, names: list[str], points: list[tuple[float, float]], *
                 text.remove()
             if overlap == 0:
                 break
-        placed.append(best.get_window_extent(renderer))
+        placed.append(Text.get_window_extent(best, renderer))
 
 
 def _area(a, b) -> float:

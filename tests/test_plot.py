@@ -74,11 +74,22 @@ def test_keras_rows_are_left_out_and_the_legend_says_why(figure):
     assert any(t.startswith("left out: base (Keras rows: timed in TensorFlow at batch 1") for t in texts)
 
 
-def test_point_labels_of_a_crowded_run_do_not_overlap(figure):
+def test_point_labels_of_a_crowded_run_do_not_overlap_and_a_moved_label_is_tied_to_its_point(figure):
+    from matplotlib.text import Text
+
+    from edgeopt.plot import LABEL_OFFSETS
+
     fig = figure(crowded())
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
-        assert overlapping([text.get_window_extent(renderer) for text in ax.texts]) == []
+        assert overlapping([Text.get_window_extent(text, renderer) for text in ax.texts]) == []
+    # four rows on almost one spot and one far away: three labels must move, each tied to its point
+    clump = [tflite(f"row_{i}_int8", 0.90 + 0.0001 * i, 0.020 + 0.00001 * i, 0.016) for i in range(4)]
+    fig = figure([*clump, tflite("far_int8", 0.80, 0.060, 0.05)])
+    for ax in fig.axes:
+        moved = [text for text in ax.texts if tuple(text.xyann) != LABEL_OFFSETS[0]]
+        assert len(moved) >= 3 and all(text.arrow_patch is not None for text in moved)
+        assert all(text.arrow_patch is None for text in ax.texts if text not in moved)
 
 
 def test_axes_name_their_sources():
