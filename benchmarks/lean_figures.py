@@ -93,6 +93,21 @@ def main() -> None:
     print_table(rows, cuts)
     for number, round_ in enumerate(alternating, start=1):
         print(f"alternating round {number}: " + ", ".join(f"{k} {v:.4f} ms" for k, v in round_.items()))
+    for line in speedups(alternating):
+        print(line)
+
+
+def speedups(alternating: list[dict[str, float]]) -> list[str]:
+    """Each LEAN row's speed-up over the base row of its format, per round (seed 001 claims 1.5×)."""
+    lines = []
+    for name in alternating[0] if alternating else []:
+        suffix = name.rpartition("_")[2]
+        base = f"base_{suffix}"
+        if name == base or base not in alternating[0]:
+            continue
+        ratios = [round_[base] / round_[name] for round_ in alternating]
+        lines.append(f"{name} vs {base}: " + " / ".join(f"{r:.2f}×" for r in ratios) + " faster (p50, per round)")
+    return lines
 
 
 def alternating_p50(flatbuffers: dict[str, bytes], sample: np.ndarray, runs: int, warmup: int,

@@ -164,7 +164,7 @@ class LEAN(keras.layers.Layer):
         A row whose ℓ1 sum is below `epsilon`·√C' of the position's squared ℓ2 norm (a group carrying
         almost none of the position's energy, or an all-zero position) is divided by that floor
         instead, so it sums to less than 1. The layer itself never forms Ã; this is for inspection
-        and tests.
+        and tests. It is Algorithm 2's Ã whatever `random_walk`; the variant multiplies by A itself.
         """
         x = self._unit(inputs)
         groups = self._split(x)
@@ -311,8 +311,8 @@ class LEAN(keras.layers.Layer):
         """Multiply-accumulates for one sample: the row sums of A plus A·V per iteration.
 
         Per position: C_in for the row sums g_i·Σ_j g_j (C'·C_in for A = X·Xᵀ with
-        `signed_inputs`), and per iteration C_in for m = Σ_k V_k·g_k plus C_in for the dot products
-        g_i·m. Sums, norms and the 2·C' divisions per iteration are not counted, as for other
+        `signed_inputs`; none with `random_walk=False`), and per iteration C_in for m = Σ_k V_k·g_k
+        plus C_in for the dot products g_i·m. Sums, norms and the 2·C' divisions per iteration are not counted, as for other
         layers' activations. In TFLite the sums and tiles are FULLY_CONNECTED ops with fixed 0/1
         weights, whose MACs the .tflite counts add (`edgeopt run`'s table counts the .tflite);
         the layer also lowers to MUL, SUM, MAXIMUM, RSQRT, ABS, DIV (BATCH_MATMUL for A with
