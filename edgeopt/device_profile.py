@@ -24,7 +24,7 @@ from edgeopt.run_folder import DEVICES_DIR, RESULTS_FILE, checked_models, read_r
 
 # Profile settings a device takes from the run unless told otherwise (recipe `profile:` keys).
 # `cpu_watts` and `energy_rail` describe a machine, so a device takes them from its command line only.
-SETTINGS = ("runs", "warmup", "threads", "energy", "energy_window_s", "energy_windows")
+SETTINGS = tuple(PROFILE_DEFAULTS)
 # Facts about a model, not about the machine: carried from the host row so the tables match.
 LINEAGE_KEYS = ("stage", "from", "sparsity", "sparsity_per_layer", "precision")
 DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

@@ -180,19 +180,27 @@ class LEAN(keras.layers.Layer):
         degree = self._degree(q(unit), q)  # (..., C'): int8 row sums of the quantised unit X, floored in float
         # The output is invariant to scaling V too; with ‖V‖₁ = 1 and rows of Ã summing to ≤ 1,
         # ‖ÃV‖₁ ≤ C'·‖V‖∞ (a constant expression the TFLite converter folds into the weights).
-        vector = tf.cast(self.initial_vector, unit.dtype)
-        vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
+        vector = self._unit_l1_initial_vector(unit.dtype)
         bound = self.preserved * tf.reduce_max(tf.abs(vector))
         for iteration in range(self.iterations):
             with tf.name_scope(f"{FLOAT_OP_PREFIX}numerator"):  # float in int8: see "The numerator"
                 numerator = self._affinity_times(unit, vector, per_position=iteration > 0)  # (A·V)_i: (..., C')
             vector = tf.math.divide(numerator, degree, name=f"{FLOAT_OP_PREFIX}transition")  # (ÃV)_i
-            l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
-                                          name=f"{FLOAT_OP_PREFIX}l1"),
-                            tf.cast(self.epsilon * bound, vector.dtype), name=f"{FLOAT_OP_PREFIX}l1_floor")
-            vector = tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise")
+            vector = self._l1_normalised(vector, tf.cast(self.epsilon * bound, vector.dtype))
             bound = tf.cast(self.preserved, vector.dtype)  # later iterations start from ‖V‖₁ ≤ 1
         return q(vector)
+
+    def _unit_l1_initial_vector(self, dtype):
+        """V scaled to ‖V‖₁ = 1 (the output does not depend on V's scale), in the compute dtype."""
+        vector = tf.cast(self.initial_vector, dtype)
+        return vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
+
+    @staticmethod
+    def _l1_normalised(vector, floor):
+        """vector / max(‖vector‖₁, floor) per position: the power-iteration step's normalisation, float."""
+        l1 = tf.maximum(tf.reduce_sum(tf.abs(vector, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
+                                      name=f"{FLOAT_OP_PREFIX}l1"), floor, name=f"{FLOAT_OP_PREFIX}l1_floor")
+        return tf.math.divide(vector, l1, name=f"{FLOAT_OP_PREFIX}normalise")
 
     def _iterate_on_affinity(self, inputs, q):
         """The `random_walk=False` variant: V ← A·V / ‖A·V‖₁ on the input as it is (no unit norm).
@@ -205,17 +213,14 @@ class LEAN(keras.layers.Layer):
         """
         x = inputs if self.signed_inputs else tf.nn.relu(inputs, name=f"{FLOAT_OP_PREFIX}relu")
         x = q(x)
-        vector = tf.cast(self.initial_vector, x.dtype)
-        vector = vector / tf.maximum(tf.reduce_sum(tf.abs(vector)), tf.cast(1e-12, vector.dtype))
+        vector = self._unit_l1_initial_vector(x.dtype)
         tiny = tf.cast(self._l2_floor(x.dtype), x.dtype)
         for iteration in range(self.iterations):
             mixture = q(self._mixture(x, vector, per_position=iteration > 0))  # m = Σ_k V_k·g_k: (..., C'')
             with tf.name_scope(f"{FLOAT_OP_PREFIX}mixture_scale"):
                 mixture = mixture / tf.maximum(tf.reduce_sum(tf.abs(mixture), axis=-1, keepdims=True), tiny)
             product = self._times_groups(x, q(mixture), q)  # (A·V)_i = g_i·m, int8
-            l1 = tf.maximum(tf.reduce_sum(tf.abs(product, name=f"{FLOAT_OP_PREFIX}abs"), axis=-1, keepdims=True,
-                                          name=f"{FLOAT_OP_PREFIX}l1"), tiny, name=f"{FLOAT_OP_PREFIX}l1_floor")
-            vector = tf.math.divide(product, l1, name=f"{FLOAT_OP_PREFIX}normalise")
+            vector = self._l1_normalised(product, tiny)
         return vector
 
     # --- the fixed matrices: group sums, tiles and selections as products with constant 0/1 matrices
@@ -312,8 +317,8 @@ class LEAN(keras.layers.Layer):
 
         Per position: C_in for the row sums g_i·Σ_j g_j (C'·C_in for A = X·Xᵀ with
         `signed_inputs`; none with `random_walk=False`), and per iteration C_in for m = Σ_k V_k·g_k
-        plus C_in for the dot products g_i·m. Sums, norms and the 2·C' divisions per iteration are not counted, as for other
-        layers' activations. In TFLite the sums and tiles are FULLY_CONNECTED ops with fixed 0/1
+        plus C_in for the dot products g_i·m. Sums, norms and the 2·C' divisions per iteration are
+        not counted, as for other layers' activations. In TFLite the sums and tiles are FULLY_CONNECTED ops with fixed 0/1
         weights, whose MACs the .tflite counts add (`edgeopt run`'s table counts the .tflite);
         the layer also lowers to MUL, SUM, MAXIMUM, RSQRT, ABS, DIV (BATCH_MATMUL for A with
         `signed_inputs`).
@@ -322,9 +327,10 @@ class LEAN(keras.layers.Layer):
             raise ValueError("LEAN.count_macs needs every input axis but the batch known; "
                              f"this layer was built for positions={self.positions}")
         channels = self.preserved * self.reducible
-        row_sums = self.preserved * channels if self.signed_inputs else channels
         if not self.random_walk:  # the variant has no row sums
             row_sums = 0
+        else:
+            row_sums = self.preserved * channels if self.signed_inputs else channels
         per_position = row_sums + 2 * channels * self.iterations
         return self.positions * per_position
 
