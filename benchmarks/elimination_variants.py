@@ -25,7 +25,7 @@ import scipy.linalg
 
 def fit(x: np.ndarray, keep: np.ndarray, intercept: bool, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """T (n × p) and c (n,) with x ≈ T·x[keep] + c (c = 0 without intercept)."""
-    from edgeopt.elimination.linalg import reconstruction
+    from edgeopt.techniques.elimination.linalg import reconstruction
 
     n = x.shape[0]
     mean = x.mean(axis=1) if intercept else np.zeros(n)
@@ -49,11 +49,11 @@ def _dense(h: np.ndarray, kernel: np.ndarray, bias: np.ndarray, is_relu: bool) -
 
 
 def main() -> None:
-    from edgeopt._keras import keras
-    from edgeopt.data import load_dataset
-    from edgeopt.elimination.linalg import largest_outgoing_norms, representative_rows, spectrum
-    from edgeopt.elimination.sweep import blas_single_thread
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.keras_io import load_keras_model
+    from edgeopt.techniques.elimination.linalg import largest_outgoing_norms, representative_rows, spectrum
+    from edgeopt.techniques.elimination.sweep import blas_single_thread
+    from edgeopt.tf.runtime import keras
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")

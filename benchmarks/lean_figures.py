@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--no-cuts", action="store_true", help="skip the layer-by-layer and op-by-op timing")
     args = parser.parse_args()
 
-    from edgeopt.data import load_dataset
-    from edgeopt.recipe import load_recipe
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.run.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
     out = Path(args.out)
@@ -49,9 +49,9 @@ def main() -> None:
     if not args.skip_train:
         run_steps(recipe, ds, out, args.resume_at)
 
-    from edgeopt.keras_profile import count_macs
-    from edgeopt.profile.tflite_model import gzip_size
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
+    from edgeopt.models.keras_profile import count_macs
+    from edgeopt.profile.tflite_graph import gzip_size
 
     rows = []
     for step in recipe.steps:
@@ -135,7 +135,7 @@ def alternating_p50(flatbuffers: dict[str, bytes], sample: np.ndarray, runs: int
 
 def run_steps(recipe, ds, out: Path, resume_at: str | None = None) -> None:
     """Run every step with the stage functions and folders `edgeopt run` uses."""
-    from edgeopt.pipeline import _run_step, step_fingerprint
+    from edgeopt.run.pipeline import _run_step, step_fingerprint
     from edgeopt.stages.registry import Artifact, artifact_file
 
     artifacts, fingerprints = {}, {}
@@ -205,7 +205,7 @@ def op_counts(path) -> dict[str, int]:
 
 
 def _p50_int8(model, calibration, runs, warmup, lean_float_ops=None) -> float:
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     flatbuffer = tflite_bytes(model, "int8", calibration, lean_float_ops=lean_float_ops)
     return tflite_latency(flatbuffer, calibration[:1], runs, warmup)["latency_ms_p50"]
@@ -213,7 +213,7 @@ def _p50_int8(model, calibration, runs, warmup, lean_float_ops=None) -> float:
 
 def layer_cut_times(model, calibration, runs, warmup) -> list[dict]:
     """p50 of the int8 model cut after each layer, and the increment each layer adds."""
-    from edgeopt._keras import keras
+    from edgeopt.tf.runtime import keras
 
     results, previous = [], 0.0
     for layer in model.layers:
@@ -226,9 +226,9 @@ def layer_cut_times(model, calibration, runs, warmup) -> list[dict]:
 
 def lean_op_cut_times(model, calibration, runs, warmup) -> list[dict]:
     """The first LEAN layer on its real input, cut after each of its TFLite ops (int8)."""
-    from edgeopt._keras import keras, tf
     from edgeopt.layers import LEAN
     from edgeopt.layers.lean import FLOAT_OP_PREFIX
+    from edgeopt.tf.runtime import keras, tf
 
     lean = next((layer for layer in model.layers if isinstance(layer, LEAN)), None)
     if lean is None:

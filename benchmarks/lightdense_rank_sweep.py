@@ -51,12 +51,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    from edgeopt.data import load_dataset
-    from edgeopt.keras_io import load_keras_model
-    from edgeopt.lightdense_swap import swap_dense_to_lightdense
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.conversion import tflite_bytes
+    from edgeopt.models.keras_io import load_keras_model
     from edgeopt.profile import profile_tflite
-    from edgeopt.stages.convert import tflite_bytes
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.techniques.lightdense_swap import swap_dense_to_lightdense
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     data = load_dataset(args.data, limit_train=args.limit_train, limit_test=args.limit_test, seed=args.seed)
     calibration = data.calibration_samples(300, args.seed)

@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from edgeopt.profile.tflite_model import gzip_size  # the measure the table reports
+from edgeopt.profile.tflite_graph import gzip_size# the measure the table reports
 
 def huffman_only(data: bytes) -> int:
     """Deflate without LZ77 matches: random-looking int8 bytes gain nothing from matches."""

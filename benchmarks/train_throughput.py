@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", default="float32,auto,mixed_bfloat16,mixed_float16")
     args = parser.parse_args(argv)
 
-    from edgeopt.data import load_dataset
-    from edgeopt.errors import EdgeoptError
-    from edgeopt.models import build_model
-    from edgeopt.precision import PRECISIONS, cpu_flags, dtype_policy, for_policy, resolve_precision
-    from edgeopt.training import compile_classifier, seed_everything
+    from edgeopt.common.errors import EdgeoptError
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.architectures import build_model
+    from edgeopt.tf.precision import PRECISIONS, cpu_flags, dtype_policy, for_policy, resolve_precision
+    from edgeopt.tf.training import compile_classifier, seed_everything
 
     names = [p.strip() for p in args.precisions.split(",") if p.strip()]
     unknown = [p for p in names if p not in PRECISIONS]
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeoptError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from edgeopt._keras import tf
+    from edgeopt.tf.runtime import tf
 
     x, y = ds.x_train, ds.y_train
     flags = sorted(f for f in cpu_flags() if "bf16" in f or "amx" in f or f in ("avx512f", "avx512_vnni"))

@@ -20,12 +20,12 @@ __version__ = "0.1.0"
 
 # Public name → the module that defines it; imported by __getattr__ on first access (PEP 562).
 _API = {
-    "load_recipe": "edgeopt.recipe",
-    "parse_recipe": "edgeopt.recipe",
-    "run_recipe": "edgeopt.pipeline",
+    "load_recipe": "edgeopt.run.recipe",
+    "parse_recipe": "edgeopt.run.recipe",
+    "run_recipe": "edgeopt.run.pipeline",
     "profile_tflite": "edgeopt.profile",
-    "Row": "edgeopt.row",
-    "EdgeoptError": "edgeopt.errors",
+    "Row": "edgeopt.common.row",
+    "EdgeoptError": "edgeopt.common.errors",
 }
 
 __all__ = ["__version__", *_API]

@@ -15,8 +15,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from edgeopt.errors import EdgeoptError
-from edgeopt.profile_defaults import PROFILE_DEFAULTS
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.profile.defaults import PROFILE_DEFAULTS
 
 
 SET_HELP = ("change the recipe for this command: a dotted key, a step by its id, the value as YAML, "
@@ -35,7 +35,7 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_e
 def user_errors_exit_2(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from edgeopt.signals import exit_code, signal_name, stop_signals_interrupt
+        from edgeopt.common.signals import exit_code, signal_name, stop_signals_interrupt
 
         try:
             with stop_signals_interrupt():  # SIGTERM/SIGHUP clean up like Ctrl-C
@@ -72,14 +72,14 @@ def run(
     changes the recipe for this run only (recorded in results.json). One run at a time writes into
     a folder: a second one stops with a message naming the first (exit 2), or waits with `--wait`.
     """
-    from edgeopt.train_extra import require_train
+    from edgeopt.common.train_extra import require_train
 
     require_train("`edgeopt run`")
-    from edgeopt.pipeline import run_recipe
-    from edgeopt.recipe import load_recipe
-    from edgeopt.report import best_within_budget, energy_notes, render_table
-    from edgeopt.report_machines import write_run_report
-    from edgeopt.run_guard import guard_run_folder
+    from edgeopt.report.machines import write_run_report
+    from edgeopt.report.table import best_within_budget, energy_notes, render_table
+    from edgeopt.run.pipeline import run_recipe
+    from edgeopt.run.recipe import load_recipe
+    from edgeopt.rundir.guard import guard_run_folder
 
     if ray_address and executor is not Executor.ray:
         raise EdgeoptError("--ray-address applies only with --executor ray. Add `--executor ray`, or drop --ray-address.")
@@ -87,7 +87,7 @@ def run(
     out_dir = out or Path("runs") / parsed.name
     steps_on = None
     if executor is Executor.ray:
-        from edgeopt.executors.ray_executor import RayExecutor, import_ray
+        from edgeopt.run.ray_executor import RayExecutor, import_ray
 
         import_ray()  # before any work: without Ray, say how to install it
         steps_on = RayExecutor(ray_address)
@@ -157,10 +157,10 @@ def profile(
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
                            "(edgeopt profile RUN_DIR --device-name NAME).")
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
     from edgeopt.profile import profile_tflite
     from edgeopt.profile.machine import machine_info
-    from edgeopt.report import energy_notes, profile_document, render_breakdown, render_json, render_table
+    from edgeopt.report.table import energy_notes, profile_document, render_breakdown, render_json, render_table
 
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
@@ -182,11 +182,11 @@ def profile(
 
 def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
                         breakdown: bool) -> None:
-    from edgeopt.device_profile import profile_run_folder
-    from edgeopt.progress import log
-    from edgeopt.report import best_within_budget, energy_notes, render_breakdown, render_json, render_table
-    from edgeopt.report_machines import accuracy_comparison, device_label, device_table_rows
-    from edgeopt.run_folder import read_results
+    from edgeopt.common.progress import log
+    from edgeopt.report.machines import accuracy_comparison, device_label, device_table_rows
+    from edgeopt.report.table import best_within_budget, energy_notes, render_breakdown, render_json, render_table
+    from edgeopt.rundir.device_profile import profile_run_folder
+    from edgeopt.rundir.folder import read_results
 
     document, path = profile_run_folder(run_dir, device_name=device_name, overrides=options, breakdown=breakdown,
                                         log_fn=log)
@@ -218,10 +218,10 @@ def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeo
     Each machine gets its table (same rows, baseline and budget) and its best rows within budget;
     the plot shows each machine. Every file is checked before anything is written.
     """
-    from edgeopt.device_profile import read_device_documents
-    from edgeopt.report import best_within_budget
-    from edgeopt.report_machines import machine_tables, write_run_report
-    from edgeopt.run_folder import read_results
+    from edgeopt.report.machines import machine_tables, write_run_report
+    from edgeopt.report.table import best_within_budget
+    from edgeopt.rundir.device_profile import read_device_documents
+    from edgeopt.rundir.folder import read_results
 
     results = read_results(run_dir)
     devices = read_device_documents(run_dir, results)
@@ -240,7 +240,7 @@ def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeo
 def validate(recipe: Path = typer.Argument(..., help="recipe YAML file"),
              overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP)) -> None:
     """Check a recipe completely (with any `--set` overrides) without running it."""
-    from edgeopt.recipe import load_recipe
+    from edgeopt.run.recipe import load_recipe
 
     parsed = load_recipe(recipe, overrides or ())
     with_set = "".join(f" --set {o}" for o in parsed.overrides)
@@ -269,8 +269,8 @@ def check(
 
     Options override the same keys of the recipe's `checks:` section.
     """
-    from edgeopt.atomic import atomic_write_text
-    from edgeopt.check import junit_xml, merge_checks, read_run, run_checks
+    from edgeopt.common.atomic import atomic_write_text
+    from edgeopt.report.check import junit_xml, merge_checks, read_run, run_checks
 
     figures = read_run(run_dir, device)
     checks = merge_checks(figures.checks, {"rows": row, "min_accuracy": min_accuracy,
@@ -317,7 +317,7 @@ def _type_name(annotation) -> str:
 @app.command()
 def datasets() -> None:
     """List the datasets a recipe or `profile --data` can name."""
-    from edgeopt.data import DATASETS
+    from edgeopt.data.datasets import DATASETS
 
     for name, (_, summary) in DATASETS.items():
         typer.echo(f"{name}  {summary}")
@@ -326,7 +326,7 @@ def datasets() -> None:
 @app.command()
 def architectures() -> None:
     """List the base architectures the `train` stage can build."""
-    from edgeopt.models import ARCHITECTURES, architecture_options
+    from edgeopt.models.architectures import ARCHITECTURES, architecture_options
 
     for name, (_, summary) in ARCHITECTURES.items():
         opts = ", ".join(f"{k}={v!r}" for k, v in architecture_options(name).items())

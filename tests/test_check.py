@@ -8,11 +8,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from edgeopt.device_profile import run_identity
-from edgeopt.check import ChecksSpec, merge_checks, read_run, run_checks
-from edgeopt.errors import EdgeoptError, RecipeError
-from edgeopt.recipe import parse_recipe
-from edgeopt.row import Row
+from edgeopt.common.errors import EdgeoptError, RecipeError
+from edgeopt.common.row import Row
+from edgeopt.report.check import ChecksSpec, merge_checks, read_run, run_checks
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.rundir.device_profile import run_identity
 from test_cli import assert_user_error, edgeopt
 
 

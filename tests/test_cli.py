@@ -34,10 +34,10 @@ def test_every_command_has_help(command):
 
 
 def test_profile_help_shows_the_profilers_defaults():
-    """The defaults come from edgeopt.profile_defaults, the same ones a recipe's `profile:` block starts
+    """The defaults come from edgeopt.profile.defaults, the same ones a recipe's `profile:` block starts
     from, and show in the help (rich markup once swallowed "[default: …]" as a tag)."""
-    from edgeopt.profile_defaults import PROFILE_DEFAULTS
-    from edgeopt.recipe import ProfileSpec
+    from edgeopt.profile.defaults import PROFILE_DEFAULTS
+    from edgeopt.run.recipe import ProfileSpec
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"}
     result = subprocess.run([sys.executable, "-m", "edgeopt.cli", "profile", "--help"], cwd=REPO, env=env,
@@ -107,7 +107,7 @@ def test_bad_option_value_exits_2(tiny_tflite_models):
 
 
 def test_profile_json_has_every_contract_key(tiny_tflite_models):
-    from edgeopt.row import CONTRACT_KEYS
+    from edgeopt.common.row import CONTRACT_KEYS
 
     result = edgeopt("profile", tiny_tflite_models.int8, "--runs", "20", "--warmup", "2", "--json")
     assert result.returncode == 0, result.stderr

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.elimination import channels
-from edgeopt.elimination.linalg import gram_spectrum, reconstruction, representative_rows, spectrum
-from edgeopt.errors import RecipeError
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.techniques.elimination import channels
+from edgeopt.techniques.elimination.linalg import gram_spectrum, reconstruction, representative_rows, spectrum
 
 
 def test_channel_view_doctests_hold():
@@ -47,7 +47,7 @@ tf_keras = pytest.importorskip("tf_keras")
 
 
 def _keras():
-    from edgeopt._keras import keras
+    from edgeopt.tf.runtime import keras
 
     return keras
 
@@ -143,7 +143,7 @@ READER_KINDS = ["conv", "conv_same_padding_strided", "bn_then_relu", "relu_then_
 
 @pytest.mark.parametrize("kind", READER_KINDS)
 def test_eliminating_exactly_redundant_channels_changes_outputs_by_less_than_1e_4(kind):
-    from edgeopt.elimination import LayerEliminator
+    from edgeopt.techniques.elimination import LayerEliminator
 
     model = _model(kind)
     x = np.random.default_rng(5).standard_normal((120, 10, 10, 3)).astype(np.float32)
@@ -161,7 +161,7 @@ def test_eliminating_exactly_redundant_channels_changes_outputs_by_less_than_1e_
 
 
 def test_flatten_reader_is_rebuilt_with_position_major_rows():
-    from edgeopt.elimination import LayerEliminator
+    from edgeopt.techniques.elimination import LayerEliminator
 
     model = _model("flatten_dense")
     eliminator = LayerEliminator(model, "c", np.random.default_rng(6).standard_normal((40, 10, 10, 3)).astype("f4"))
@@ -174,8 +174,8 @@ def test_flatten_reader_is_rebuilt_with_position_major_rows():
 def test_channels_that_are_not_redundant_cost_accuracy_but_the_model_stays_consistent():
     """Below the rank the update is a least-squares fit: the smaller model is what the masked
     evaluator scores, and its outputs move, but it is the same model saved and reloaded."""
-    from edgeopt.elimination import LayerEliminator
-    from edgeopt.elimination.surgery import MaskedEvaluator
+    from edgeopt.techniques.elimination import LayerEliminator
+    from edgeopt.techniques.elimination.surgery import MaskedEvaluator
 
     model = _model("bn_then_relu")
     x = np.random.default_rng(7).standard_normal((60, 10, 10, 3)).astype(np.float32)
@@ -188,8 +188,8 @@ def test_channels_that_are_not_redundant_cost_accuracy_but_the_model_stays_consi
 
 
 def _refused(build) -> str:
-    from edgeopt.elimination import EliminationError, find_site
-    from edgeopt.errors import EdgeoptError
+    from edgeopt.common.errors import EdgeoptError
+    from edgeopt.techniques.elimination import EliminationError, find_site
 
     with pytest.raises(EliminationError) as err:
         find_site(build(), "c")
@@ -242,16 +242,16 @@ def test_a_conv_whose_reader_cannot_be_rewritten_is_refused_naming_both(tail, ex
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     return load_dataset("digits", limit_train=800, limit_test=300)
 
 
 @pytest.fixture(scope="module")
 def trained_cnn(digits, tmp_path_factory):
-    from edgeopt.keras_io import save_keras_model
-    from edgeopt.models import build_model
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     seed_everything(0)
     model = build_model("small_cnn", digits.input_shape, digits.num_classes)
@@ -270,7 +270,7 @@ def _run_stage(params: dict, dataset, source: Path, out_dir: Path):
 
 
 def test_stage_narrows_several_convs_per_layer_counts_and_fine_tunes(digits, trained_cnn, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = _run_stage({"layers": ["conv1", "conv2"], "keep": {"conv1": 6, "conv2": 8}, "calibration_samples": 200,
                            "finetune_epochs": 1}, digits, trained_cnn, tmp_path)
@@ -287,7 +287,7 @@ def test_stage_sweeps_conv_channels_and_writes_the_tradeoff(digits, trained_cnn,
     import csv
     import io
 
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = _run_stage({"layers": ["conv2"], "max_accuracy_drop": 0.05, "sweep_step": 3,
                            "calibration_samples": 100}, digits, trained_cnn, tmp_path)
@@ -315,14 +315,14 @@ def test_sweep_times_each_configuration_as_an_int8_tflite_when_asked(digits, tra
 
 
 def test_stage_rejects_keep_not_below_a_conv_width(digits, trained_cnn, tmp_path):
-    from edgeopt.elimination import EliminationError
+    from edgeopt.techniques.elimination import EliminationError
 
     with pytest.raises(EliminationError, match=r"step 'elim'.*'conv1' has 8 channels.*Received: keep=8"):
         _run_stage({"layers": ["conv1"], "keep": 8}, digits, trained_cnn, tmp_path)
 
 
 def test_stage_rejects_a_layer_neither_dense_nor_conv(digits, trained_cnn, tmp_path):
-    from edgeopt.elimination import EliminationError
+    from edgeopt.techniques.elimination import EliminationError
 
     with pytest.raises(EliminationError, match="'pool1' is a MaxPooling2D, not a Dense or Conv2D layer"):
         _run_stage({"layers": ["conv1", "pool1"], "keep": 4}, digits, trained_cnn, tmp_path)

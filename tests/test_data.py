@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cifar_fakes import write_cifar_batch
-from edgeopt.data import Dataset, load_dataset, read_idx
-from edgeopt.errors import DataError
+from edgeopt.common.errors import DataError
+from edgeopt.data.datasets import Dataset, load_dataset, read_idx
 
 
 def test_embedded_mnist_is_real_balanced_digits():

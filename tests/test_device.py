@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.errors import MissingExtraError
-from edgeopt.recipe import parse_recipe
-from edgeopt.run_folder import file_sha256, read_test_split, write_test_split
+from edgeopt.common.errors import MissingExtraError
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.rundir.folder import file_sha256, read_test_split, write_test_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,8 @@ steps:
 
 @pytest.fixture(scope="module")
 def made_run(tmp_path_factory) -> Path:
-    from edgeopt.pipeline import run_recipe
-    from edgeopt.report_machines import write_run_report
+    from edgeopt.report.machines import write_run_report
+    from edgeopt.run.pipeline import run_recipe
 
     out = tmp_path_factory.mktemp("host") / "tiny_device"
     result = run_recipe(parse_recipe(TINY, out.parent / "tiny.yaml"), out, log_fn=lambda _: None)
@@ -83,7 +83,7 @@ def test_results_paths_are_relative_to_the_run_folder_with_each_files_sha256(mad
 
 
 def test_test_split_is_stored_as_uint8_and_decodes_to_the_exact_inputs_measured(made_run):
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     doc = results(made_run)
     record = doc["test_data"]
@@ -105,7 +105,7 @@ def test_float_data_that_is_not_pixels_is_stored_as_float32_unchanged(tmp_path):
 
 
 def test_missing_train_part_is_a_user_error_naming_the_extra():
-    from edgeopt.train_extra import require_train
+    from edgeopt.common.train_extra import require_train
 
     with pytest.raises(MissingExtraError, match=r"install edgeopt\[train\]"):
         require_train("`edgeopt run`", {"edgeopt_no_such_module": "no-such-dist"})
@@ -261,7 +261,7 @@ def test_bad_options_for_a_run_folder_are_user_errors(copied_run, args, needle):
 
 @pytest.mark.parametrize("step_id", ["data", "devices"])
 def test_a_step_cannot_take_the_name_of_a_run_folder_part(step_id):
-    from edgeopt.errors import RecipeError
+    from edgeopt.common.errors import RecipeError
 
     with pytest.raises(RecipeError, match=f"id '{step_id}' names a folder the run folder keeps"):
         parse_recipe(TINY.replace("{id: f32,", f"{{id: {step_id},").replace("baseline: f32", f"baseline: {step_id}"))

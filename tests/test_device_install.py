@@ -47,8 +47,8 @@ def device_venv(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_plain_install_has_no_tensorflow_and_profiles_a_run_folder(tmp_path):
-    from edgeopt.pipeline import run_recipe
-    from edgeopt.recipe import parse_recipe
+    from edgeopt.run.pipeline import run_recipe
+    from edgeopt.run.recipe import parse_recipe
 
     host_run = tmp_path / "host" / "tiny_install"
     run_recipe(parse_recipe(TINY, tmp_path / "tiny.yaml"), host_run, log_fn=lambda _: None)

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from edgeopt.atomic import atomic_write_text
-from edgeopt.errors import OutputWriteError
+from edgeopt.common.atomic import atomic_write_text
+from edgeopt.common.errors import OutputWriteError
 from stopping import sleepy_recipe, start
 
 
@@ -24,7 +24,7 @@ def failing(code: int):
 def test_a_disk_fault_while_writing_names_the_file_and_leaves_the_old_one_whole(tmp_path, monkeypatch, code, hint):
     target = tmp_path / "results.json"
     target.write_text("the previous, complete results\n")
-    monkeypatch.setattr("edgeopt.atomic.os.fsync", failing(code))
+    monkeypatch.setattr("edgeopt.common.atomic.os.fsync", failing(code))
     with pytest.raises(OutputWriteError) as error:
         atomic_write_text(target, "new results that will not fit\n")
     assert str(error.value).startswith(f"cannot write {target}: {os.strerror(code)} ({errno.errorcode[code]})")
@@ -34,14 +34,14 @@ def test_a_disk_fault_while_writing_names_the_file_and_leaves_the_old_one_whole(
 
 
 def test_a_read_only_folder_fails_before_any_temp_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("edgeopt.atomic.tempfile.mkstemp", failing(errno.EROFS))
+    monkeypatch.setattr("edgeopt.common.atomic.tempfile.mkstemp", failing(errno.EROFS))
     with pytest.raises(OutputWriteError, match=f"cannot write {tmp_path / 'x.json'}: .*EROFS"):
         atomic_write_text(tmp_path / "x.json", "{}")
     assert not list(tmp_path.iterdir())
 
 
 def test_other_os_errors_are_not_disguised_as_disk_faults(tmp_path, monkeypatch):
-    monkeypatch.setattr("edgeopt.atomic.os.fsync", failing(errno.EBADF))
+    monkeypatch.setattr("edgeopt.common.atomic.os.fsync", failing(errno.EBADF))
     with pytest.raises(OSError) as error:
         atomic_write_text(tmp_path / "x.json", "{}")
     assert not isinstance(error.value, OutputWriteError)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.errors import EdgeoptError, RecipeError
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import EdgeoptError, RecipeError
+from edgeopt.run.recipe import parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_cpu_devices_needs_mirrored_and_a_batch_that_splits_evenly():
 
 
 def test_the_default_keys_leave_the_fingerprint_as_it_was():
-    from edgeopt.pipeline import step_fingerprint
+    from edgeopt.run.pipeline import step_fingerprint
 
     plain, explicit = recipe_with("epochs: 1"), recipe_with("epochs: 1, distribute: none")
     mirrored = recipe_with("epochs: 1, distribute: mirrored, cpu_devices: 2")
@@ -43,7 +43,7 @@ def test_the_default_keys_leave_the_fingerprint_as_it_was():
 
 
 def test_steps_asking_for_two_cpu_splits_are_refused_in_one_process():
-    from edgeopt.distribute import prepare_process
+    from edgeopt.tf.distribute import prepare_process
 
     recipe = parse_recipe("steps:\n" + STEP % "distribute: mirrored, cpu_devices: 2"
                           + STEP.replace("id: t", "id: u") % "distribute: mirrored, cpu_devices: 4")
@@ -57,7 +57,7 @@ def test_steps_asking_for_two_cpu_splits_are_refused_in_one_process():
     ("not json", "Received: TF_CONFIG='not json'"),
 ])
 def test_multi_worker_explains_a_missing_or_broken_tf_config(tf_config, needle):
-    from edgeopt.distribute import _check_tf_config
+    from edgeopt.tf.distribute import _check_tf_config
 
     with pytest.raises(EdgeoptError, match=needle):
         _check_tf_config(tf_config)
@@ -71,9 +71,9 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_splitting_the_cpu_after_tensorflow_started_is_a_clear_error():
     done = _python("""
-        from edgeopt._keras import tf
-        from edgeopt.distribute import split_cpu
-        from edgeopt.errors import EdgeoptError
+        from edgeopt.common.errors import EdgeoptError
+        from edgeopt.tf.distribute import split_cpu
+        from edgeopt.tf.runtime import tf
         tf.constant(1.0) + 1  # TensorFlow starts with one CPU device
         try:
             split_cpu(2)

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.elimination import energy as energy_module
-from edgeopt.elimination import linalg
-from edgeopt.elimination.energy import dense_cost, estimate_energy
-from edgeopt.elimination.linalg import reconstruction, representative_rows, spectrum
-from edgeopt.errors import RecipeError
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.techniques.elimination import energy as energy_module, linalg
+from edgeopt.techniques.elimination.energy import dense_cost, estimate_energy
+from edgeopt.techniques.elimination.linalg import reconstruction, representative_rows, spectrum
 
 # --- linear algebra (no TensorFlow) --------------------------------------------------------------
 
@@ -139,7 +138,7 @@ tf_keras = pytest.importorskip("tf_keras")
 
 
 def _keras():
-    from edgeopt._keras import keras
+    from edgeopt.tf.runtime import keras
 
     return keras
 
@@ -173,7 +172,7 @@ def _redundant_model(activation: str, seed: int = 0):
 
 @pytest.mark.parametrize("activation", ["linear", "relu"])
 def test_eliminating_exactly_redundant_neurons_changes_outputs_by_less_than_1e_4(activation):
-    from edgeopt.elimination import LayerEliminator
+    from edgeopt.techniques.elimination import LayerEliminator
 
     model = _redundant_model(activation)
     x = np.random.default_rng(5).standard_normal((300, 5)).astype(np.float32)
@@ -187,8 +186,8 @@ def test_eliminating_exactly_redundant_neurons_changes_outputs_by_less_than_1e_4
 
 
 def test_eliminated_model_is_physically_smaller_and_survives_save_and_load(tmp_path):
-    from edgeopt.elimination import eliminate_neurons
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.models.keras_io import load_keras_model, save_keras_model
+    from edgeopt.techniques.elimination import eliminate_neurons
 
     model = _redundant_model("linear")
     x = np.random.default_rng(6).standard_normal((100, 5)).astype(np.float32)
@@ -209,8 +208,8 @@ def _mlp_with_dropout_between(seed: int = 0):
 
 
 def test_masked_evaluation_gives_the_outputs_of_the_physically_smaller_model():
-    from edgeopt.elimination import LayerEliminator
-    from edgeopt.elimination.surgery import MaskedEvaluator
+    from edgeopt.techniques.elimination import LayerEliminator
+    from edgeopt.techniques.elimination.surgery import MaskedEvaluator
 
     model = _mlp_with_dropout_between()
     x = np.random.default_rng(7).standard_normal((64, 6)).astype(np.float32)
@@ -234,8 +233,8 @@ def _functional_with_skip_around_the_layer():
 
 
 def test_functional_model_with_a_skip_path_is_eliminated_and_scored_exactly():
-    from edgeopt.elimination import LayerEliminator
-    from edgeopt.elimination.surgery import MaskedEvaluator
+    from edgeopt.techniques.elimination import LayerEliminator
+    from edgeopt.techniques.elimination.surgery import MaskedEvaluator
 
     model = _functional_with_skip_around_the_layer()
     x = np.random.default_rng(10).standard_normal((50, 6)).astype(np.float32)
@@ -249,7 +248,7 @@ def test_functional_model_with_a_skip_path_is_eliminated_and_scored_exactly():
 
 
 def test_sweep_records_fidelity_to_the_unmodified_model():
-    from edgeopt.elimination import LayerEliminator, sweep_layer
+    from edgeopt.techniques.elimination import LayerEliminator, sweep_layer
 
     model = _redundant_model("relu")
     x = np.random.default_rng(12).standard_normal((200, 5)).astype(np.float32)
@@ -268,7 +267,7 @@ def test_sweep_records_fidelity_to_the_unmodified_model():
 
 
 def test_weight_norm_baseline_keeps_the_largest_outgoing_norms_and_updates_nothing():
-    from edgeopt.elimination import LayerEliminator
+    from edgeopt.techniques.elimination import LayerEliminator
 
     model = _mlp_with_dropout_between()
     x = np.random.default_rng(8).standard_normal((32, 6)).astype(np.float32)
@@ -294,8 +293,8 @@ def _conv_model():
     ("fc", "feeds 'soft' (Activation)"),
 ])
 def test_a_layer_that_cannot_be_eliminated_is_a_clear_error(layer, message):
-    from edgeopt.elimination import EliminationError, find_site
-    from edgeopt.errors import EdgeoptError
+    from edgeopt.common.errors import EdgeoptError
+    from edgeopt.techniques.elimination import EliminationError, find_site
 
     with pytest.raises(EliminationError) as err:
         find_site(_conv_model(), layer)
@@ -305,7 +304,7 @@ def test_a_layer_that_cannot_be_eliminated_is_a_clear_error(layer, message):
 
 @pytest.mark.parametrize("keep", [0, -1, 8, 9])
 def test_keep_outside_one_to_width_minus_one_is_a_clear_error(keep):
-    from edgeopt.elimination import EliminationError, LayerEliminator
+    from edgeopt.techniques.elimination import EliminationError, LayerEliminator
 
     eliminator = LayerEliminator(_redundant_model("linear"), "hidden", np.ones((20, 5), np.float32))
     with pytest.raises(EliminationError, match=rf"\[1, 7\]. Received: keep={keep}"):
@@ -313,8 +312,8 @@ def test_keep_outside_one_to_width_minus_one_is_a_clear_error(keep):
 
 
 def test_keep_fraction_that_rounds_to_all_neurons_is_a_clear_error():
-    from edgeopt.elimination import EliminationError, find_site
-    from edgeopt.elimination.sweep import keep_from_fraction
+    from edgeopt.techniques.elimination import EliminationError, find_site
+    from edgeopt.techniques.elimination.sweep import keep_from_fraction
 
     site = find_site(_redundant_model("linear"), "hidden")
     assert keep_from_fraction(site, 0.5) == 4
@@ -323,7 +322,7 @@ def test_keep_fraction_that_rounds_to_all_neurons_is_a_clear_error():
 
 
 def test_more_neurons_kept_than_calibration_samples_is_a_clear_error():
-    from edgeopt.elimination import EliminationError, LayerEliminator
+    from edgeopt.techniques.elimination import EliminationError, LayerEliminator
 
     eliminator = LayerEliminator(_redundant_model("linear"), "hidden", np.ones((3, 5), np.float32))
     with pytest.raises(EliminationError, match="Raise calibration_samples"):
@@ -331,9 +330,9 @@ def test_more_neurons_kept_than_calibration_samples_is_a_clear_error():
 
 
 def test_resized_costs_are_the_costs_of_the_physically_smaller_model():
-    from edgeopt.elimination import LayerEliminator
-    from edgeopt.elimination.energy import keras_layer_costs
-    from edgeopt.elimination.sweep import resize_costs
+    from edgeopt.techniques.elimination import LayerEliminator
+    from edgeopt.techniques.elimination.energy import keras_layer_costs
+    from edgeopt.techniques.elimination.sweep import resize_costs
 
     model = _mlp_with_dropout_between()
     eliminator = LayerEliminator(model, "a", np.random.default_rng(9).standard_normal((40, 6)).astype(np.float32))
@@ -342,11 +341,11 @@ def test_resized_costs_are_the_costs_of_the_physically_smaller_model():
 
 
 def test_keras_side_energy_agrees_with_the_shared_model_on_the_converted_tflite(tmp_path):
-    from edgeopt.elimination import keras_model_energy
-    from edgeopt.models import build_model
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.conversion import tflite_bytes
     from edgeopt.profile.energy.model import model_energy
-    from edgeopt.profile.tflite_model import inspect_tflite
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.profile.tflite_file import inspect_tflite
+    from edgeopt.techniques.elimination import keras_model_energy
 
     model = build_model("lenet_300_100", (28, 28, 1), 10, fc1_units=40, fc2_units=20)
     rng = np.random.default_rng(11)  # non-zero biases: the converter drops an all-zero bias
@@ -366,7 +365,7 @@ def test_keras_side_energy_agrees_with_the_shared_model_on_the_converted_tflite(
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     return load_dataset("digits")
 
@@ -374,8 +373,8 @@ def digits():
 @pytest.fixture(scope="module")
 def trained_mlp(digits, tmp_path_factory):
     """An 8x8-digits MLP (64 → h1 48 → h2 24 → 10), trained for a few seconds."""
-    from edgeopt.keras_io import save_keras_model
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     keras = _keras()
     seed_everything(0)
@@ -403,7 +402,7 @@ def _csv_rows(path: Path) -> list[dict]:
 
 def test_sweep_writes_the_tradeoff_and_keeps_the_lowest_energy_configuration_within_threshold(
         digits, trained_mlp, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = _run_stage({"layers": ["h1", "h2"], "max_accuracy_drop": 0.03, "sweep_step": 4,
                            "calibration_samples": 400, "compare_baseline": True}, digits, trained_mlp, tmp_path)
@@ -440,7 +439,7 @@ def test_sweep_measures_latency_only_when_asked(digits, trained_mlp, tmp_path):
 
 
 def test_fixed_elimination_narrows_every_listed_layer(digits, trained_mlp, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = _run_stage({"layers": ["h1", "h2"], "keep_fraction": 0.5, "calibration_samples": 300},
                           digits, trained_mlp, tmp_path)
@@ -452,14 +451,14 @@ def test_fixed_elimination_narrows_every_listed_layer(digits, trained_mlp, tmp_p
 
 
 def test_stage_rejects_an_unknown_layer_before_any_elimination(digits, trained_mlp, tmp_path):
-    from edgeopt.elimination import EliminationError
+    from edgeopt.techniques.elimination import EliminationError
 
     with pytest.raises(EliminationError, match="step 'elim' .*no layer named 'fc1'. Dense layers: h1, h2, logits"):
         _run_stage({"layers": ["h1", "fc1"], "keep": 4}, digits, trained_mlp, tmp_path)
 
 
 def test_stage_rejects_keep_not_below_the_width(digits, trained_mlp, tmp_path):
-    from edgeopt.elimination import EliminationError
+    from edgeopt.techniques.elimination import EliminationError
 
     with pytest.raises(EliminationError, match=r"'h2' has 24 neurons.*Received: keep=24"):
         _run_stage({"layers": ["h1", "h2"], "keep": 24}, digits, trained_mlp, tmp_path)
@@ -470,10 +469,10 @@ def test_stage_rejects_keep_not_below_the_width(digits, trained_mlp, tmp_path):
 
 @pytest.mark.slow
 def test_lenet_300_100_fc1_shrinks_3x_within_2_points_without_retraining_and_beats_the_baseline():
-    from edgeopt.data import load_dataset
-    from edgeopt.elimination import sweep_layer
-    from edgeopt.models import build_model
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.architectures import build_model
+    from edgeopt.techniques.elimination import sweep_layer
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     ds = load_dataset("mnist_embedded")
     seed_everything(0)

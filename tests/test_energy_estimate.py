@@ -10,7 +10,7 @@ from energy_fakes import hide_meters
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile import profile_tflite
 from edgeopt.profile.energy.estimate import (CODECARBON_DEFAULT_W_PER_THREAD,
                                              CPU_POWER_TABLE_ENV, CpuPowerTable, match_cpu,

@@ -11,7 +11,7 @@ from energy_fakes import (build_midsize_float32, denying_reader, hide_meters, se
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy import measure_energy
 from edgeopt.profile.energy.hwmon import HWMON_ROOT_ENV, WRAP_32, HwmonEnergyCounter, open_hwmon
 from edgeopt.profile.energy.jetson_iio import IIO_ROOT_ENV

@@ -7,7 +7,8 @@ from energy_fakes import hide_meters
 
 from edgeopt.profile.energy import measure_energy
 from edgeopt.profile.energy.model import MAC_PJ, PJ_45NM, mac_arithmetic, model_energy, price_op
-from edgeopt.profile.tflite_model import OpInfo, inspect_tflite
+from edgeopt.profile.tflite_file import inspect_tflite
+from edgeopt.profile.tflite_graph import OpInfo
 
 
 def fc(index: int, n_in: int, n_out: int, dtype: str = "float32",
@@ -102,7 +103,7 @@ def test_auto_without_a_meter_falls_back_to_the_estimate_with_a_one_line_note(
 
 
 def test_the_old_model_name_is_a_clear_error_pointing_to_model45(tiny_tflite_models):
-    from edgeopt.errors import EdgeoptError
+    from edgeopt.common.errors import EdgeoptError
 
     with pytest.raises(EdgeoptError, match="renamed `model45`.*--energy estimate"):
         measure_energy(tiny_tflite_models.float32, "model")
@@ -114,7 +115,7 @@ def test_off_measures_nothing(tiny_tflite_models):
 
 
 def test_an_unknown_method_is_a_user_error(tiny_tflite_models):
-    from edgeopt.errors import EdgeoptError
+    from edgeopt.common.errors import EdgeoptError
 
     with pytest.raises(EdgeoptError, match="energy.*Received: energy='joulemeter'"):
         measure_energy(tiny_tflite_models.float32, "joulemeter")

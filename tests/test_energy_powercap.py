@@ -7,7 +7,7 @@ from energy_fakes import MAX_RANGE_UJ, denying_reader, set_energy, write_zone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy.powercap import (POWERCAP_ROOT_ENV, EnergyUnavailableError, Powercap,
                                              RaplPermissionError, counter_delta_uj, powercap_root)
 

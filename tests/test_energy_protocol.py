@@ -7,7 +7,7 @@ import time
 import pytest
 from energy_fakes import write_zone
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy.powercap import (EnergyDelta, EnergyUnavailableError, Powercap,
                                              RaplFrozenError)
 from edgeopt.profile.energy.rapl_meter import PowercapCounter, measure_windows

@@ -7,7 +7,7 @@ import time
 import pytest
 from energy_fakes import PI5_PMIC_DUMP, hide_meters, install_fake_vcgencmd, pmic_watts
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy import measure_energy
 from edgeopt.profile.energy.meter import (EnergyUnavailableError, MeterFrozenError,
                                           MeterPermissionError)

@@ -9,12 +9,12 @@ import pytest
 from energy_fakes import (MAX_RANGE_UJ, hide_meters, set_energy, start_constant_rail_writer,
                           write_orin_ina3221, write_zone)
 
-from edgeopt.errors import RecipeError
+from edgeopt.common.errors import RecipeError
 from edgeopt.profile.energy.estimate import thread_power
 from edgeopt.profile.energy.powercap import Powercap
 from edgeopt.profile.energy.rapl_meter import PowercapCounter
 from edgeopt.profile.energy.stage_meter import StageEnergyMeter, stage_meter_for
-from edgeopt.recipe import parse_recipe
+from edgeopt.run.recipe import parse_recipe
 
 
 def _busy(seconds: float) -> None:
@@ -118,7 +118,7 @@ def test_bad_energy_settings_in_a_recipe_name_the_key_and_value(profile, key):
 
 @pytest.mark.slow
 def test_a_run_records_each_stage_time_and_energy(tmp_path, monkeypatch):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     hide_meters(monkeypatch, tmp_path)
     recipe = parse_recipe(

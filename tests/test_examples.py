@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from edgeopt.recipe import load_recipe
+from edgeopt.run.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

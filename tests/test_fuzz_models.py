@@ -17,7 +17,7 @@ import zipfile
 import flatbuffers
 import pytest
 
-from edgeopt.errors import EdgeoptError, ModelFileError
+from edgeopt.common.errors import EdgeoptError, ModelFileError
 from edgeopt.profile import profile_tflite
 
 OUTCOMES: collections.Counter = collections.Counter()
@@ -94,8 +94,8 @@ def test_a_valid_model_with_an_unknown_op_is_a_clear_error(tmp_path, tiny_tflite
 
 
 def test_damaged_keras_files_are_a_model_or_a_clear_error(tmp_path):
-    from edgeopt._keras import keras
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
+    from edgeopt.tf.runtime import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
     good = tmp_path / "m.keras"
@@ -166,13 +166,13 @@ def test_paths_that_are_not_model_files_fail_at_once(tmp_path, monkeypatch):
     import os
     import time
 
-    from edgeopt.profile import tflite_model
+    from edgeopt.profile import tflite_file
 
     fifo = tmp_path / "pipe.tflite"
     os.mkfifo(fifo)
     huge = tmp_path / "huge.tflite"
     with open(huge, "wb") as fh:  # sparse: no disk used
-        fh.truncate(tflite_model.MAX_MODEL_BYTES + 1)
+        fh.truncate(tflite_file.MAX_MODEL_BYTES + 1)
     cases = {tmp_path: "is a directory", fifo: "is a FIFO", "/dev/zero": "is a character device",
              huge: "larger than any TFLite model"}
     for path, needle in cases.items():

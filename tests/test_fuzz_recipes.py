@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeopt.errors import RecipeError
-from edgeopt.recipe import Recipe, parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import Recipe, parse_recipe
 from edgeopt.stages import STAGES
 
 OUTCOMES: collections.Counter = collections.Counter()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeopt.data import Dataset, load_dataset
-from edgeopt.data_checks import check_dataset, dataset_warnings
-from edgeopt.errors import DataError
+from edgeopt.common.errors import DataError
+from edgeopt.data.checks import check_dataset, dataset_warnings
+from edgeopt.data.datasets import Dataset, load_dataset
 from test_user_data import write_npz
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt._keras import keras
-from edgeopt.errors import RecipeError
-from edgeopt.models import build_model
-from edgeopt.recipe import load_recipe, parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.models.architectures import build_model
+from edgeopt.run.recipe import load_recipe, parse_recipe
+from edgeopt.tf.runtime import keras
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_lean_version_shrinks_every_dataset_input_by_at_least_85_percent(shape):
 
 
 def test_keras_rows_count_lean_macs_through_the_layer():
-    from edgeopt.keras_profile import count_macs
+    from edgeopt.models.keras_profile import count_macs
 
     lean = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10)
     lean_only = sum(layer.count_macs() for layer in lean.layers if hasattr(layer, "count_macs"))
@@ -42,7 +42,7 @@ def test_keras_rows_count_lean_macs_through_the_layer():
 
 
 def test_lean_epsilon_reaches_every_lean_layer_and_a_bad_value_is_a_recipe_error():
-    from edgeopt.errors import RecipeError
+    from edgeopt.common.errors import RecipeError
 
     model = build_model("lean_cnn", (28, 28, 1), 10, lean_preserved=10, lean_epsilon=0.03125)
     assert [layer.epsilon for layer in model.layers if hasattr(layer, "preserved")] == [0.03125] * 3
@@ -65,9 +65,9 @@ def test_a_preserved_width_that_does_not_split_the_convs_is_a_recipe_error(value
 
 @pytest.mark.slow
 def test_train_stage_builds_and_trains_the_lean_version_from_recipe_options(tmp_path):
-    from edgeopt.data import load_dataset
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.data.datasets import load_dataset
     from edgeopt.layers import LEAN
+    from edgeopt.models.keras_io import load_keras_model
     from edgeopt.stages import STAGES
     from edgeopt.stages.registry import StageContext
 
@@ -96,8 +96,8 @@ def test_shipped_recipes_with_lean_steps_validate(name):
 def test_full_int8_lean_cnn_is_one_xnnpack_partition_with_convs_pools_and_row_sums_in_int8():
     """The converted int8 lean_cnn leaves no op to TFLite's reference kernels (13 partitions before
     LEAN's ops were made delegable); convs, pools, the FC head and LEAN's row sums stay int8."""
-    from edgeopt.models import build_model
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.conversion import tflite_bytes
     from litert_graph import delegate_partitions as _partitions, tflite_run as _tflite_run
 
     keras.utils.set_random_seed(0)

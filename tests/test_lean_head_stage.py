@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeopt._keras import keras
-from edgeopt.errors import RecipeError
+from edgeopt.common.errors import RecipeError
 from edgeopt.layers import LEAN
-from edgeopt.recipe import parse_recipe
+from edgeopt.run.recipe import parse_recipe
 from edgeopt.stages import STAGES
 from edgeopt.stages.lean_head import insert_lean
 from edgeopt.stages.registry import Artifact, StageContext
+from edgeopt.tf.runtime import keras
 
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     return load_dataset("digits", limit_train=300, limit_test=100)
 
@@ -34,8 +34,8 @@ def _small_cnn():
 
 @pytest.fixture(scope="module")
 def trained(digits, tmp_path_factory):
-    from edgeopt.keras_io import save_keras_model
-    from edgeopt.training import compile_classifier
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.training import compile_classifier
 
     model = compile_classifier(_small_cnn(), 1e-2)
     model.fit(digits.x_train, digits.y_train, epochs=2, verbose=0)
@@ -53,7 +53,7 @@ def _run(params, digits, source, tmp_path):
 
 
 def test_stage_inserts_lean_before_the_named_dense_and_keeps_every_other_weight(trained, digits, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     base, source = trained
     params = _params("{stage: lean_head, layers: [fc1], preserved: 4, epochs: 0}")
@@ -110,7 +110,7 @@ def test_fine_tuning_runs_the_requested_epochs_and_reports_its_time(trained, dig
 
 
 def test_int8_aware_fine_tunes_lean_with_its_int8_rounding_simulated(trained, digits, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     params = _params("{stage: lean_head, layers: [fc1], preserved: 4, epochs: 1, int8_aware: true}")
     artifact = _run(params, digits, trained[1], tmp_path)
@@ -174,7 +174,7 @@ def test_recipe_validation_rejects_bad_parameters_before_anything_runs(text, mes
 def test_swapped_model_converts_to_full_int8_and_keeps_its_accuracy_through_litert(trained, digits):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     new, _ = insert_lean(trained[0], ["fc1"], 4, calibration=digits.x_train[:100])
     interpreter = Interpreter(model_content=tflite_bytes(new, "int8", digits.x_train[:100]))
@@ -191,7 +191,7 @@ def test_swapped_model_converts_to_full_int8_and_keeps_its_accuracy_through_lite
 
 
 def test_random_walk_false_puts_the_faster_variant_in_front_of_the_layer(trained, digits, tmp_path):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     params = _params("{stage: lean_head, layers: [fc1], preserved: 4, epochs: 0, random_walk: false}")
     model = load_keras_model(_run(params, digits, trained[1], tmp_path).path)

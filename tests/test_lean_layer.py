@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeopt._keras import keras, tf
 from edgeopt.layers import LEAN
+from edgeopt.tf.runtime import keras, tf
 from litert_graph import delegate_partitions as _partitions, interpreter as _interpreter, tflite_run as _tflite_run
 
 
@@ -127,7 +127,7 @@ def test_config_round_trip_rebuilds_an_identical_layer():
 
 
 def test_saved_model_loads_with_the_same_weights_and_outputs(tmp_path):
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.models.keras_io import load_keras_model, save_keras_model
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4, 4, 12)), LEAN(3, name="lean"), keras.layers.Flatten(),
@@ -191,7 +191,7 @@ XNNPACK_FLOAT = {"DIV", "MAXIMUM", "ABS", "RSQRT", "RELU", "DEQUANTIZE", "SUM", 
 
 
 def test_tflite_float32_is_one_xnnpack_partition_of_builtin_ops_and_matches_keras(lean_model_and_data):
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     model, x = lean_model_and_data
     flatbuffer = tflite_bytes(model, "float32", x)
@@ -207,7 +207,7 @@ def test_full_int8_runs_in_one_xnnpack_partition_divisions_in_float_products_in_
     """The int8 graph has no op XNNPACK leaves to TFLite's reference kernels: the row sums are int8
     FULLY_CONNECTED/MUL, and only what XNNPACK has no int8 kernel for (DIV, MAXIMUM, ABS, RSQRT) and
     the numerator stay float, between DEQUANTIZE and QUANTIZE."""
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     model, x = lean_model_and_data
     flatbuffer = tflite_bytes(model, "int8", x[:100])
@@ -228,7 +228,7 @@ def test_full_int8_runs_in_one_xnnpack_partition_divisions_in_float_products_in_
 
 
 def test_full_int8_of_a_model_without_lean_converts_as_before_with_every_op_int8():
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
@@ -239,7 +239,7 @@ def test_full_int8_of_a_model_without_lean_converts_as_before_with_every_op_int8
 
 
 def test_tflite_float32_of_the_signed_form_forms_the_affinity_and_matches_keras():
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, signed_inputs=True)])
@@ -287,7 +287,7 @@ def test_int8_aware_training_passes_gradients_straight_through_the_rounding(lean
 
 
 def test_int8_aware_converts_to_the_same_tflite_graph(lean_model_and_data):
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     model, x = lean_model_and_data
     plain_y, plain_ops = _tflite_run(tflite_bytes(model, "float32", x), x[:8])
@@ -303,7 +303,7 @@ def test_int8_aware_training_sees_an_error_the_size_of_full_int8_tflites(lean_mo
     (Not the same draws: TFLite's ranges come from calibration images, the simulation's from the
     batch, so the two round differently; their size is what training has to learn around.)
     """
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     model, x = lean_model_and_data
     int8_y, _ = _tflite_run(tflite_bytes(model, "int8", x[:100]), x[100:])
@@ -325,7 +325,7 @@ def test_int8_aware_training_runs_under_mixed_precision(policy):
 
 @pytest.mark.parametrize("kwargs", [{"signed_inputs": True}, {"iterations": 3}], ids=["signed-form", "3-iterations"])
 def test_full_int8_of_the_other_forms_is_one_xnnpack_partition_and_tracks_float(kwargs):
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, **kwargs), keras.layers.Flatten(), keras.layers.Dense(3)])
@@ -402,7 +402,7 @@ def test_the_variant_round_trips_its_config_and_counts_no_row_sums():
 def test_the_variants_int8_graph_is_one_partition_with_only_its_norms_in_float():
     """No unit norm, no row sums, no float numerator: the products are int8 FULLY_CONNECTED/MUL and
     only the C''-wide scale of m and the C'-wide ℓ1 normalisation run in float."""
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 6, 20)), LEAN(5, random_walk=False, name="lean")])

@@ -7,10 +7,10 @@ import contextlib
 import numpy as np
 import pytest
 
-from edgeopt._keras import keras, tf
-from edgeopt.keras_io import load_keras_model, save_keras_model
 from edgeopt.layers import LightDense
 from edgeopt.layers.light_dense import lightdense_params, pde_matrix
+from edgeopt.models.keras_io import load_keras_model, save_keras_model
+from edgeopt.tf.runtime import keras, tf
 
 
 @contextlib.contextmanager
@@ -165,7 +165,7 @@ def test_tfmot_prunes_the_two_factors():
 
 
 def _convert(model, mode: str, calibration: np.ndarray) -> bytes:
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
 
     return tflite_bytes(model, mode, calibration)
 

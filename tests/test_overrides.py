@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from test_cli import assert_user_error, edgeopt
 
-from edgeopt.errors import RecipeError
-from edgeopt.overrides import apply_overrides
-from edgeopt.pipeline import results_document, step_fingerprint
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.overrides import apply_overrides
+from edgeopt.run.pipeline import results_document, step_fingerprint
+from edgeopt.run.recipe import parse_recipe
 
 TEXT = """
 name: t
@@ -86,7 +86,7 @@ def test_an_override_changes_the_fingerprint_of_its_step_and_those_downstream_on
 
 
 def test_overrides_are_recorded_in_results_json():
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     r = recipe("steps.base.epochs=1")
     document = results_document(r, [], load_dataset("digits", limit_train=10, limit_test=10))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.recipe import load_recipe, parse_recipe
-from edgeopt.row import CONTRACT_KEYS
+from edgeopt.common.row import CONTRACT_KEYS
+from edgeopt.run.recipe import load_recipe, parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ steps:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     out = tmp_path_factory.mktemp("run")
     recipe = parse_recipe(TINY, out / "tiny.yaml")
@@ -64,7 +64,7 @@ def test_int8_is_smaller_and_agrees_with_float(tiny_run):
 
 
 def test_table_and_markdown_show_every_row(tiny_run):
-    from edgeopt.report import render_markdown, render_table
+    from edgeopt.report.table import render_markdown, render_table
 
     table = render_table(tiny_run.rows, "f32")
     assert all(name in table for name in ("base", "f32", "int8")) and "n/a" in table
@@ -73,7 +73,7 @@ def test_table_and_markdown_show_every_row(tiny_run):
 
 
 def test_a_failing_stage_leaves_no_partial_folder(tmp_path, monkeypatch):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
     from edgeopt.stages import STAGES
 
     def explode(params, ctx, source):
@@ -90,7 +90,7 @@ def test_a_failing_stage_leaves_no_partial_folder(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_quickstart_meets_its_promise(tmp_path):
     """The README's `make demo`: int8 within 1 point of float32 and at least 3x smaller."""
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     result = run_recipe(load_recipe(REPO / "recipes" / "quickstart.yaml"), tmp_path, log_fn=lambda _: None)
     rows = {r.name: r for r in result.rows}

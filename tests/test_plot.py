@@ -7,8 +7,8 @@ import itertools
 import matplotlib.pyplot as plt
 import pytest
 
-from edgeopt.plot import energy_axis_label, latency_axis_label, pareto_figure, write_pareto_plot
-from edgeopt.row import Row
+from edgeopt.common.row import Row
+from edgeopt.report.plot import energy_axis_label, latency_axis_label, pareto_figure, write_pareto_plot
 
 
 def tflite(name: str, accuracy: float, latency_ms: float, energy_mj: float | None = None, **extra) -> Row:
@@ -77,7 +77,7 @@ def test_keras_rows_are_left_out_and_the_legend_says_why(figure):
 def test_point_labels_of_a_crowded_run_do_not_overlap_and_a_moved_label_is_tied_to_its_point(figure):
     from matplotlib.text import Text
 
-    from edgeopt.plot import LABEL_OFFSETS
+    from edgeopt.report.plot import LABEL_OFFSETS
 
     fig = figure(crowded())
     renderer = fig.canvas.get_renderer()
@@ -109,7 +109,7 @@ def test_only_keras_rows_give_no_plot(tmp_path):
 
 
 def test_the_machines_plot_reads_like_the_host_plot():
-    from edgeopt.plot_machines import machines_figure
+    from edgeopt.report.plot_machines import machines_figure
 
     host = crowded()
     board = [tflite(r.name, r.accuracy, 3 * r.latency_ms_p50, 3 * r.energy_mj) if r.format == "tflite" else r

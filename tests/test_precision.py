@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.errors import RecipeError
-from edgeopt.precision import cpu_flags, resolve_precision
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.tf.precision import cpu_flags, resolve_precision
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -66,16 +66,16 @@ def test_recipe_with_an_unknown_precision_names_the_value(stage):
 
 @pytest.fixture(scope="module")
 def small_model():
-    from edgeopt._keras import keras
-    from edgeopt.models import build_model
+    from edgeopt.models.architectures import build_model
+    from edgeopt.tf.runtime import keras
 
     keras.utils.set_random_seed(0)
     return build_model("small_cnn", (8, 8, 1), 10)
 
 
 def test_dtype_policy_restores_the_global_policy_even_after_an_error():
-    from edgeopt._keras import keras
-    from edgeopt.precision import dtype_policy
+    from edgeopt.tf.precision import dtype_policy
+    from edgeopt.tf.runtime import keras
 
     before = keras.mixed_precision.global_policy().name
     with pytest.raises(RuntimeError):
@@ -86,8 +86,8 @@ def test_dtype_policy_restores_the_global_policy_even_after_an_error():
 
 
 def test_a_mixed_clone_computes_in_bfloat16_keeps_float32_logits_and_the_same_weights(small_model):
-    from edgeopt._keras import keras
-    from edgeopt.precision import as_float32, clone_with_policy
+    from edgeopt.tf.precision import as_float32, clone_with_policy
+    from edgeopt.tf.runtime import keras
 
     mixed = clone_with_policy(small_model, "mixed_bfloat16")
     assert keras.mixed_precision.global_policy().name == "float32"
@@ -107,8 +107,8 @@ def test_a_mixed_clone_computes_in_bfloat16_keeps_float32_logits_and_the_same_we
 
 
 def test_mixed_float16_training_gets_loss_scaling(small_model):
-    from edgeopt.precision import clone_with_policy, dtype_policy
-    from edgeopt.training import compile_classifier
+    from edgeopt.tf.precision import clone_with_policy, dtype_policy
+    from edgeopt.tf.training import compile_classifier
 
     with dtype_policy("mixed_float16"):
         model = compile_classifier(clone_with_policy(small_model, "mixed_float16"), 1e-3)
@@ -124,8 +124,8 @@ def _context(tmp_path: Path, dataset):
 
 
 def test_finetune_in_bfloat16_saves_a_float32_model_and_records_the_policy(tmp_path, small_model):
-    from edgeopt.data import load_dataset
-    from edgeopt.keras_io import load_keras_model, save_keras_model
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.keras_io import load_keras_model, save_keras_model
     from edgeopt.stages import STAGES, Artifact
     from edgeopt.stages.finetune import FinetuneParams
 
@@ -142,8 +142,8 @@ def test_finetune_in_bfloat16_saves_a_float32_model_and_records_the_policy(tmp_p
 
 
 def test_train_with_auto_records_what_auto_chose(tmp_path, monkeypatch):
-    from edgeopt.data import load_dataset
-    from edgeopt import precision
+    from edgeopt.tf import precision
+    from edgeopt.data.datasets import load_dataset
     from edgeopt.stages import STAGES
     from edgeopt.stages.train import TrainParams
 

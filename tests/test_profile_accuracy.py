@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeopt.errors import DataError
-from edgeopt.profile.accuracy import evaluate_tflite, predict_tflite
-from edgeopt.profile.accuracy import dequantize_output, quantize_input
+from edgeopt.common.errors import DataError
+from edgeopt.profile.accuracy import dequantize_output, evaluate_tflite, predict_tflite, quantize_input
 
 
 def test_float32_tflite_matches_keras_outputs(tiny_tflite_models):

@@ -12,7 +12,7 @@ from test_cli import assert_user_error, edgeopt
 
 @pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "huge"])
 def test_profile_of_a_fifo_a_device_or_a_huge_file_is_one_clear_error_at_once(tmp_path, kind):
-    from edgeopt.profile.tflite_model import MAX_MODEL_BYTES
+    from edgeopt.profile.tflite_file import MAX_MODEL_BYTES
 
     if kind == "fifo":
         path = tmp_path / "model.tflite"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgeopt.errors import ModelFileError
-from edgeopt.profile.tflite_model import inspect_tflite, open_interpreter, read_tflite_bytes
+from edgeopt.common.errors import ModelFileError
+from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter, read_tflite_bytes
 
 # Conv2D(4, 3) on 8x8x1, 'valid' -> 6x6x4 output, 3*3*1 taps each; then Dense 4 -> 3.
 TINY_MACS = 6 * 6 * 4 * 3 * 3 * 1 + 3 * 4

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.errors import RecipeError
-from edgeopt.pruning import Schedule, aligned_end_step, allocate_sparsity
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import parse_recipe
+from edgeopt.techniques.pruning import Schedule, aligned_end_step, allocate_sparsity
 
 # --- allocation and steps: plain numbers, no TensorFlow -------------------------------------
 
@@ -82,7 +82,7 @@ def test_a_bad_prune_parameter_is_refused_before_anything_runs(params, message):
 @pytest.fixture(scope="module")
 def custom_prunable_dense():
     """A custom layer that, like LightDense and LEAN, implements tfmot's PrunableLayer."""
-    from edgeopt._keras import keras, tf
+    from edgeopt.tf.runtime import keras, tf
     import tensorflow_model_optimization as tfmot
 
     @keras.saving.register_keras_serializable(package="edgeopt_tests")
@@ -113,7 +113,7 @@ def custom_prunable_dense():
 
 @pytest.fixture(scope="module")
 def digits():
-    from edgeopt.data import load_dataset
+    from edgeopt.data.datasets import load_dataset
 
     return load_dataset("digits", limit_train=320, limit_test=100)
 
@@ -121,10 +121,10 @@ def digits():
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, custom_prunable_dense, digits):
     """conv1 (1 input channel) → conv2 → GAP → custom prunable dense → logits, trained briefly."""
-    from edgeopt._keras import keras
-    from edgeopt.keras_io import save_keras_model
+    from edgeopt.models.keras_io import save_keras_model
     from edgeopt.stages import Artifact
-    from edgeopt.training import compile_classifier, fit_classifier
+    from edgeopt.tf.runtime import keras
+    from edgeopt.tf.training import compile_classifier, fit_classifier
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -154,7 +154,7 @@ def run_prune(tmp_path: Path, dataset, source, **params):
 
 
 def test_every_pruned_layer_reaches_final_sparsity_custom_layers_included(tmp_path, digits, base):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = run_prune(tmp_path, digits, base, final_sparsity=0.5)
     info = artifact.info
@@ -191,7 +191,7 @@ def test_energy_aware_pruning_prunes_the_costliest_layer_most_at_the_same_overal
 
 
 def test_two_of_four_sparsity_holds_in_every_group_of_input_channels(tmp_path, digits, base):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     # frequency 100 > the 20 training steps: m-by-n masks are set at step 1, no schedule applies
     artifact = run_prune(tmp_path, digits, base, sparsity_m_by_n=[2, 4], frequency=100)
@@ -206,7 +206,7 @@ def test_two_of_four_sparsity_holds_in_every_group_of_input_channels(tmp_path, d
 
 
 def test_pruning_in_bfloat16_saves_float32_and_reaches_the_target(tmp_path, digits, base):
-    from edgeopt.keras_io import load_keras_model
+    from edgeopt.models.keras_io import load_keras_model
 
     artifact = run_prune(tmp_path, digits, base, precision="mixed_bfloat16", final_sparsity=0.5)
     assert artifact.info["precision"] == "mixed_bfloat16"
@@ -233,8 +233,8 @@ def test_parameters_that_do_not_fit_the_model_are_errors_naming_the_value(tmp_pa
 @pytest.mark.slow
 def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base):
     """DESIGN.md §5: the zeros are stored, so only compression shows what pruning removed."""
-    from edgeopt.keras_io import load_keras_model
-    from edgeopt.stages.convert import tflite_bytes
+    from edgeopt.models.conversion import tflite_bytes
+    from edgeopt.models.keras_io import load_keras_model
 
     pruned = run_prune(tmp_path, digits, base, final_sparsity=0.5)
     calibration = digits.calibration_samples(64)
@@ -248,7 +248,7 @@ def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base)
 def test_a_recipe_prunes_in_auto_precision_and_records_sparsity_and_policy(tmp_path):
     import json
 
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     text = """
 name: tiny_prune

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.errors import EdgeoptError
-from edgeopt.recipe import parse_recipe
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.run.recipe import parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ FAILING = BRANCHES.replace("learning_rate: 0.005}", "learning_rate: 0.005, distr
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    from edgeopt.executors.ray_executor import job_runtime_env
+    from edgeopt.run.ray_executor import job_runtime_env
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
              runtime_env=job_runtime_env())
@@ -50,7 +50,7 @@ def local_ray():
 
 
 def run(text: str, out: Path, executor=None, **kwargs):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     messages: list[str] = []
     result = run_recipe(parse_recipe(text, out / "recipe.yaml"), out, log_fn=messages.append, executor=executor,
@@ -59,7 +59,7 @@ def run(text: str, out: Path, executor=None, **kwargs):
 
 
 def ray_executor():
-    from edgeopt.executors.ray_executor import RayExecutor
+    from edgeopt.run.ray_executor import RayExecutor
 
     return RayExecutor()
 
@@ -170,8 +170,8 @@ def test_ray_address_without_the_ray_executor_is_refused(tmp_path):
 
 
 def test_multi_worker_steps_are_refused_as_ray_tasks(tmp_path):
-    from edgeopt.executors.ray_executor import RayExecutor
-    from edgeopt.pipeline import plan_steps
+    from edgeopt.run.pipeline import plan_steps
+    from edgeopt.run.ray_executor import RayExecutor
 
     pytest.importorskip("ray")
     recipe = parse_recipe(BRANCHES.replace("learning_rate: 0.01}", "learning_rate: 0.01, distribute: multi_worker}"))
@@ -180,7 +180,7 @@ def test_multi_worker_steps_are_refused_as_ray_tasks(tmp_path):
 
 
 def test_a_step_no_node_can_take_is_refused_before_anything_runs():
-    from edgeopt.executors.ray_executor import _check_resources
+    from edgeopt.run.ray_executor import _check_resources
 
     class FakeRay:
         @staticmethod
@@ -194,7 +194,7 @@ def test_a_step_no_node_can_take_is_refused_before_anything_runs():
 
 
 def test_step_files_round_trip_every_file_of_a_step(tmp_path):
-    from edgeopt.executors.ray_executor import StepFiles
+    from edgeopt.run.ray_executor import StepFiles
     from edgeopt.stages import Artifact
 
     folder = tmp_path / "made"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.errors import RecipeError
-from edgeopt.recipe import load_recipe, parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import load_recipe, parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeopt.errors import RecipeError
-from edgeopt.recipe import is_folder_name, load_recipe, parse_recipe
+from edgeopt.common.errors import RecipeError
+from edgeopt.run.recipe import is_folder_name, load_recipe, parse_recipe
 
 STEPS = "steps:\n  - {id: base, stage: train, architecture: small_cnn}\n"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from edgeopt.plot import pareto_front, write_pareto_plot
-from edgeopt.report import best_within_budget, render_markdown, render_table, within_budget
-from edgeopt.row import Row
+from edgeopt.common.row import Row
+from edgeopt.report.plot import pareto_front, write_pareto_plot
+from edgeopt.report.table import best_within_budget, render_markdown, render_table, within_budget
 
 
 def rows() -> list[Row]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.recipe import parse_recipe
+from edgeopt.run.recipe import parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ steps:
 
 
 def run(text: str, out: Path, **kwargs):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     messages: list[str] = []
     result = run_recipe(parse_recipe(text, out / "recipe.yaml"), out, log_fn=messages.append, **kwargs)

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from edgeopt.run_lock import LOCK_NAME, RunFolderLockedError, hold_run_folder
+from edgeopt.rundir.lock import LOCK_NAME, RunFolderLockedError, hold_run_folder
 from stopping import REPO, sleepy_recipe, start, wait_for_line
 
 HOLD = """
 import sys, time
-from edgeopt.run_lock import hold_run_folder
+from edgeopt.rundir.lock import hold_run_folder
 from pathlib import Path
 release = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 with hold_run_folder(sys.argv[1], log_fn=lambda m: print(m, file=sys.stderr, flush=True)):
@@ -129,7 +129,7 @@ def test_two_real_runs_started_together_one_runs_one_is_told(tmp_path):
 
 
 def test_an_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
-    from edgeopt.errors import EdgeoptError
+    from edgeopt.common.errors import EdgeoptError
 
     (tmp_path / "taken").write_text("a file")
     with pytest.raises(EdgeoptError, match="is a file, not a folder"):

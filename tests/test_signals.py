@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from edgeopt.signals import Stopped, exit_code, stop_signals_interrupt
+from edgeopt.common.signals import Stopped, exit_code, stop_signals_interrupt
 from stopping import sleepy_recipe, start, wait_for_line
 
 

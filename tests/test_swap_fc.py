@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from edgeopt._keras import keras
-from edgeopt.errors import EdgeoptError, RecipeError
+from edgeopt.common.errors import EdgeoptError, RecipeError
 from edgeopt.layers import LightDense
-from edgeopt.lightdense_swap import swap_dense_to_lightdense
-from edgeopt.models import build_model
-from edgeopt.recipe import load_recipe, parse_recipe
+from edgeopt.models.architectures import build_model
+from edgeopt.run.recipe import load_recipe, parse_recipe
+from edgeopt.techniques.lightdense_swap import swap_dense_to_lightdense
+from edgeopt.tf.runtime import keras
 
 
 def _with_random_biases(model, seed: int):
@@ -177,7 +177,7 @@ def test_shipped_recipes_with_a_lightdense_branch_validate(path):
 
 @pytest.mark.slow  # a whole recipe: train, swap, fine-tune, int8 conversion, profiling
 def test_stage_swaps_finetunes_and_feeds_keras_and_tflite_rows(tmp_path):
-    from edgeopt.pipeline import run_recipe
+    from edgeopt.run.pipeline import run_recipe
 
     steps = """  - {id: light, stage: swap_fc, from: base, rank: 4, epochs: 1, precision: mixed_bfloat16}
   - {id: light_int8, stage: convert, from: light, mode: int8, calibration_samples: 50}"""

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeopt.data import load_dataset
-from edgeopt.errors import DataError
+from edgeopt.common.errors import DataError
+from edgeopt.data.datasets import load_dataset
 
 
 def write_npz(path, **overrides):

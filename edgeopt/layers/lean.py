@@ -40,7 +40,7 @@ XNNPACK kernel in float or int8): the ℓ2 normalisation is x·rsqrt(max(Σx², 
 Division in float: XNNPACK has no int8 DIV, MAXIMUM, ABS, RSQRT or RELU, so in a full-int8 graph
 those would run in TFLite's reference kernels and cut the graph into delegate partitions (13 for
 `lean_cnn`). The layer names them `lean_float_*` (FLOAT_OP_PREFIX) and the int8 conversion
-(`edgeopt.stages.convert.tflite_bytes`) leaves them in float, inside XNNPACK's one partition: the
+(`edgeopt.models.conversion.tflite_bytes`) leaves them in float, inside XNNPACK's one partition: the
 unit normalisation, the floored D, the divisions and ℓ1 norms (C'-wide), and the numerator A·V.
 
 The numerator: with its products in int8 (MUL, then the group sums), the trained Fashion-MNIST
@@ -62,7 +62,7 @@ import math
 
 import numpy as np
 
-from edgeopt._keras import keras, tf
+from edgeopt.tf.runtime import keras, tf
 
 
 # Name prefix of the ops the int8 graph keeps in float: the divisions and what only they use

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from edgeopt._keras import keras, tf
+from edgeopt.tf.runtime import keras, tf
 
 PAPER_RANK = 8  # see the LightDense docstring for the derivation from Table 1
 

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeopt.errors import DataError
+from edgeopt.common.errors import DataError
+from edgeopt.common.row import Row
 from edgeopt.profile.accuracy import evaluate_tflite, predict_tflite
+from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.profile.energy import apply_energy, measure_energy
 from edgeopt.profile.machine import machine_info
 from edgeopt.profile.runner import LatencyStats, measure_latency
 from edgeopt.profile.sandbox import check_runs_in_child
-from edgeopt.profile.tflite_model import OpInfo, TfliteInfo, inspect_tflite, open_interpreter
-from edgeopt.profile_defaults import PROFILE_DEFAULTS
-from edgeopt.row import Row
+from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter
+from edgeopt.profile.tflite_graph import OpInfo, TfliteInfo
 
 __all__ = [
     "LatencyStats", "OpInfo", "TfliteInfo", "evaluate_tflite", "inspect_tflite",

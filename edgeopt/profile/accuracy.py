@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from edgeopt.errors import DataError, EdgeoptError, ModelFileError
-from edgeopt.profile.tflite_model import open_interpreter
+from edgeopt.common.errors import DataError, EdgeoptError, ModelFileError
+from edgeopt.profile.tflite_file import open_interpreter
 
 
 def quantize_input(x: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeopt.errors import EdgeoptError
-from edgeopt.profile.tflite_model import open_interpreter
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.profile.tflite_file import open_interpreter
 
 NOISY_SPREAD = 0.10  # std/median above this is worth a warning (DESIGN.md §4, §7.6)
 

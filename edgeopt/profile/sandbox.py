@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from edgeopt.errors import EdgeoptError, ModelFileError
+from edgeopt.common.errors import EdgeoptError, ModelFileError
 
 _USER_ERROR_EXIT = 3
 
@@ -48,7 +48,7 @@ def check_runs_in_child(path: str | os.PathLike, *, threads: int = 1, timeout_s:
 
 def _child(path: str, threads: int) -> int:
     from edgeopt.profile.runner import fill_random_inputs
-    from edgeopt.profile.tflite_model import open_interpreter
+    from edgeopt.profile.tflite_file import open_interpreter
 
     try:
         interpreter = open_interpreter(path, threads=threads)

@@ -93,7 +93,7 @@ class EliminateParams(StageParams):
 
     def count_for(self, layer: str, site) -> int:
         """The number of neurons (channels) to keep in `layer` (fixed mode), checked against its width."""
-        from edgeopt.elimination.sweep import check_keep, keep_from_fraction
+        from edgeopt.techniques.elimination.sweep import check_keep, keep_from_fraction
 
         if self.keep is not None:
             count = self.keep[layer] if isinstance(self.keep, dict) else self.keep
@@ -107,7 +107,7 @@ class EliminateParams(StageParams):
 @register_stage("eliminate", params=EliminateParams, consumes="keras", produces="keras")
 def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Remove redundant Dense neurons or Conv2D channels (SVD + pivoted QR, seed 003); sweep for energy."""
-    from edgeopt.elimination.surgery import EliminationError
+    from edgeopt.techniques.elimination.surgery import EliminationError
 
     try:
         return _eliminate(params, ctx, source)
@@ -116,8 +116,8 @@ def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | Non
 
 
 def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> Artifact:
-    from edgeopt.elimination.surgery import find_site
-    from edgeopt.keras_io import load_checked_model, save_keras_model
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
+    from edgeopt.techniques.elimination.surgery import find_site
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     sites = {layer: find_site(model, layer) for layer in params.layers}  # every name checked before any work
@@ -145,8 +145,8 @@ def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> 
 
 def _finetune(model, params: EliminateParams, ctx: StageContext):
     """Train the smaller model for `finetune_epochs`; the facts record the accuracy before it."""
-    from edgeopt.elimination.surgery import accuracy_of
-    from edgeopt.training import compile_classifier, fit_classifier
+    from edgeopt.techniques.elimination.surgery import accuracy_of
+    from edgeopt.tf.training import compile_classifier, fit_classifier
 
     before = accuracy_of(model.predict(ctx.dataset.x_test, batch_size=1024, verbose=0), ctx.dataset.y_test)
     compile_classifier(model, params.finetune_learning_rate)
@@ -157,7 +157,7 @@ def _finetune(model, params: EliminateParams, ctx: StageContext):
 
 
 def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext):
-    from edgeopt.elimination.sweep import LayerEliminator
+    from edgeopt.techniques.elimination.sweep import LayerEliminator
 
     counts = {layer: params.count_for(layer, site) for layer, site in sites.items()}  # all checked before any work
     # Layers are narrowed one after the other, each on the model the previous one left, so later
@@ -174,9 +174,9 @@ def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext
 
 
 def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: StageContext):
-    from edgeopt.atomic import atomic_write_bytes, atomic_write_text
-    from edgeopt.elimination.surgery import EliminationError
-    from edgeopt.elimination.sweep import LayerEliminator, choose_point, sweep_layer, tradeoff_csv, tradeoff_plot
+    from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
+    from edgeopt.techniques.elimination.surgery import EliminationError
+    from edgeopt.techniques.elimination.sweep import LayerEliminator, choose_point, sweep_layer, tradeoff_csv, tradeoff_plot
 
     points = []
     for layer in params.layers:
@@ -217,9 +217,9 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
 
 
 def _summary(model, x_test, y_test, precision: str) -> dict:
-    from edgeopt._keras import keras
-    from edgeopt.elimination.energy import keras_model_energy
-    from edgeopt.elimination.surgery import accuracy_of
+    from edgeopt.techniques.elimination.energy import keras_model_energy
+    from edgeopt.techniques.elimination.surgery import accuracy_of
+    from edgeopt.tf.runtime import keras
 
     accuracy = accuracy_of(model.predict(x_test, batch_size=1024, verbose=0), y_test)
     energy = keras_model_energy(model, precision)

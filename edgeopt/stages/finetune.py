@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from edgeopt.distribute import DistributeOptions
-from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+from edgeopt.tf.distribute import DistributeOptions
+from edgeopt.tf.precision import Precision
 
 
 class FinetuneParams(DistributeOptions, StageParams):
@@ -19,8 +19,8 @@ class FinetuneParams(DistributeOptions, StageParams):
 @register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
 def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Continue training a Keras model (epochs, batch size, learning rate, precision)."""
-    from edgeopt.keras_io import load_checked_model, save_keras_model
-    from edgeopt.training import train_in_precision
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
+    from edgeopt.tf.training import train_in_precision
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     trained, info = train_in_precision(model, ctx.dataset, precision=params.precision,

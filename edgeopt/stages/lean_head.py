@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgeopt.errors import RecipeError
+from edgeopt.common.errors import RecipeError
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
 
 
@@ -53,8 +53,8 @@ def lean_head(params: LeanHeadParams, ctx: StageContext, source: Artifact | None
     """Insert LEAN before named Dense layers (input C_in → C'), re-initialise them, fine-tune."""
     import numpy as np
 
-    from edgeopt.keras_io import load_checked_model, save_keras_model
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     seed_everything(ctx.seed)
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
@@ -80,8 +80,8 @@ def lean_head(params: LeanHeadParams, ctx: StageContext, source: Artifact | None
 
 
 def _check_targets(model, params: LeanHeadParams, step_id: str) -> None:
-    from edgeopt._keras import keras
-    from edgeopt.data import did_you_mean
+    from edgeopt.common.errors import did_you_mean
+    from edgeopt.tf.runtime import keras
 
     dense = {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Dense)}
     for name in params.layers:
@@ -123,8 +123,8 @@ def insert_lean(model, layer_names, preserved: int, *, iterations: int = 1, init
     """
     import numpy as np
 
-    from edgeopt._keras import keras, tf
     from edgeopt.layers import LEAN
+    from edgeopt.tf.runtime import keras, tf
 
     targets = set(layer_names)
     dense_inputs, scales = {}, {}

@@ -16,7 +16,7 @@ class LoadParams(StageParams):
 @register_stage("load", params=LoadParams, consumes=None, produces="keras")
 def load(params: LoadParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Start from an existing Keras model file (checked against the recipe's dataset)."""
-    from edgeopt.keras_io import load_checked_model, save_keras_model
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
 
     path = Path(params.path).expanduser()
     full = (path if path.is_absolute() else ctx.recipe_dir / path).resolve()  # only ever read

@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgeopt.data import did_you_mean
-from edgeopt.errors import RecipeError
-from edgeopt.precision import Precision
-from edgeopt.pruning import LAYER_COSTS
+from edgeopt.common.errors import RecipeError, did_you_mean
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+from edgeopt.techniques.pruning import LAYER_COSTS
+from edgeopt.tf.precision import Precision
 
 
 class PruneParams(StageParams):
@@ -47,7 +46,7 @@ class PruneParams(StageParams):
     exclude_layers: list[str] = Field(default_factory=list, description="layer names never pruned")
     allocation: Literal["uniform", "energy_aware"] = Field(
         "uniform", description="uniform: every layer final_sparsity; energy_aware: by share of cost, heaviest most")
-    cost: str = Field("macs", description="energy_aware cost per layer: a name from edgeopt.pruning.LAYER_COSTS")
+    cost: str = Field("macs", description="energy_aware cost per layer: a name from edgeopt.techniques.pruning.LAYER_COSTS")
     max_layer_sparsity: float = Field(0.9, gt=0, lt=1, description="energy_aware: no layer pruned beyond this")
     sparsity_m_by_n: tuple[int, int] | None = Field(
         None, description="structured m zeros in every n weights, e.g. [2, 4]; fixes sparsity at m/n")
@@ -113,11 +112,11 @@ class PruneParams(StageParams):
 @register_stage("prune", params=PruneParams, consumes="keras", produces="keras")
 def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Magnitude-prune while fine-tuning (polynomial/constant schedule, uniform or energy-aware)."""
-    from edgeopt.keras_io import load_checked_model, save_keras_model
-    from edgeopt.precision import as_float32, dtype_policy, for_policy, resolve_precision
-    from edgeopt.keras_profile import count_macs
-    from edgeopt.pruning import measure_sparsity, nonzero_macs, pruning_step_callback, strip_pruning, wrap_for_pruning
-    from edgeopt.training import compile_classifier, fit_classifier, seed_everything
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
+    from edgeopt.models.keras_profile import count_macs
+    from edgeopt.techniques.pruning import measure_sparsity, nonzero_macs, pruning_step_callback, strip_pruning, wrap_for_pruning
+    from edgeopt.tf.precision import as_float32, dtype_policy, for_policy, resolve_precision
+    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     try:
@@ -164,7 +163,7 @@ def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Ar
 class PruningPlan:
     """What the stage will do, decided before any training: layers, targets, schedule."""
 
-    schedule: Any  # edgeopt.pruning.Schedule, ending at final_sparsity
+    schedule: Any  # edgeopt.techniques.pruning.Schedule, ending at final_sparsity
     targets: dict[str, float]  # layer → its final sparsity
     costs: dict[str, float] | None  # layer → cost, for energy_aware
     steps_per_epoch: int
@@ -181,8 +180,8 @@ def plan_pruning(params: PruneParams, model, *, n_train: int) -> PruningPlan:
     Raises RecipeError naming the value when the parameters do not fit this model or dataset
     (an unknown layer, a schedule that ends after training does).
     """
-    from edgeopt.pruning import (Schedule, aligned_end_step, allocate_sparsity, layer_costs, leaf_layers,
-                                 m_by_n_sparsity, select_layers, steps_per_epoch, weight_counts)
+    from edgeopt.techniques.pruning import (Schedule, aligned_end_step, allocate_sparsity, layer_costs, leaf_layers,
+                                            m_by_n_sparsity, select_layers, steps_per_epoch, weight_counts)
 
     names = select_layers(model, names=params.layers, types=params.layer_types, exclude=params.exclude_layers)
     per_epoch = steps_per_epoch(n_train, params.batch_size)

@@ -39,7 +39,7 @@ class StageContext:
 
     step_id: str
     out_dir: Path  # the step's own (temporary) folder; the pipeline renames it when done
-    dataset: Any  # edgeopt.data.Dataset
+    dataset: Any  # edgeopt.data.datasets.Dataset
     seed: int
     recipe_dir: Path
     log: Callable[[str], None] = print

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgeopt.precision import Precision
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+from edgeopt.tf.precision import Precision
 
 
 class SwapFcParams(StageParams):
@@ -63,9 +63,9 @@ class SwapFcParams(StageParams):
 @register_stage("swap_fc", params=SwapFcParams, consumes="keras", produces="keras")
 def swap_fc(params: SwapFcParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Swap Dense layers for LightDense (low rank + PDE + L2 norm), SVD-initialised; optional fine-tune."""
-    from edgeopt.keras_io import load_checked_model, save_keras_model
-    from edgeopt.lightdense_swap import swap_dense_to_lightdense
-    from edgeopt.training import seed_everything, train_in_precision
+    from edgeopt.models.keras_io import load_checked_model, save_keras_model
+    from edgeopt.techniques.lightdense_swap import swap_dense_to_lightdense
+    from edgeopt.tf.training import seed_everything, train_in_precision
 
     seed_everything(ctx.seed)
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")

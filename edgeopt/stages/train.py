@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from edgeopt.data import did_you_mean
-from edgeopt.models import ARCHITECTURES, architecture_options
-from edgeopt.distribute import DistributeOptions
-from edgeopt.precision import Precision
+from edgeopt.common.errors import did_you_mean
+from edgeopt.models.architectures import ARCHITECTURES, architecture_options
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
+from edgeopt.tf.distribute import DistributeOptions
+from edgeopt.tf.precision import Precision
 
 
 class TrainParams(DistributeOptions, StageParams):
@@ -43,9 +43,9 @@ class TrainParams(DistributeOptions, StageParams):
 @register_stage("train", params=TrainParams, consumes=None, produces="keras")
 def train(params: TrainParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Train a base CNN from scratch (architecture, epochs, batch size, learning rate, precision)."""
-    from edgeopt.keras_io import save_keras_model
-    from edgeopt.models import build_model
-    from edgeopt.training import seed_everything, train_in_precision
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.training import seed_everything, train_in_precision
 
     seed_everything(ctx.seed)
     ds = ctx.dataset

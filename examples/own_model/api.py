@@ -6,7 +6,7 @@
 from pathlib import Path
 
 import edgeopt
-from edgeopt.check import merge_checks, read_run, run_checks
+from edgeopt.report.check import merge_checks, read_run, run_checks
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy.estimate import ThreadPower, check_cpu_watts, thread_power
 from edgeopt.profile.energy.meter import (EnergyCounter, EnergyUnavailableError,
                                           MeterFrozenError, MeterPermissionError)
@@ -33,7 +33,8 @@ from edgeopt.profile.energy.model import model_energy
 from edgeopt.profile.energy.powercap import Powercap, RaplFrozenError, RaplPermissionError
 from edgeopt.profile.energy.rapl_meter import (MIN_WINDOWS, PROTOCOL_WINDOW_S, PowercapCounter,
                                                WindowedEnergy, measure_windows)
-from edgeopt.profile.tflite_model import TfliteInfo, inspect_tflite, open_interpreter
+from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter
+from edgeopt.profile.tflite_graph import TfliteInfo
 
 __all__ = [
     "AUTO_METERS", "ENERGY_METHODS", "EnergyResult", "EnergyUnavailableError",

@@ -28,7 +28,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 
 CPU_POWER_TABLE_ENV = "EDGEOPT_CPU_POWER_TABLE"
 CODECARBON_TABLE = Path("data") / "hardware" / "cpu_power.csv"  # inside the codecarbon package

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 
 Reader = Callable[[Path], str]
 

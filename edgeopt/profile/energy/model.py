@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from edgeopt.profile.tflite_model import OpInfo, TfliteInfo
+from edgeopt.profile.tflite_graph import OpInfo, TfliteInfo
 
 # Horowitz 45 nm energy table, picojoules (DESIGN.md §4).
 PJ_45NM = {

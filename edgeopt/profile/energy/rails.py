@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy.meter import (EnergyUnavailableError, MeterPermissionError, Reader,
                                           parse_int)
 

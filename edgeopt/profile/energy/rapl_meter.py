@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from edgeopt.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.energy.meter import (EnergyCounter, EnergyDelta, EnergyUnavailableError,
                                           MeterFrozenError)
 from edgeopt.profile.energy.powercap import Powercap

@@ -1,0 +1,181 @@
+"""Named base architectures from the seed papers, registered by name.
+
+Each builder takes the dataset's input shape and class count and returns an uncompiled Keras
+model whose last layer emits logits (float32, so mixed-precision training keeps a float32 head).
+Keras is imported inside the builders so that validating a recipe does not load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+Builder = Callable[..., Any]
+ARCHITECTURES: dict[str, tuple[Builder, str]] = {}
+
+
+def register_architecture(name: str, summary: str) -> Callable[[Builder], Builder]:
+    def decorate(fn: Builder) -> Builder:
+        ARCHITECTURES[name] = (fn, summary)
+        return fn
+
+    return decorate
+
+
+def architecture_options(name: str) -> dict[str, Any]:
+    """The keyword options an architecture accepts, with their defaults."""
+    params = list(inspect.signature(ARCHITECTURES[name][0]).parameters.values())[2:]
+    return {p.name: p.default for p in params}
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options):
+    """Build the architecture `name` for images of `input_shape`.
+
+    Example:
+        >>> build_model("gap_cnn", (28, 28, 1), 10).count_params()
+        65354
+    """
+    builder, _ = ARCHITECTURES[name]
+    return builder(tuple(input_shape), num_classes, **options)
+
+
+def _logits(num_classes: int):
+    from edgeopt.tf.runtime import keras
+
+    return keras.layers.Dense(num_classes, name="logits", dtype="float32")
+
+
+def _seed_conv_stack(input_shape):
+    """The conv trunk seeds 000 and 004 share: Conv(32)-pool-Conv(64)-pool-Conv(64), 3×3 'valid'."""
+    from edgeopt.tf.runtime import keras
+
+    return [
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        keras.layers.MaxPooling2D(2, name="pool1"),
+        keras.layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        keras.layers.MaxPooling2D(2, name="pool2"),
+        keras.layers.Conv2D(64, 3, activation="relu", name="conv3"),
+    ]
+
+
+@register_architecture("gap_cnn", "seed 000 Table 2: 3 conv + global average pooling + Dense head")
+def gap_cnn(input_shape, num_classes, hidden_units: int = 128):
+    from edgeopt.tf.runtime import keras
+
+    # The paper's head is Dense(128) → Dense(100) for 100 classes; the last layer is the classifier.
+    head = [keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"), _logits(num_classes)]
+    return keras.Sequential(_seed_conv_stack(input_shape) + head, name="gap_cnn")
+
+
+@register_architecture("cifar_cnn", "seed 004 create_base_model: 3 conv + Flatten + Dense(64) head")
+def cifar_cnn(input_shape, num_classes, hidden_units: int = 64):
+    from edgeopt.tf.runtime import keras
+
+    head = [keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"), _logits(num_classes)]
+    return keras.Sequential(_seed_conv_stack(input_shape) + head, name="cifar_cnn")
+
+
+@register_architecture("small_cnn", "2 'same' conv + GAP + Dense: for tiny inputs like the 8x8 UCI digits, and fast tests")
+def small_cnn(input_shape, num_classes, hidden_units: int = 32):
+    from edgeopt.tf.runtime import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(hidden_units, activation="relu", name="fc1"),
+            _logits(num_classes),
+        ],
+        name="small_cnn",
+    )
+
+
+LEAN_CNN_FILTERS = (50, 100, 150)  # seed 001 §4.1
+
+
+@register_architecture("lean_cnn", "seed 001 Figure 2: 3 conv (50/100/150) + 1 FC; lean_preserved adds LEAN")
+def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1,
+             lean_epsilon: float | None = None, lean_int8_aware: bool = False, lean_random_walk: bool = True):
+    """The seed-001 CNN: three 3×3 conv layers (50, 100, 150 channels) and one fully-connected layer.
+
+    With `lean_preserved` (C', the paper uses 10) a LEAN layer follows each conv block and
+    reduces its channels to C' for the next layer; without it, this is the paper's baseline.
+    The paper leaves kernel size, padding and pooling open; 3×3 'same' convs each followed by a
+    ReLU and a 2×2 max-pool are the choice that gives its "about 400k" parameters at STL-10's
+    96×96×3 (397 660; 38 590 with C' = 10, "about 40k"). LEAN sits after the pool, i.e. right before
+    the layer whose input it reduces: the same parameters, 4× fewer positions to run it on.
+    `lean_epsilon` sets LEAN's division floor (see `edgeopt.layers.LEAN`; None keeps its default).
+    `lean_int8_aware` trains LEAN with its int8 rounding simulated (`LEAN(int8_aware=True)`), for a
+    model that will be converted to full int8. `lean_random_walk: false` trains the variant that
+    changes LEAN's mathematics for a faster int8 graph (`LEAN(random_walk=False)`: no D⁻¹).
+
+    Example:
+        >>> build_model("lean_cnn", (96, 96, 3), 10).count_params()
+        397660
+        >>> build_model("lean_cnn", (96, 96, 3), 10, lean_preserved=10).count_params()
+        38590
+    """
+    from edgeopt.common.errors import RecipeError
+    from edgeopt.layers import LEAN
+    from edgeopt.tf.runtime import keras
+
+    if lean_preserved is not None:
+        if isinstance(lean_preserved, bool) or not isinstance(lean_preserved, int) or lean_preserved < 1:
+            raise RecipeError(f"lean_cnn option `lean_preserved` must be a positive integer or null. "
+                              f"Received: lean_preserved={lean_preserved!r}")
+        bad = [f for f in LEAN_CNN_FILTERS if f % lean_preserved]
+        if bad:
+            common = [d for d in range(1, LEAN_CNN_FILTERS[0] + 1) if all(f % d == 0 for f in LEAN_CNN_FILTERS)]
+            raise RecipeError(f"lean_cnn option `lean_preserved` must divide the conv widths {LEAN_CNN_FILTERS} "
+                              f"(LEAN splits channels into equal groups). Received: lean_preserved={lean_preserved}. "
+                              f"Choose one of {common} (the paper uses 10).")
+    if isinstance(lean_iterations, bool) or not isinstance(lean_iterations, int) or lean_iterations < 1:
+        raise RecipeError(f"lean_cnn option `lean_iterations` must be an integer ≥ 1 (the paper uses 1). "
+                          f"Received: lean_iterations={lean_iterations!r}")
+
+    if lean_epsilon is not None and (isinstance(lean_epsilon, bool) or not isinstance(lean_epsilon, (int, float))
+                                     or not 0 < lean_epsilon < 1):
+        raise RecipeError(f"lean_cnn option `lean_epsilon` must be a number in (0, 1), e.g. 0.03125. "
+                          f"Received: lean_epsilon={lean_epsilon!r}")
+    if not isinstance(lean_int8_aware, bool):
+        raise RecipeError(f"lean_cnn option `lean_int8_aware` must be true or false. "
+                          f"Received: lean_int8_aware={lean_int8_aware!r}")
+    if not isinstance(lean_random_walk, bool):
+        raise RecipeError(f"lean_cnn option `lean_random_walk` must be true (Algorithm 2) or false (the faster "
+                          f"variant without D⁻¹). Received: lean_random_walk={lean_random_walk!r}")
+    lean_options = {"int8_aware": lean_int8_aware, "random_walk": lean_random_walk}
+    if lean_epsilon is not None:
+        lean_options["epsilon"] = float(lean_epsilon)
+
+    layers = [keras.Input(shape=input_shape)]
+    for number, filters in enumerate(LEAN_CNN_FILTERS, start=1):
+        layers += [
+            keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{number}"),
+            keras.layers.MaxPooling2D(2, name=f"pool{number}"),
+        ]
+        if lean_preserved is not None:
+            layers.append(LEAN(lean_preserved, iterations=lean_iterations, name=f"lean{number}", **lean_options))
+    layers += [keras.layers.Flatten(name="flatten"), _logits(num_classes)]
+    return keras.Sequential(layers, name="lean_cnn" if lean_preserved is None else f"lean_cnn_c{lean_preserved}")
+
+
+@register_architecture("lenet_300_100", "seed 003: the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits)")
+def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int = 100):
+    from edgeopt.tf.runtime import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(fc1_units, activation="relu", name="fc1"),
+            keras.layers.Dense(fc2_units, activation="relu", name="fc2"),
+            _logits(num_classes),
+        ],
+        name="lenet_300_100",
+    )

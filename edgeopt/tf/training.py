@@ -1,0 +1,124 @@
+"""Compiling and fitting a classifier the same way in every stage that trains."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from edgeopt.common.progress import log, progress_bar
+from edgeopt.tf.runtime import keras, tf
+
+
+@dataclass(frozen=True)
+class FitResult:
+    train_seconds: float
+    epochs: int
+    history: dict[str, list[float]]
+
+
+def train_in_precision(model: keras.Model, dataset, *, precision: str, learning_rate: float, epochs: int,
+                       batch_size: int, label: str, seed: int, validation_split: float = 0.0,
+                       distribute=None, log_fn: Callable[[str], None] = log) -> tuple[keras.Model, dict]:
+    """Compile and fit `model` under a dtype policy; return it as float32 and the facts to record.
+
+    The policy is scoped to the fit (restored afterwards), and the returned model is float32 with
+    the trained weights, so conversion never sees a mixed-precision graph. The facts are
+    train_seconds, history and the precision that ran, was requested, and why. With `distribute`
+    (the stage's `DistributeOptions`), the model is rebuilt and compiled in that tf.distribute
+    strategy's scope, `batch_size` stays the global batch, and the replicas are recorded too.
+    """
+    import contextlib
+
+    from edgeopt.tf.distribute import strategy_for
+    from edgeopt.tf.precision import as_float32, clone_with_policy, dtype_policy, for_policy, resolve_precision
+
+    choice = resolve_precision(precision)
+    log_fn(f"  precision {choice.policy} ({choice.reason})")
+    strategy, distributed = strategy_for(distribute, batch_size) if distribute else (None, {})
+    if strategy:
+        log_fn(f"  distribute {distributed['distribute']}: {distributed['replicas']} replicas, global batch "
+               f"{batch_size} = {distributed['per_replica_batch_size']} per replica")
+    with dtype_policy(choice.policy):
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            # Variables must be made in the strategy's scope: a distributed model is always a fresh copy.
+            work = clone_with_policy(model, choice.policy) if strategy else for_policy(model, choice.policy)
+            if strategy:
+                work.set_weights(model.get_weights())
+            compile_classifier(work, learning_rate)
+        fit = fit_classifier(work, dataset, epochs=epochs, batch_size=batch_size, label=label, seed=seed,
+                             validation_split=validation_split, log_fn=log_fn)
+    return as_float32(work), {"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(precision),
+                              **distributed}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TF ops deterministic, for reproducible figures."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def fit_classifier(
+    model: keras.Model,
+    dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    label: str,
+    seed: int,
+    callbacks: list | None = None,
+    validation_split: float = 0.0,
+    log_fn: Callable[[str], None] = log,
+) -> FitResult:
+    """Fit a compiled model on the dataset's training split, with progress; returns wall time."""
+    x, y = dataset.x_train, dataset.y_train
+    n_fit = int(len(x) * (1 - validation_split))
+    steps = math.ceil(n_fit / batch_size)
+    seed_everything(seed)
+    start = time.perf_counter()
+    history = model.fit(
+        x, y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        shuffle=True,
+        verbose=0,
+        callbacks=[keras_progress(epochs, steps, label, log_fn), *(callbacks or [])],
+    )
+    seconds = time.perf_counter() - start
+    return FitResult(seconds, epochs, {k: [float(v) for v in vals] for k, vals in history.history.items()})
+
+
+def keras_progress(epochs: int, steps_per_epoch: int, label: str, log_fn: Callable[[str], None] = log):
+    """A Keras callback showing batches of each epoch as a bar and logging each finished epoch."""
+    class _Bar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = progress_bar()
+            self.bar.start()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.task = self.bar.add_task(f"{label} epoch {epoch + 1}/{epochs}", total=steps_per_epoch, status="")
+
+        def on_train_batch_end(self, batch, logs=None):
+            status = f"loss {logs.get('loss', float('nan')):.4f}" if logs else ""
+            self.bar.update(self.task, completed=batch + 1, status=status)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.bar.remove_task(self.task)
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+            log_fn(f"  {label} epoch {epoch + 1}/{epochs}: {shown}")
+
+        def on_train_end(self, logs=None):
+            self.bar.stop()
+
+    return _Bar()
