@@ -123,6 +123,8 @@ def profile(
     rail: Optional[str] = typer.Option(None, "--rail", help="power-sensor rail(s) to count, comma-separated "
                                        "(hwmon, rpi-pmic; default: the board's input rail)"),
     breakdown: bool = typer.Option(False, "--breakdown", help="per-layer 45 nm model: compute / SRAM / DRAM"),
+    ops: bool = typer.Option(False, "--ops", help="where the time goes: each op's measured time (LiteRT's "
+                             "profiler), shape, dtype, MACs, XNNPACK or not; a run folder: its baseline and best rows"),
     energy_window_s: Optional[float] = typer.Option(None, "--energy-window", min=0.01,
                                                     help=f"seconds per meter window (default: {PROFILE_DEFAULTS['energy_window_s']}; a run folder: the run's)"),
     energy_windows: Optional[int] = typer.Option(None, "--energy-windows", min=3,
@@ -142,6 +144,10 @@ def profile(
     if energy is not None:
         check_energy_method(energy)  # before any model is loaded: a bad option fails at once
     check_cpu_watts(cpu_watts)
+    if ops:
+        from edgeopt.profile.litert_profiler import check_op_profiler
+
+        check_op_profiler()  # an old LiteRT fails here, before any model is profiled
     # cpu_watts and the rail describe this machine, never the run's host: taken from the command line only.
     options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
                "energy_window_s": energy_window_s, "energy_windows": energy_windows,
@@ -153,7 +159,7 @@ def profile(
         if data or data_path or limit_test:
             raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
                                "the test split it carries (data/test.npz), the images the host measured.")
-        return _profile_run_folder(models[0], options, device_name, as_json, breakdown)
+        return _profile_run_folder(models[0], options, device_name, as_json, breakdown, ops)
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
                            "(edgeopt profile RUN_DIR --device-name NAME).")
@@ -169,19 +175,29 @@ def profile(
         rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),
                                    x_test=dataset.x_test if dataset else None,
                                    y_test=dataset.y_test if dataset else None, breakdown=breakdown, **settings))
+    if ops:
+        from edgeopt.profile.ops import OPS_KEY, profile_ops
+
+        for row, model in zip(rows, models):
+            row.extra[OPS_KEY] = profile_ops(model, runs=max(settings["runs"], 4), warmup=settings["warmup"],
+                                             threads=settings["threads"]).to_dict()
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
         typer.echo(render_table(rows))
         if breakdown:
             typer.echo("\n" + render_breakdown(rows))
+        if ops:
+            from edgeopt.report.ops import render_op_times
+
+            typer.echo("\n" + "\n\n".join(render_op_times(row) for row in rows))
     sys.stdout.flush()
     for note in energy_notes(rows):
         typer.echo(f"note: {note}", err=True)
 
 
 def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
-                        breakdown: bool) -> None:
+                        breakdown: bool, ops: bool = False) -> None:
     from edgeopt.common.progress import log
     from edgeopt.report.machines import accuracy_comparison, device_label, device_table_rows
     from edgeopt.report.table import best_within_budget, energy_notes, render_breakdown, render_json, render_table
@@ -190,6 +206,8 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
 
     document, path = profile_run_folder(run_dir, device_name=device_name, overrides=options, breakdown=breakdown,
                                         log_fn=log)
+    if ops:
+        _add_device_op_times(run_dir, document, path)
     if as_json:
         sys.stdout.write(render_json(document))
         sys.stdout.flush()
@@ -205,9 +223,36 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
     typer.echo(accuracy_comparison(results, document))
     if breakdown:
         typer.echo("\n" + render_breakdown(rows))
+    if ops:
+        from edgeopt.report.ops import render_op_times
+
+        typer.echo("".join("\n" + render_op_times(row) for row in rows if render_op_times(row)))
     for note in energy_notes([row for row in rows if row.format == "tflite"]):
         typer.echo(f"note: {note}")
     typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")
+
+
+def _add_device_op_times(run_dir: Path, document: dict, path: Path) -> None:
+    """Time each op of the device's baseline and best rows; write them into its device file too."""
+    import json
+
+    from edgeopt.common.atomic import atomic_write_text
+    from edgeopt.common.progress import log
+    from edgeopt.profile.ops import attach_op_times
+    from edgeopt.report.ops import rows_to_explain
+    from edgeopt.rundir.device_profile import device_rows
+    from edgeopt.rundir.folder import read_results
+
+    recipe = read_results(run_dir).get("recipe") or {}
+    rows = device_rows(document)
+    settings = document["settings"]
+    names = rows_to_explain(rows, recipe.get("baseline"), recipe.get("accuracy_budget"))
+    notes = attach_op_times(rows, names, lambda row: run_dir / row.path, runs=settings["runs"],
+                            warmup=settings["warmup"], threads=settings["threads"], log_fn=log)
+    if notes:
+        raise EdgeoptError(notes[0] + " Profile without --ops, or update ai-edge-litert on this device.")
+    document["rows"] = [row.to_dict() for row in rows]
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n")
 
 
 @app.command()

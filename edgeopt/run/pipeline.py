@@ -27,6 +27,7 @@ from edgeopt.common.progress import log
 from edgeopt.common.row import SCHEMA_VERSION, Row
 from edgeopt.data.checks import dataset_warnings
 from edgeopt.data.datasets import Dataset, load_dataset
+from edgeopt.run.explain import explain_rows
 from edgeopt.run.recipe import Recipe, Step
 from edgeopt.rundir.folder import file_sha256, relative_to_run, write_test_split
 from edgeopt.stages import STAGES, Artifact, StageContext
@@ -84,6 +85,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         rows = [_profiled_row(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn, out_dir)
                 for p in plan if p.step.profile]
         executor_record = executor.record()
+    explain_rows(rows, recipe, out_dir, log_fn)  # per-op times of the baseline and the best rows
     test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
     document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")

@@ -80,6 +80,8 @@ class ProfileSpec(_Strict):
                                     "comma-separated (default: the board's input rail)")
     cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "
                                     "for estimates; default: CodeCarbon's table by CPU model")
+    ops: bool = Field(True, description="time each op of the baseline and the best rows (report.md's "
+                      "'where the time goes'); false skips it")
 
     @model_validator(mode="before")
     @classmethod
