@@ -226,7 +226,7 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
     if ops:
         from edgeopt.report.ops import render_op_times
 
-        typer.echo("".join("\n" + render_op_times(row) for row in rows if render_op_times(row)))
+        typer.echo("\n" + "\n\n".join(text for text in map(render_op_times, rows) if text))
     for note in energy_notes([row for row in rows if row.format == "tflite"]):
         typer.echo(f"note: {note}")
     typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")

@@ -72,7 +72,7 @@ def test_report_md_gains_the_section_for_each_machine_with_op_times(tmp_path):
               "rows": [row("base_int8").to_dict() | {OPS_KEY: op_times(0.2)}]}
     path, _ = write_run_report(tmp_path, results, [device])
     text = path.read_text()
-    assert text.count("### Where the time goes") == 2 and "<details><summary>Per-op tables" in text
+    assert text.count("## Where the time goes") == 2 and "<details><summary>Per-op tables" in text
     assert "docs/where-time-goes.md" in text
     # a row the device did not measure keeps no per-op times of the host's
     rows = device_table_rows({**results, "rows": [host]}, {**device, "rows": []})

@@ -66,7 +66,7 @@ def ops_table(profile: dict, fmt: str = "simple") -> str:
     outside = p50_us - 1e3 * profile["ops_sum_ms"]
     body.append(["", "outside the ops", "", "", "", f"{outside:.1f}",
                  f"{100 * outside / p50_us:.1f}" if p50_us else NA, "", "",
-                 "interpreter and partition set-up per inference; µs rounding"])
+                 "the interpreter's own work per inference; XNNPACK's µs rounding"])
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
@@ -74,10 +74,14 @@ def sum_line(profile: dict) -> str:
     """"The ops add up to 129.3 µs = 95.7 % of the p50 (135.2 µs, timed alongside)": the check of issue #24."""
     coverage = profile.get("coverage")
     share = NA if coverage is None else f"{100 * coverage:.1f} %"
+    operators = sum(len(op["kernels"]) for op in profile["ops"] if op["runs_on"] == "XNNPACK")
+    rounding = (f" XNNPACK times each of its {operators} operators in whole µs, rounded down: up to "
+                f"{operators} µs of the remainder is that." if operators else "")
     return (f"The ops add up to {1e3 * profile['ops_sum_ms']:.1f} µs = {share} of the p50 "
             f"({1e3 * profile['p50_ms']:.1f} µs, the interpreter timed alongside the profiled inferences); "
             f"op times: mean of the {profile['typical_runs']} typical of {profile['runs']} inferences, "
-            f"{profile['threads']} thread{'s' if profile['threads'] != 1 else ''}, LiteRT's own profiler.")
+            f"{profile['threads']} thread{'s' if profile['threads'] != 1 else ''}, LiteRT's own profiler."
+            + rounding)
 
 
 def render_op_times(row: Row, fmt: str = "simple") -> str:
@@ -139,7 +143,7 @@ def time_goes_section(label: str, rows: list[Row]) -> list[str]:
     explained = [row for row in rows if row.extra.get(OPS_KEY)]
     if not explained:
         return []
-    lines = [f"### Where the time goes — {label}", ""]
+    lines = [f"## Where the time goes — {label}", ""]
     for row in explained:
         lines += [f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}" for line in explain(row)]
         lines += [f"  - {sum_line(row.extra[OPS_KEY])}"]
