@@ -49,6 +49,7 @@ def main() -> None:
 
     from edgeopt.common.row import Row
     from edgeopt.profile.ops import OPS_KEY
+    from edgeopt.profile.tflite_file import inspect_tflite
     from edgeopt.report.ops import render_op_times
 
     cpu = cpu_identity()
@@ -76,7 +77,8 @@ def main() -> None:
     medians = {}
     for name in [*mobilenet, *others]:
         medians[name] = median_profile(profiles[name])
-        row = Row(name, str(models[name]), "tflite", extra={OPS_KEY: medians[name]})
+        row = Row(name, str(models[name]), "tflite", dtype=inspect_tflite(models[name]).dtype,
+                  extra={OPS_KEY: medians[name]})
         print(f"\n(median over {args.rounds} rounds)\n" + render_op_times(row))
     document = {"cpu": cpu, "load_average": load_average(), "rounds": args.rounds, "runs": args.runs,
                 "warmup": args.warmup, "conv_sweep": conv_rows, "medians": medians, "rounds_of": profiles}

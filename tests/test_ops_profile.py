@@ -104,3 +104,14 @@ def test_cli_ops_prints_the_table_and_puts_it_in_the_json(chain):
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)["rows"][0]
     assert [op["op_name"] for op in row[OPS_KEY]["ops"]] == ["ADD", "CUMSUM", "MUL", "SOFTMAX"]
+
+
+def test_the_kinds_of_tflite_a_user_brings_each_get_a_row_per_op(user_tflite_models):
+    from edgeopt.profile.tflite_file import inspect_tflite
+
+    for kind, path in user_tflite_models.kinds().items():
+        profile = profile_ops(path, runs=6, warmup=1)
+        ops = inspect_tflite(path).ops
+        assert [op.op_name for op in profile.ops[:len(ops)]] == [op.op_name for op in ops], kind
+        assert all(op.how in ("measured", "fused", "by order", "no event") for op in profile.ops), kind
+        assert profile.ops_sum_ms == pytest.approx(sum(op.time_us or 0 for op in profile.ops) / 1e3), kind

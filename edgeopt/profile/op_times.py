@@ -14,9 +14,9 @@ profiled inference. Two kinds of event carry op times (`litert_profiler`):
   kind is **measured**; one that got no operator ran **fused** into a neighbour (its time is in the
   neighbour's); an operator no op of its kind could take is put on the op at its place **by order**.
 
-The per-op time is the mean over the *typical* inferences — those whose summed op time lies between
-the 25th and 75th percentile — so one inference the OS interrupted does not land on a single op,
-and the ops add up to a typical inference, comparable with the p50.
+The per-op time is the mean over the *typical* inferences — the fifth of them whose summed op time
+is nearest the median — so an inference the OS interrupted does not land on a single op, and the
+ops add up to the median inference, comparable with the p50.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ _KINDS = {
 # Layout and dtype plumbing XNNPACK may add beside any op.
 _GLUE = _XNN_SHAPE | {"Convert", "Transpose"}
 _OWN_KIND, _GLUE_SCORE, _FORCED, _NEW_OP = 3, 1, -10, 1
-TYPICAL_PERCENTILES = (25, 75)
+TYPICAL_SHARE = 0.2  # the fifth of the inferences nearest the median total
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,13 @@ class OpTime:
         dtype: Its arithmetic: the input dtype, with the weights' when they differ ("float32, int8 weights"),
             or "in→out" for a conversion.
         macs: Multiply-accumulates of one inference.
-        time_us: Mean over the typical inferences, µs; None for an op fused into another.
+        time_us: Mean over the typical inferences (`RunSamples.typical_means`), µs; None for an op
+            fused into another.
         runs_on: "XNNPACK" (inside a delegated partition) or "LiteRT" (the interpreter's own kernel).
         partition: 1-based number of its XNNPACK partition in execution order; None outside XNNPACK.
         kernels: The XNNPACK operators it ran as, or its own name for a LiteRT kernel.
-        how: "measured", "fused" (no operator of its own: its time is in a neighbour's), "by order"
+        how: "measured", "fused" (no operator of its own: its time is in a neighbour's, or it was done
+            once at load, like a DEQUANTIZE of float16 weights), "by order"
             (an operator of another kind was put on it by its place), or "no event" (nothing timed it).
     """
 
@@ -117,17 +119,18 @@ class RunSamples:
     skipped: int = 0
 
     def typical_means(self) -> tuple[np.ndarray, int]:
-        """Per key, the mean over inferences whose total lies in the middle half; and how many those are.
+        """Per key, the mean over the inferences whose total is nearest the median (a fifth of them,
+        at least one); and how many those are.
 
         Example:
-            >>> s = RunSamples((("node", 0, "ADD"),), np.array([[1.0], [2.0], [3.0], [100.0]]))
+            >>> s = RunSamples((("node", 0, "ADD"),), np.array([[1.0], [2.0], [4.0], [100.0], [3.0]]))
             >>> s.typical_means()
-            (array([2.5]), 2)
+            (array([3.]), 1)
         """
         totals = self.times_us.sum(axis=1)
-        low, high = np.percentile(totals, TYPICAL_PERCENTILES)
-        typical = (totals >= low) & (totals <= high)
-        return self.times_us[typical].mean(axis=0), int(typical.sum())
+        count = max(1, round(TYPICAL_SHARE * len(totals)))
+        nearest = np.argsort(np.abs(totals - np.median(totals)), kind="stable")[:count]
+        return self.times_us[nearest].mean(axis=0), count
 
 
 def run_keys(events: Sequence[ProfilerEvent]) -> tuple[list[tuple], list[int]]:

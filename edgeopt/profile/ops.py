@@ -20,7 +20,7 @@ from typing import Callable
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.row import Row
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
-from edgeopt.profile.litert_profiler import OpProfilerUnavailable, ProfiledModel
+from edgeopt.profile.litert_profiler import OpProfilerUnavailable, ProfiledModel, check_op_profiler
 from edgeopt.profile.op_times import OpTime, attribute, collect
 from edgeopt.profile.runner import fill_random_inputs
 from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter, read_tflite_bytes
@@ -40,7 +40,7 @@ class OpsProfile:
         ops_sum_ms: The ops' times added up.
         method: How op times were taken ("litert-profiler": LiteRT's own per-op events).
         runs: Profiled inferences.
-        typical_runs: Those whose op total lay in the middle half, which the op times average.
+        typical_runs: Those whose op total lay nearest the median, which the op times average.
         threads: CPU threads.
         partitions: XNNPACK partitions the interpreter made.
         notes: What was uncertain or did not add up.
@@ -158,9 +158,11 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
     profile = OpsProfile(ops=tuple(ops), p50_ms=p50_ms, ops_sum_ms=ops_sum_ms, method=METHOD, runs=runs,
                          typical_runs=typical, threads=threads, partitions=len(partitions), notes=tuple(notes))
     if not profile.adds_up:
-        notes.append(f"the ops add up to {100 * profile.coverage:.0f} % of the p50, outside ±{100 * SUM_TOLERANCE:.0f} %: "
-                     "rerun on a quieter machine; a gap that stays is time outside the ops (the interpreter's "
-                     "own work per inference, XNNPACK's set-up of a partition).")
+        gap_us = 1e3 * (p50_ms - ops_sum_ms)
+        notes.append(f"the ops add up to {100 * profile.coverage:.0f} % of the p50 (a gap of {gap_us:.1f} µs), outside "
+                     f"±{100 * SUM_TOLERANCE:.0f} %. A gap of a few µs that stays on a quiet machine is the "
+                     "interpreter's own work per inference and XNNPACK's µs rounding, which weigh on a model this "
+                     "small; a larger one: rerun on a quieter machine.")
         profile = OpsProfile(**{**profile.__dict__, "notes": tuple(notes)})
     return profile
 
@@ -197,19 +199,26 @@ def attach_op_times(rows: list[Row], names: list[str], resolve: Callable[[Row], 
         log_fn: Progress lines.
 
     Returns:
-        Notes for the user: why op times are missing, if they are (this LiteRT has no profiler).
+        Notes for the user: why op times are missing, if they are (this LiteRT has no profiler, or
+        one model could not be profiled; the others still are).
 
     Example:
         >>> attach_op_times(rows, ["base_float32"], lambda row: run_dir / row.path)  # doctest: +SKIP
         []
     """
+    try:
+        check_op_profiler()
+    except OpProfilerUnavailable as why:
+        return [f"no per-op times: {why}"]
+    notes = []
     for row in rows:
         if row.name not in names:
             continue
         log_fn(f"  timing each op of {row.name}")
         try:
             profile = profile_ops(resolve(row), runs=max(runs, 4), warmup=warmup, threads=threads)
-        except OpProfilerUnavailable as why:
-            return [f"no per-op times: {why}"]
+        except EdgeoptError as why:  # one model LiteRT's profiler cannot run: say so, go on with the others
+            notes.append(f"no per-op times for {row.name}: {why}")
+            continue
         row.extra[OPS_KEY] = profile.to_dict()
-    return []
+    return notes

@@ -41,7 +41,7 @@ def _runs_on(op: dict) -> str:
 
 def _kernels(op: dict) -> str:
     if op["how"] == "fused":
-        return "(fused: no operator of its own)"
+        return "(no operator of its own: fused, or done once at load)"
     if op["how"] == "no event":
         return "(not timed)"
     text = " + ".join(op["kernels"])  # "Static Reshape (NC) + Fully Connected (NC, F32) GEMM"
@@ -79,7 +79,7 @@ def sum_line(profile: dict) -> str:
                 f"{operators} µs of the remainder is that." if operators else "")
     return (f"The ops add up to {1e3 * profile['ops_sum_ms']:.1f} µs = {share} of the p50 "
             f"({1e3 * profile['p50_ms']:.1f} µs, the interpreter timed alongside the profiled inferences); "
-            f"op times: mean of the {profile['typical_runs']} typical of {profile['runs']} inferences, "
+            f"op times: mean of the {profile['typical_runs']} of {profile['runs']} inferences nearest the median, "
             f"{profile['threads']} thread{'s' if profile['threads'] != 1 else ''}, LiteRT's own profiler."
             + rounding)
 
