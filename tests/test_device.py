@@ -171,7 +171,7 @@ def test_report_without_devices_is_the_hosts_report(copied_run, made_run):
 
 def test_profile_and_report_import_no_training_module(copied_run):
     code = ("import sys\nfrom edgeopt.cli import app\n"
-            f"for argv in (['profile', {str(copied_run)!r}, '--runs', '3'], ['report', {str(copied_run)!r}]):\n"
+            f"for argv in (['profile', {str(copied_run)!r}, '--runs', '4', '--ops'], ['report', {str(copied_run)!r}]):\n"
             "    try:\n        app(argv)\n    except SystemExit as exit:\n        assert exit.code in (0, None), exit\n"
             "print('LOADED', sorted(m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization', "
             "'scipy', 'sklearn', 'mlxtend') if m in sys.modules))\n")
@@ -265,3 +265,17 @@ def test_a_step_cannot_take_the_name_of_a_run_folder_part(step_id):
 
     with pytest.raises(RecipeError, match=f"id '{step_id}' names a folder the run folder keeps"):
         parse_recipe(TINY.replace("{id: f32,", f"{{id: {step_id},").replace("baseline: f32", f"baseline: {step_id}"))
+
+
+def test_profile_run_dir_ops_times_the_baseline_and_best_rows_into_the_device_file(copied_run):
+    result = edgeopt("profile", copied_run, "--ops", "--runs", "8", "--device-name", "board-ops")
+    assert result.returncode == 0, result.stderr
+    assert "Where the time goes: f32" in result.stdout
+    device = json.loads((copied_run / "devices" / "board-ops.json").read_text())
+    timed = {row["name"]: row.get("op_times") for row in device["rows"]}
+    assert timed["f32"]["method"] == "litert-profiler" and timed["f32"]["runs"] == 8  # the baseline
+    assert all(op["op_name"] for op in timed["f32"]["ops"])
+    assert edgeopt("report", copied_run).returncode == 0
+    report = (copied_run / "report.md").read_text()
+    assert "## Where the time goes — board-ops" in report  # and the host's, from results.json
+    assert report.count("## Where the time goes") == 2
