@@ -112,11 +112,13 @@ class RunSamples:
             interpreter ran, ("xnn", partition number, operator index, tag) inside XNNPACK.
         times_us: One row per inference (typical or not), one column per key, in µs.
         skipped: Inferences left out because their events did not have the common shape.
+        kept: The position, among all inferences given, of each row of `times_us`.
     """
 
     keys: tuple[tuple, ...]
     times_us: np.ndarray = field(repr=False)
     skipped: int = 0
+    kept: tuple[int, ...] = ()
 
     def typical_means(self) -> tuple[np.ndarray, int]:
         """Per key, the mean over the inferences whose total is nearest the median (a fifth of them,
@@ -167,21 +169,20 @@ def collect(runs: Sequence[Sequence[ProfilerEvent]]) -> RunSamples:
         >>> collect([run, run]).times_us.tolist()
         [[3.0], [3.0]]
     """
-    reference, rows, skipped = None, [], 0
-    for events in runs:
+    reference, rows, kept = None, [], []
+    for position, events in enumerate(runs):
         keys, times = run_keys(events)
         if not keys:
-            skipped += 1
             continue
         if reference is None:
             reference = keys
         if keys != reference:
-            skipped += 1
             continue
         rows.append(times)
+        kept.append(position)
     if reference is None:
-        return RunSamples((), np.zeros((0, 0)), skipped)
-    return RunSamples(tuple(reference), np.asarray(rows, dtype=float), skipped)
+        return RunSamples((), np.zeros((0, 0)), len(runs))
+    return RunSamples(tuple(reference), np.asarray(rows, dtype=float), len(runs) - len(kept), tuple(kept))
 
 
 def xnn_kind(operator_name: str) -> str:

@@ -44,6 +44,9 @@ class OpsProfile:
         threads: CPU threads.
         partitions: XNNPACK partitions the interpreter made.
         notes: What was uncertain or did not add up.
+        paired_coverage: Inference by inference, the profiled inference's op total over the timed
+            inference just before it; the median of those ratios. Robust where the machine's load
+            moves the two medians apart; None when unknown.
     """
 
     ops: tuple[OpTime, ...]
@@ -55,6 +58,7 @@ class OpsProfile:
     threads: int
     partitions: int
     notes: tuple[str, ...] = field(default=())
+    paired_coverage: float | None = None
 
     @property
     def coverage(self) -> float | None:
@@ -69,7 +73,7 @@ class OpsProfile:
         return {"method": self.method, "p50_ms": self.p50_ms, "ops_sum_ms": self.ops_sum_ms,
                 "coverage": self.coverage, "runs": self.runs, "typical_runs": self.typical_runs,
                 "threads": self.threads, "partitions": self.partitions, "notes": list(self.notes),
-                "ops": [op.to_dict() for op in self.ops]}
+                "paired_coverage": self.paired_coverage, "ops": [op.to_dict() for op in self.ops]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "OpsProfile":
@@ -77,7 +81,8 @@ class OpsProfile:
                     for op in data["ops"])
         return cls(ops=ops, p50_ms=data["p50_ms"], ops_sum_ms=data["ops_sum_ms"], method=data["method"],
                    runs=data["runs"], typical_runs=data["typical_runs"], threads=data["threads"],
-                   partitions=data["partitions"], notes=tuple(data.get("notes", ())))
+                   partitions=data["partitions"], notes=tuple(data.get("notes", ())),
+                   paired_coverage=data.get("paired_coverage"))
 
 
 def xnnpack_partitions(interpreter) -> list[list[int]]:
@@ -153,17 +158,27 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
     _, typical = samples.typical_means()
     p50_ms = statistics.median(samples_ns) / 1e6
     ops_sum_ms = sum(op.time_us or 0.0 for op in ops) / 1e3
+    totals_us = samples.times_us.sum(axis=1)
+    # each profiled inference against the timed one just before it: the same moment of the machine
+    ratios = [1e3 * total / samples_ns[i] for total, i in zip(totals_us, samples.kept) if samples_ns[i] > 0]
+    paired = statistics.median(ratios) if ratios else None
     if samples.skipped:
         notes.append(f"{samples.skipped} of {runs} profiled inferences had events of another shape and were left out.")
     profile = OpsProfile(ops=tuple(ops), p50_ms=p50_ms, ops_sum_ms=ops_sum_ms, method=METHOD, runs=runs,
-                         typical_runs=typical, threads=threads, partitions=len(partitions), notes=tuple(notes))
+                         typical_runs=typical, threads=threads, partitions=len(partitions), notes=tuple(notes),
+                         paired_coverage=paired)
     if not profile.adds_up:
         gap_us = 1e3 * (p50_ms - ops_sum_ms)
-        notes.append(f"the ops add up to {100 * profile.coverage:.0f} % of the p50 (a gap of {gap_us:.1f} µs), outside "
-                     f"±{100 * SUM_TOLERANCE:.0f} %. A gap of a few µs that stays on a quiet machine is the "
-                     "interpreter's own work per inference and XNNPACK's µs rounding, which weigh on a model this "
-                     "small; a larger one: rerun on a quieter machine.")
-        profile = OpsProfile(**{**profile.__dict__, "notes": tuple(notes)})
+        text = (f"the ops add up to {100 * profile.coverage:.0f} % of the p50 (a gap of {gap_us:.1f} µs), outside "
+                f"±{100 * SUM_TOLERANCE:.0f} %. ")
+        if paired is not None and abs(paired - 1) <= SUM_TOLERANCE:
+            text += (f"Inference by inference they were {100 * paired:.0f} % of the timed inference beside them: "
+                     "the machine's load moved the two medians apart. Rerun on a quieter machine.")
+        else:
+            text += ("A gap of a few µs that stays on a quiet machine is the interpreter's own work per inference "
+                     "and XNNPACK's µs rounding, which weigh on a model this small; a larger one: rerun on a "
+                     "quieter machine.")
+        profile = OpsProfile(**{**profile.__dict__, "notes": tuple(notes + [text])})
     return profile
 
 
