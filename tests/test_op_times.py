@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeopt.profile.litert_profiler import DEFAULT_EVENT, DELEGATE_PROFILED_EVENT, OPERATOR_EVENT, ProfilerEvent
-from edgeopt.profile.op_times import OpTime, align, attribute, collect, op_dtype, run_keys
+from edgeopt.profile.op_times import OpTime, align, attribute, collect, op_dtype, paired_ratio, run_keys
 from edgeopt.profile.ops import OpsProfile
 from edgeopt.profile.tflite_graph import OpInfo
 
@@ -134,3 +134,18 @@ def test_an_ops_profile_survives_json_and_knows_whether_it_adds_up():
     assert again == profile and again.coverage == pytest.approx(0.9) and again.adds_up
     assert not OpsProfile(**{**profile.__dict__, "ops_sum_ms": 0.05}).adds_up
     assert np.isclose(profile.to_dict()["coverage"], 0.9)
+
+
+def test_the_paired_ratio_compares_each_profiled_inference_with_the_timed_one_beside_it():
+    # A known drift and a known step: the machine slows down steadily, then 3× at once; the
+    # profiled inference always takes 90 % of the timed one just before it.
+    timed_ns = [10_000 + 100 * i for i in range(60)] + [30_000 + 300 * i for i in range(41)]
+    samples = collect([[node("ADD", 0, 0.9 * t / 1e3)] for t in timed_ns])
+    assert paired_ratio(samples, timed_ns) == pytest.approx(0.9)
+
+
+def test_runs_left_out_keep_their_pairing():
+    runs = [[node("ADD", 0, 9)], [], [node("ADD", 0, 18)]]
+    samples = collect(runs)
+    assert samples.kept == (0, 2) and samples.skipped == 1
+    assert paired_ratio(samples, [10_000, 99_999, 20_000]) == pytest.approx(0.9)

@@ -49,6 +49,7 @@ def test_every_op_gets_a_row_and_the_ops_sum_is_their_total(chain):
     assert profile.ops_sum_ms == pytest.approx(sum(op.time_us for op in profile.ops) / 1e3)
     assert profile.p50_ms == pytest.approx(0.002)  # the fake clock's 2 µs per invoke
     assert profile.coverage == pytest.approx(profile.ops_sum_ms / 0.002)
+    assert profile.paired_coverage is not None and profile.paired_coverage >= 0  # op totals over 2 µs each
     assert 1 <= profile.typical_runs <= 20 and profile.method == "litert-profiler"
 
 

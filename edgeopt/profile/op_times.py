@@ -185,6 +185,22 @@ def collect(runs: Sequence[Sequence[ProfilerEvent]]) -> RunSamples:
     return RunSamples(tuple(reference), np.asarray(rows, dtype=float), len(runs) - len(kept), tuple(kept))
 
 
+def paired_ratio(samples: RunSamples, timed_ns: Sequence[int]) -> float | None:
+    """Median over inferences of (profiled op total) / (the timed inference just before it).
+
+    Each ratio compares two inferences taken at the same moment of the machine, so a load that
+    comes and goes cancels out of it, where it would move the two medians apart.
+
+    Example:
+        >>> s = RunSamples((("node", 0, "ADD"),), np.array([[9.0], [18.0], [27.0]]), kept=(0, 1, 2))
+        >>> paired_ratio(s, [10_000, 20_000, 30_000])  # the machine slowed down 3× meanwhile
+        0.9
+    """
+    totals = samples.times_us.sum(axis=1) if samples.keys else []
+    ratios = [1e3 * total / timed_ns[i] for total, i in zip(totals, samples.kept) if timed_ns[i] > 0]
+    return float(np.median(ratios)) if ratios else None
+
+
 def xnn_kind(operator_name: str) -> str:
     """XNNPACK's operator kind: "Convolution (NHWC, QC8) IGEMM" -> "Convolution"."""
     return operator_name.split(" (", 1)[0].strip()

@@ -21,7 +21,7 @@ from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.row import Row
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.profile.litert_profiler import OpProfilerUnavailable, ProfiledModel, check_op_profiler
-from edgeopt.profile.op_times import OpTime, attribute, collect
+from edgeopt.profile.op_times import OpTime, attribute, collect, paired_ratio
 from edgeopt.profile.runner import fill_random_inputs
 from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter, read_tflite_bytes
 
@@ -158,10 +158,7 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
     _, typical = samples.typical_means()
     p50_ms = statistics.median(samples_ns) / 1e6
     ops_sum_ms = sum(op.time_us or 0.0 for op in ops) / 1e3
-    totals_us = samples.times_us.sum(axis=1)
-    # each profiled inference against the timed one just before it: the same moment of the machine
-    ratios = [1e3 * total / samples_ns[i] for total, i in zip(totals_us, samples.kept) if samples_ns[i] > 0]
-    paired = statistics.median(ratios) if ratios else None
+    paired = paired_ratio(samples, samples_ns)
     if samples.skipped:
         notes.append(f"{samples.skipped} of {runs} profiled inferences had events of another shape and were left out.")
     profile = OpsProfile(ops=tuple(ops), p50_ms=p50_ms, ops_sum_ms=ops_sum_ms, method=METHOD, runs=runs,
