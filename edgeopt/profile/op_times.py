@@ -14,9 +14,10 @@ profiled inference. Two kinds of event carry op times (`litert_profiler`):
   kind is **measured**; one that got no operator ran **fused** into a neighbour (its time is in the
   neighbour's); an operator no op of its kind could take is put on the op at its place **by order**.
 
-The per-op time is the mean over the *typical* inferences — the fifth of them whose summed op time
-is nearest the median — so an inference the OS interrupted does not land on a single op, and the
-ops add up to the median inference, comparable with the p50.
+The per-op time is the mean over the *typical* inferences — the fifth of the (timed, profiled) pairs
+nearest a typical pair: the timed inference near the p50, the profiled one at the usual ratio to it
+(`RunSamples.typical_means`) — so an inference the OS interrupted does not land on a single op, and
+the ops add up to the p50's moments of the machine.
 """
 
 from __future__ import annotations
@@ -120,9 +121,14 @@ class RunSamples:
     skipped: int = 0
     kept: tuple[int, ...] = ()
 
-    def typical_means(self) -> tuple[np.ndarray, int]:
-        """Per key, the mean over the inferences whose total is nearest the median (a fifth of them,
-        at least one); and how many those are.
+    def typical_means(self, timed_ns: Sequence[int] | None = None) -> tuple[np.ndarray, int]:
+        """Per key, the mean over the typical inferences (a fifth of them, at least one); and how many.
+
+        With `timed_ns` (the timed inference just before each profiled one, as `paired_ratio`
+        takes them), typical are the pairs nearest a typical pair: the timed inference near the
+        p50 and the profiled one at the usual ratio to it. So the ops add up to the p50's moments
+        of the machine even when a load that comes and goes gives it two speeds. Without, typical
+        are the inferences whose op total is nearest the median.
 
         Example:
             >>> s = RunSamples((("node", 0, "ADD"),), np.array([[1.0], [2.0], [4.0], [100.0], [3.0]]))
@@ -131,7 +137,14 @@ class RunSamples:
         """
         totals = self.times_us.sum(axis=1)
         count = max(1, round(TYPICAL_SHARE * len(totals)))
-        nearest = np.argsort(np.abs(totals - np.median(totals)), kind="stable")[:count]
+        if timed_ns is None:
+            distance = np.abs(totals - np.median(totals))
+        else:
+            timed = np.array([timed_ns[i] / 1e3 for i in self.kept], dtype=float)
+            ratio = np.divide(totals, timed, out=np.zeros_like(totals), where=timed > 0)
+            p50 = float(np.median(timed_ns)) / 1e3
+            distance = np.abs(timed - p50) / max(p50, 1e-9) + np.abs(ratio - np.median(ratio))
+        nearest = np.argsort(distance, kind="stable")[:count]
         return self.times_us[nearest].mean(axis=0), count
 
 
@@ -283,8 +296,8 @@ def op_dtype(op: OpInfo) -> str | None:
     return op.input_dtype or op.output_dtype
 
 
-def attribute(samples: RunSamples, ops: Sequence[OpInfo],
-              partitions: Sequence[Sequence[int]]) -> tuple[list[OpTime], list[str]]:
+def attribute(samples: RunSamples, ops: Sequence[OpInfo], partitions: Sequence[Sequence[int]],
+              timed_ns: Sequence[int] | None = None) -> tuple[list[OpTime], list[str]]:
     """One `OpTime` per TFLite op, in op order, from the typical inferences; and notes on what was uncertain.
 
     Args:
@@ -292,11 +305,13 @@ def attribute(samples: RunSamples, ops: Sequence[OpInfo],
         ops: The model's ops (`TfliteInfo.ops`).
         partitions: The op indices of each XNNPACK partition, partitions in execution order (as
             the Python interpreter delegated them; `xnnpack_partitions`).
+        timed_ns: The timed inference beside each profiled one, to choose the typical ones by
+            (`RunSamples.typical_means`).
 
     Returns:
         The rows and notes.
     """
-    means, _ = samples.typical_means() if samples.keys else (np.zeros(0), 0)
+    means, _ = samples.typical_means(timed_ns) if samples.keys else (np.zeros(0), 0)
     notes: list[str] = []
     times: dict[int, float] = {}
     kernels: dict[int, list[str]] = {}

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.row import Row
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
@@ -27,6 +29,7 @@ from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter, read_t
 
 SUM_TOLERANCE = 0.15  # the ops should add up to the p50 within this fraction (issue #24)
 METHOD = "litert-profiler"
+TWO_SPEEDS = 1.5  # p75 / p25 of the timed inferences above this: a load that comes and goes
 OPS_KEY = "op_times"  # the row key (results.json, device files, `edgeopt profile --json`) that holds them
 
 
@@ -40,7 +43,7 @@ class OpsProfile:
         ops_sum_ms: The ops' times added up.
         method: How op times were taken ("litert-profiler": LiteRT's own per-op events).
         runs: Profiled inferences.
-        typical_runs: Those whose op total lay nearest the median, which the op times average.
+        typical_runs: The inferences the op times average: the pairs nearest a typical pair.
         threads: CPU threads.
         partitions: XNNPACK partitions the interpreter made.
         notes: What was uncertain or did not add up.
@@ -154,8 +157,8 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
     if not samples.keys:
         raise EdgeoptError(f"{path}: LiteRT's profiler recorded no op in {runs} inferences; per-op times "
                            "are not available for this model on this LiteRT.")
-    ops, notes = attribute(samples, info.ops, partitions)
-    _, typical = samples.typical_means()
+    ops, notes = attribute(samples, info.ops, partitions, samples_ns)
+    _, typical = samples.typical_means(samples_ns)
     p50_ms = statistics.median(samples_ns) / 1e6
     ops_sum_ms = sum(op.time_us or 0.0 for op in ops) / 1e3
     paired = paired_ratio(samples, samples_ns)
@@ -168,9 +171,13 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
         gap_us = 1e3 * (p50_ms - ops_sum_ms)
         text = (f"the ops add up to {100 * profile.coverage:.0f} % of the p50 (a gap of {gap_us:.1f} µs), outside "
                 f"±{100 * SUM_TOLERANCE:.0f} %. ")
+        q25, q75 = np.percentile(samples_ns, [25, 75]) / 1e3
         if paired is not None and abs(paired - 1) <= SUM_TOLERANCE:
             text += (f"Inference by inference they were {100 * paired:.0f} % of the timed inference beside them: "
-                     "the machine's load moved the two medians apart. Rerun on a quieter machine.")
+                     "the machine's load moved the medians apart"
+                     + (f" (the timed inferences ran at two speeds, a quarter under {q25:.0f} µs and a quarter "
+                        f"over {q75:.0f} µs, so the p50 is no speed the model ran at)" if q75 > TWO_SPEEDS * q25 else "")
+                     + ". Rerun on a quieter machine.")
         else:
             text += ("A gap of a few µs that stays on a quiet machine is the interpreter's own work per inference "
                      "and XNNPACK's µs rounding, which weigh on a model this small; a larger one: rerun on a "

@@ -81,7 +81,7 @@ def sum_line(profile: dict) -> str:
     pairs = f"; inference by inference, {100 * paired:.1f} %" if paired is not None else ""
     return (f"The ops add up to {1e3 * profile['ops_sum_ms']:.1f} µs = {share} of the p50 "
             f"({1e3 * profile['p50_ms']:.1f} µs, the interpreter timed alongside the profiled inferences{pairs}); "
-            f"op times: mean of the {profile['typical_runs']} of {profile['runs']} inferences nearest the median, "
+            f"op times: mean of the {profile['typical_runs']} of {profile['runs']} inferences nearest the p50's, "
             f"{profile['threads']} thread{'s' if profile['threads'] != 1 else ''}, LiteRT's own profiler."
             + rounding)
 

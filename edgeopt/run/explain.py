@@ -23,7 +23,7 @@ def explain_rows(rows: list[Row], recipe: Recipe, out_dir: Path, log_fn: Callabl
     names = rows_to_explain(rows, recipe.baseline, recipe.accuracy_budget)
     if not names:
         return
-    log_fn(f"where the time goes: timing each op of {', '.join(names)}")
+    log_fn("where the time goes (docs/where-time-goes.md):")
     for note in attach_op_times(rows, names, lambda row: out_dir / row.path, runs=recipe.profile.runs,
                                 warmup=recipe.profile.warmup, threads=recipe.profile.threads, log_fn=log_fn):
         log_fn(f"note: {note}")
