@@ -11,7 +11,8 @@ Not a test. Builds (with TensorFlow) and times (with `edgeopt.profile.ops`, Lite
 3. Any other .tflite files given (e.g. a run's base_float32 and base_int8): their per-op tables.
 
 Models compared with each other (2 and 3) are profiled in the same interleaved rounds as the sweep;
-each op's time is its median over rounds, so two tables side by side share the machine's moments.
+each gets the table of its round with the median p50 (a whole round: its ops were timed together)
+and every round's sum against its p50.
 
     python benchmarks/where_time_goes.py --out runs/where_time_goes
     python benchmarks/where_time_goes.py --out runs/where_time_goes --rounds 7 --runs 300 \
@@ -76,12 +77,15 @@ def main() -> None:
               f"{e['float32_p50_us']:>8.1f} {e['int8_p50_us']:>9.1f} {e['int8_conv_us'] / e['float32_conv_us']:>8.2f}×")
     medians = {}
     for name in [*mobilenet, *others]:
-        medians[name] = median_profile(profiles[name])
+        medians[name] = median_round(profiles[name])
         row = Row(name, str(models[name]), "tflite", dtype=inspect_tflite(models[name]).dtype,
                   extra={OPS_KEY: medians[name]})
-        print(f"\n(median over {args.rounds} rounds)\n" + render_op_times(row))
+        coverage = medians[name]["coverage_per_round"]
+        print(f"\n(the round with the median p50 of {args.rounds}; the ops' sum / p50 per round: "
+              f"{', '.join(f'{100 * c:.0f} %' for c in coverage)}; median {100 * statistics.median(coverage):.1f} %)\n"
+              + render_op_times(row))
     document = {"cpu": cpu, "load_average": load_average(), "rounds": args.rounds, "runs": args.runs,
-                "warmup": args.warmup, "conv_sweep": conv_rows, "medians": medians, "rounds_of": profiles}
+                "warmup": args.warmup, "conv_sweep": conv_rows, "median_rounds": medians, "rounds_of": profiles}
     (out / "where_time_goes.json").write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwrote {out / 'where_time_goes.json'}")
 
@@ -101,17 +105,13 @@ def interleaved_rounds(models: dict[str, Path], rounds: int, runs: int, warmup: 
     return result
 
 
-def median_profile(rounds: list[dict]) -> dict:
-    """One profile whose op times, p50 and sum are the medians over rounds (the op rows of the first)."""
-    ops = []
-    for i, op in enumerate(rounds[0]["ops"]):
-        times = [r["ops"][i]["time_us"] for r in rounds if r["ops"][i]["time_us"] is not None]
-        ops.append({**op, "time_us": statistics.median(times) if times else None})
-    p50_ms = statistics.median(r["p50_ms"] for r in rounds)
-    ops_sum_ms = sum(op["time_us"] or 0.0 for op in ops) / 1e3
-    return {**rounds[0], "ops": ops, "p50_ms": p50_ms, "ops_sum_ms": ops_sum_ms, "coverage": ops_sum_ms / p50_ms,
-            "coverage_per_round": [round(r["coverage"], 4) for r in rounds],
-            "notes": sorted({note for r in rounds for note in r["notes"]})}
+def median_round(rounds: list[dict]) -> dict:
+    """The round whose p50 is the median one, whole (its ops were timed together), with every round's
+    sum against its p50 and its paired ratio beside it: op medians taken across rounds would mix
+    moments of a machine whose speed moved between rounds."""
+    chosen = sorted(rounds, key=lambda r: r["p50_ms"])[len(rounds) // 2]
+    return {**chosen, "coverage_per_round": [round(r["coverage"], 4) for r in rounds],
+            "paired_per_round": [round(r["paired_coverage"], 4) for r in rounds if r.get("paired_coverage")]}
 
 
 def build_models(out: Path) -> None:
