@@ -111,6 +111,7 @@ def profile(
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help=f"interleaved timing rounds: every model timed once per round, in a fresh random order (default: {PROFILE_DEFAULTS['rounds']}; a run folder: the run's)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(
@@ -143,7 +144,7 @@ def profile(
         check_energy_method(energy)  # before any model is loaded: a bad option fails at once
     check_cpu_watts(cpu_watts)
     # cpu_watts and the rail describe this machine, never the run's host: taken from the command line only.
-    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
+    options = {"runs": runs, "warmup": warmup, "rounds": rounds, "threads": threads, "energy": energy,
                "energy_window_s": energy_window_s, "energy_windows": energy_windows,
                "cpu_watts": cpu_watts, "energy_rail": rail}
     if any(model.is_dir() for model in models):
@@ -157,22 +158,25 @@ def profile(
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
                            "(edgeopt profile RUN_DIR --device-name NAME).")
+    from edgeopt.common.progress import log
     from edgeopt.data.datasets import load_dataset
-    from edgeopt.profile import profile_tflite
+    from edgeopt.profile import profile_tflites
     from edgeopt.profile.machine import machine_info
-    from edgeopt.report.table import energy_notes, profile_document, render_breakdown, render_json, render_table
+    from edgeopt.report.table import (best_within_budget, energy_notes, profile_document, render_breakdown,
+                                      render_json, render_table)
 
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
     dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
-    rows = []
-    for model in models:
-        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),
-                                   x_test=dataset.x_test if dataset else None,
-                                   y_test=dataset.y_test if dataset else None, breakdown=breakdown, **settings))
+    # Timed together, in interleaved rounds: speed-ups against the first model hold on a busy machine.
+    rows = profile_tflites(models, names=[model.stem if len(models) == 1 else str(model) for model in models],
+                           x_test=dataset.x_test if dataset else None, y_test=dataset.y_test if dataset else None,
+                           breakdown=breakdown, log_fn=log if len(models) > 1 else (lambda _: None), **settings)
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
         typer.echo(render_table(rows))
+        for line in best_within_budget(rows, None, None):
+            typer.echo(line)
         if breakdown:
             typer.echo("\n" + render_breakdown(rows))
     sys.stdout.flush()

@@ -1,0 +1,151 @@
+"""Time several models together, in interleaved rounds, so their ratios survive a busy machine.
+
+A shared machine's speed wanders (neighbours, frequency steps, drift) by up to 2× between minutes
+(DESIGN.md §5): a model timed alone at its own moment cannot be compared with another timed a
+minute later. Here every model is timed in each of R rounds, in a fresh random order per round
+(Google Benchmark's random interleaving), for a short slice: a few untimed invokes to refill the
+caches the other models used, then timed invokes until the slice holds both its share of `runs`
+and `slice_s` seconds. The models of one round see the same state of the machine, so the
+per-round ratio of two models' times cancels it (`edgeopt.common.paired_stats`).
+
+Only `invoke()` sits between two wall-clock reads, as in `runner.measure_latency`. Each slice
+also reads a CPU-time clock before and after: the CPU time the interpreter's threads used, which
+the energy estimate bills instead of the wall clock (time the OS gave other processes is not
+charged to the model). The clocks and the shuffle are parameters, so the statistics can be
+tested with a fake clock: a known drift, a known step, no timing flakes.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from edgeopt.common.errors import EdgeoptError
+
+SLICE_S = 0.01  # the shortest timed slice of one model in one round
+MAX_SLICE_INVOKES = 1_000_000  # a stopped clock cannot hold a slice forever
+
+
+@dataclass(frozen=True)
+class RoundTimes:
+    """One model's timings from interleaved rounds.
+
+    Attributes:
+        samples_ns: Per round, the wall-clock duration of each timed invoke.
+        cpu_ns: Per round, the CPU time spent over the slice's timed invokes (the invoking
+            thread's for one interpreter thread, the whole process's for more).
+        order: Per round, this model's 0-based place in that round's order.
+    """
+
+    samples_ns: tuple[tuple[int, ...], ...]
+    cpu_ns: tuple[int, ...]
+    order: tuple[int, ...]
+
+    @property
+    def rounds(self) -> int:
+        return len(self.samples_ns)
+
+    @property
+    def all_samples_ns(self) -> list[int]:
+        """Every timed invoke of every round, round after round."""
+        return [s for samples in self.samples_ns for s in samples]
+
+    def round_medians_ms(self) -> list[float]:
+        """The median invoke of each round, in ms: what per-round ratios are taken of."""
+        return [statistics.median(samples) / 1e6 for samples in self.samples_ns]
+
+    def cpu_ms_per_inference(self) -> float:
+        """CPU time per timed invoke, in ms, over all rounds."""
+        invokes = sum(len(samples) for samples in self.samples_ns)
+        return sum(self.cpu_ns) / invokes / 1e6
+
+
+def check_rounds(rounds: int) -> int:
+    """`rounds` if it is an integer >= 1.
+
+    Example:
+        >>> check_rounds(20)
+        20
+    """
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+        raise EdgeoptError(f"`rounds` must be an integer >= 1 (interleaved timing rounds). Received: rounds={rounds!r}")
+    return rounds
+
+
+def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs: int, warmup: int,
+                   slice_s: float = SLICE_S, seed: int = 0,
+                   clock: Callable[[], int] = time.perf_counter_ns,
+                   cpu_clock: Callable[[], int] = time.thread_time_ns,
+                   log_fn: Callable[[str], None] = lambda _: None) -> list[RoundTimes]:
+    """Time every model's `invoke` in `rounds` interleaved rounds, each round in a fresh random order.
+
+    Args:
+        invokes: One inference per model (inputs already set).
+        rounds: Rounds (>= 1).
+        runs: Timed invokes per model in all, at least: each slice holds ceil(runs / rounds).
+        warmup: Untimed invokes per model before the first round; each slice then starts
+            with ceil(warmup / rounds) untimed invokes of its own (cache refill).
+        slice_s: A slice also lasts at least this long (seconds).
+        seed: Seeds the rounds' orders (the same seed gives the same orders).
+        clock: Wall clock in ns.
+        cpu_clock: CPU-time clock in ns (`time.thread_time_ns` when the interpreter runs on the
+            calling thread alone, `time.process_time_ns` when it has worker threads).
+        log_fn: Progress lines.
+
+    Returns:
+        One `RoundTimes` per model, in the order of `invokes`.
+
+    Example:
+        >>> a, b = time_in_rounds([fast.invoke, slow.invoke], rounds=20, runs=300, warmup=30)  # doctest: +SKIP
+        >>> speedup(b.round_medians_ms(), a.round_medians_ms()).median  # doctest: +SKIP
+        2.9
+    """
+    check_rounds(rounds)
+    per_slice = max(1, math.ceil(runs / rounds))
+    slice_warmup = math.ceil(warmup / rounds)
+    slice_ns = int(slice_s * 1e9)
+    rng = random.Random(seed)
+    samples: list[list[tuple[int, ...]]] = [[] for _ in invokes]
+    cpu: list[list[int]] = [[] for _ in invokes]
+    places: list[list[int]] = [[] for _ in invokes]
+    for invoke in invokes:
+        for _ in range(warmup):
+            invoke()
+    was_enabled = gc.isenabled()
+    gc.disable()  # no collection pause lands inside one model's slice
+    try:
+        for number in range(rounds):
+            order = list(range(len(invokes)))
+            rng.shuffle(order)
+            for place, index in enumerate(order):
+                timed, used = _slice(invokes[index], per_slice, slice_warmup, slice_ns, clock, cpu_clock)
+                samples[index].append(timed)
+                cpu[index].append(used)
+                places[index].append(place)
+            if number == 0 or (number + 1) % max(1, rounds // 4) == 0:
+                log_fn(f"  timing round {number + 1}/{rounds}")
+    finally:
+        if was_enabled:
+            gc.enable()
+    return [RoundTimes(tuple(s), tuple(c), tuple(p)) for s, c, p in zip(samples, cpu, places)]
+
+
+def _slice(invoke: Callable[[], object], at_least: int, warmup: int, slice_ns: int,
+           clock: Callable[[], int], cpu_clock: Callable[[], int]) -> tuple[tuple[int, ...], int]:
+    for _ in range(warmup):
+        invoke()
+    durations = []
+    append = durations.append
+    cpu_start = cpu_clock()
+    start = end = clock()
+    while (len(durations) < at_least or end - start < slice_ns) and len(durations) < MAX_SLICE_INVOKES:
+        begin = clock()
+        invoke()
+        end = clock()
+        append(end - begin)
+    return tuple(durations), cpu_clock() - cpu_start

@@ -1,0 +1,183 @@
+"""Profile several `.tflite` models together: one interpreter each, timed in interleaved rounds.
+
+What each model gets, in this order:
+
+1. its file read and checked (`inspect_tflite`), then loaded and invoked once in a child process
+   (`sandbox`), so a model that crashes LiteRT cannot take the profiler down;
+2. one interpreter, opened here and used for everything below;
+3. energy: a meter's windows for this model alone (idle subtracted), or nothing yet for the estimate;
+4. latency, with every other model: R rounds, a fresh random order each round, a short slice
+   each (`rounds.time_in_rounds`). p50/p90/mean/std over all the model's samples, and against
+   the baseline the per-round paired speed-up, its median and confidence interval
+   (`common.paired_stats`). The CPU time of the timed invokes prices the energy estimate;
+5. accuracy on the test data, through the same interpreter.
+
+Rows timed together carry the same `timing_session` and their per-round medians
+(`latency_ms_rounds`), so the report can tell whether two of them differ significantly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edgeopt.common.errors import DataError
+from edgeopt.common.paired_stats import speedup
+from edgeopt.common.row import Row
+from edgeopt.profile.accuracy import check_eval_data, evaluate_tflite
+from edgeopt.profile.defaults import PROFILE_DEFAULTS
+from edgeopt.profile.energy import apply_energy, check_energy_method, measure_energy
+from edgeopt.profile.energy.estimate import check_cpu_watts
+from edgeopt.profile.rounds import check_rounds, time_in_rounds
+from edgeopt.profile.runner import LatencyStats, check_run_options, fill_random_inputs
+from edgeopt.profile.sandbox import check_runs_in_child
+from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter
+
+# Called per model after the rounds, with the model's path, its open interpreter and its row: a
+# per-op profile (or anything else that wants the interpreter) adds its keys to row.extra there.
+ModelHook = Callable[[Path, object, Row], None]
+
+
+def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] | None = None,
+                    x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
+                    runs: int = PROFILE_DEFAULTS["runs"], warmup: int = PROFILE_DEFAULTS["warmup"],
+                    threads: int = PROFILE_DEFAULTS["threads"], energy: str = PROFILE_DEFAULTS["energy"],
+                    energy_window_s: float = PROFILE_DEFAULTS["energy_window_s"],
+                    energy_windows: int = PROFILE_DEFAULTS["energy_windows"],
+                    rounds: int = PROFILE_DEFAULTS["rounds"], breakdown: bool = False,
+                    cpu_watts: float | None = None, energy_rail: str | None = None,
+                    baseline: str | None = None, known_accuracy: dict[str, float] | None = None,
+                    seed: int = 0, hook: ModelHook | None = None,
+                    log_fn: Callable[[str], None] = lambda _: None) -> list[Row]:
+    """Profile `.tflite` models together; their latencies are timed side by side in interleaved rounds.
+
+    Args:
+        paths: The model files.
+        names: Row names, one per path; default each file's name without its suffix.
+        x_test: Float32 NHWC samples in [0, 1] for accuracy, or None to skip it.
+        y_test: Integer labels for `x_test`.
+        runs: Timed invokes per model, at least (spread over the rounds).
+        warmup: Untimed invokes per model before the rounds (and a share of them per slice).
+        threads: Interpreter threads.
+        energy: One of `edgeopt.profile.energy.ENERGY_METHODS`.
+        energy_window_s: Length of each meter idle/inference window.
+        energy_windows: Meter windows of each kind (>= 3).
+        rounds: Interleaved timing rounds (>= 1).
+        breakdown: Add the 45 nm model's per-operator energy as `extra["energy_breakdown"]`.
+        cpu_watts: The CPU package's power (TDP) in W for the estimate; None: CodeCarbon's table.
+        energy_rail: Rail(s) of a power-sensor meter, comma-separated; None: the meter's default.
+        baseline: The row the speed-ups are against: a name in `names`; None: the first model.
+            A name not among them (a Keras baseline, say) gives no speed-ups.
+        known_accuracy: Row name -> accuracy already measured on this very file and data (a
+            resumed run): not measured again.
+        seed: Seeds the rounds' orders.
+        hook: Called per model after the rounds with (path, interpreter, row).
+        log_fn: Progress lines.
+
+    Returns:
+        One `Row` per path, in order (see `edgeopt.profile.profile_tflite` for the keys), plus
+        rounds, samples, latency_ms_rounds, cpu_ms_per_inference, timing_session and, against the
+        baseline, speedup_vs_baseline, speedup_ci_low, speedup_ci_high, speedup_baseline.
+
+    Raises:
+        ModelFileError: A model file is missing, corrupt, or cannot be loaded (before any timing).
+        DataError: Only one of x_test/y_test is given, or the data does not fit a model.
+        EdgeoptError: An option is out of range.
+        EnergyUnavailableError: A meter was asked for and cannot measure on this machine.
+
+    Example:
+        >>> rows = profile_tflites(["base_f32.tflite", "int8.tflite"], x_test=x, y_test=y)  # doctest: +SKIP
+        >>> rows[1].extra["speedup_vs_baseline"], rows[1].extra["speedup_ci_low"]  # doctest: +SKIP
+        (1.47, 1.44)
+    """
+    paths = [Path(p) for p in paths]
+    names = list(names) if names is not None else [p.stem for p in paths]
+    if len(names) != len(paths):
+        raise ValueError(f"{len(names)} names for {len(paths)} models")
+    if (x_test is None) != (y_test is None):
+        given = "x_test" if y_test is None else "y_test"
+        raise DataError(f"Accuracy of {', '.join(map(str, paths))} needs both x_test and y_test; only {given} "
+                        "was given. Pass both, or neither to skip accuracy.")
+    where = f"model {paths[0]}" if len(paths) == 1 else f"{len(paths)} models"
+    check_run_options(runs, warmup, threads, where)
+    check_rounds(rounds)
+    check_energy_method(energy)
+    check_cpu_watts(cpu_watts)
+    known_accuracy = known_accuracy or {}
+
+    infos, interpreters = [], []
+    for number, (path, name) in enumerate(zip(paths, names), start=1):
+        log_fn(f"[{number}/{len(paths)}] loading {name} ({path})")
+        info = inspect_tflite(path)  # first: a bad file fails here with the clearest message
+        check_runs_in_child(path, threads=threads)  # a native crash on a bad model must not take us down
+        interpreter = open_interpreter(path, threads=threads)
+        fill_random_inputs(interpreter)
+        if x_test is not None and name not in known_accuracy:
+            check_eval_data(path, interpreter, x_test, y_test)  # before minutes of timing
+        infos.append(info)
+        interpreters.append(interpreter)
+
+    # Meter windows per model, right before the rounds: two phases (timing each invoke would
+    # distort the energy loop), back to back, so the EDP combines figures of one state of the machine.
+    energies = [measure_energy(path, energy, threads=threads, window_s=energy_window_s, windows=energy_windows,
+                               breakdown=breakdown, info=info, cpu_watts=cpu_watts, rail=energy_rail,
+                               interpreter=interpreter)
+                for path, info, interpreter in zip(paths, infos, interpreters)]
+    log_fn(f"timing {len(paths)} model(s) together: {rounds} interleaved rounds, {threads} thread(s)")
+    timings = time_in_rounds([it.invoke for it in interpreters], rounds=rounds, runs=runs, warmup=warmup,
+                             seed=seed, cpu_clock=time.thread_time_ns if threads == 1 else time.process_time_ns,
+                             log_fn=log_fn)
+    session = uuid.uuid4().hex[:12]
+    rows = []
+    for path, name, info, interpreter, timing, energy_result in zip(paths, names, infos, interpreters, timings,
+                                                                    energies):
+        latency = LatencyStats.from_samples_ns(timing.all_samples_ns, warmup=warmup, threads=threads)
+        accuracy = known_accuracy.get(name)
+        if x_test is not None and name not in known_accuracy:
+            log_fn(f"  accuracy of {name}")
+            accuracy = evaluate_tflite(path, x_test, y_test, threads=threads, interpreter=interpreter)
+        row = Row(
+            name=name, path=str(path), format="tflite", dtype=info.dtype, params=info.params, macs=info.macs,
+            size_bytes=info.size_bytes, gzip_bytes=info.gzip_bytes, accuracy=accuracy,
+            latency_ms_p50=latency.p50_ms, latency_ms_p90=latency.p90_ms, latency_ms_mean=latency.mean_ms,
+            latency_ms_std=latency.std_ms,
+            extra={
+                "threads": threads, "runs": runs, "warmup": warmup, "rounds": rounds, "samples": latency.runs,
+                "latency_ms_min": latency.min_ms, "latency_noisy": latency.noisy,
+                "latency_ms_rounds": [round(m, 6) for m in timing.round_medians_ms()],
+                "cpu_ms_per_inference": timing.cpu_ms_per_inference(), "timing_session": session,
+                "num_classes": info.num_classes, "input_shape": list(info.input_shape),
+                "input_dtype": info.input_dtype,
+            },
+        )
+        apply_energy(row, energy_result)
+        rows.append(row)
+    add_speedups(rows, baseline)
+    if hook is not None:
+        for path, interpreter, row in zip(paths, interpreters, rows):
+            hook(path, interpreter, row)
+    return rows
+
+
+def add_speedups(rows: list[Row], baseline: str | None) -> None:
+    """Set each row's paired speed-up over the baseline row (in place), from their per-round medians.
+
+    Example:
+        >>> add_speedups(rows, "base_float32")  # doctest: +SKIP
+        >>> rows[1].extra["speedup_vs_baseline"]  # doctest: +SKIP
+        2.91
+    """
+    base = next((r for r in rows if r.name == baseline), None) if baseline is not None else (rows[0] if rows else None)
+    for row in rows:
+        if base is None or "latency_ms_rounds" not in row.extra:
+            row.extra.update(speedup_vs_baseline=None, speedup_ci_low=None, speedup_ci_high=None,
+                             speedup_baseline=None)
+            continue
+        ratio = speedup(base.extra["latency_ms_rounds"], row.extra["latency_ms_rounds"])
+        row.extra.update(speedup_vs_baseline=ratio and ratio.median, speedup_ci_low=ratio and ratio.low,
+                         speedup_ci_high=ratio and ratio.high, speedup_baseline=base.name if ratio else None)
