@@ -36,7 +36,7 @@ def paired_speedup(row: Row, base: Row) -> RatioSummary | None:
     return speedup(base.extra["latency_ms_rounds"], row.extra["latency_ms_rounds"])
 
 
-def faster_cell(row: Row, base: Row | None) -> str:
+def faster_cell(row: Row, base: Row | None, *, interval: bool = True) -> str:
     """The "faster" column: "2.91×", "2.91× (2.70–3.12)" when the interval is wider than ±2 %, or n/a.
 
     Example:
@@ -46,7 +46,7 @@ def faster_cell(row: Row, base: Row | None) -> str:
     ratio = paired_speedup(row, base) if base is not None else None
     if ratio is not None:
         cell = f"{ratio.median:.2f}×"
-        return cell + (f" ({ratio.low:.2f}–{ratio.high:.2f})" if ratio.wide and row is not base else "")
+        return cell + (f" ({ratio.low:.2f}–{ratio.high:.2f})" if interval and ratio.wide and row is not base else "")
     if base is None or not base.latency_ms_p50 or not row.latency_ms_p50:
         return "n/a"
     return f"{base.latency_ms_p50 / row.latency_ms_p50:.2f}×"

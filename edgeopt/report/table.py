@@ -155,8 +155,8 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
             source = (f", energy measured ({energy_label(best)})" if best.energy_measured
                       else f", energy a labelled estimate ({energy_label(best)})")
         if key == "latency_ms_p50":
-            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — {faster_cell(best, base)} "
-                         f"{word} than `{base.name}`{interval_text(best, base)}, {delta:+.2f} points."
+            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
+                         f"{faster_cell(best, base, interval=False)} {word} than `{base.name}`{interval_text(best, base)}, {delta:+.2f} points."
                          + _tie_sentence(best, ties(best, eligible), base))
             continue
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
@@ -182,7 +182,7 @@ def _fastest_line(rows: list[Row], base: Row | None) -> list[str]:
     if best is base:
         line = f"Fastest: `{best.name}`."
     else:
-        line = f"Fastest: `{best.name}` — {faster_cell(best, base)} faster than `{base.name}`{interval_text(best, base)}."
+        line = f"Fastest: `{best.name}` — {faster_cell(best, base, interval=False)} faster than `{base.name}`{interval_text(best, base)}."
     return [line + _tie_sentence(best, tied, base)]
 
 

@@ -42,7 +42,7 @@ class CpuSnapshot:
     cpus: int
 
 
-def cpu_snapshot(path: Path = PROC_STAT) -> CpuSnapshot | None:
+def cpu_snapshot() -> CpuSnapshot | None:
     """The machine's and this process's busy CPU time now; None where `/proc/stat` is unreadable.
 
     Example:
@@ -50,6 +50,11 @@ def cpu_snapshot(path: Path = PROC_STAT) -> CpuSnapshot | None:
         >>> snap.cpus  # doctest: +SKIP
         2
     """
+    return read_proc_stat(PROC_STAT)
+
+
+def read_proc_stat(path: Path) -> CpuSnapshot | None:
+    """`cpu_snapshot` from a `/proc/stat`-format file; None when it cannot be read or parsed."""
     try:
         lines = path.read_text(encoding="ascii", errors="replace").splitlines()
         ticks = os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,168 @@
+"""Interleaved rounds and paired ratios, checked on a deterministic fake clock: no timing flakes.
+
+A `FakeMachine` has a wall clock and a CPU clock in ns that only the fake models' invokes advance:
+each invoke costs the model's own time × the machine's slowdown at that moment (a known drift, a
+known step) × a seeded jitter, and a busy phase adds time the OS gave to someone else (wall clock
+only). The real `time_in_rounds`, `paired_stats` and report code run on it unchanged.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from edgeopt.common.paired_stats import (differ, order_statistic_rank, per_round_ratios, speedup,
+                                         summarize_ratios)
+from edgeopt.common.row import Row
+from edgeopt.profile.energy.estimate import ThreadPower
+from edgeopt.profile.rounds import time_in_rounds
+from edgeopt.profile.together import add_speedups
+from edgeopt.report.table import best_within_budget, render_table
+
+US = 1_000  # ns
+
+
+class FakeMachine:
+    """Wall and CPU clocks that advance only when a fake model is invoked.
+
+    Args:
+        slowdown: The machine's speed factor at wall time t (ns): 1.0 is nominal.
+        jitter: Each invoke's cost is multiplied by a seeded uniform factor in [1 - jitter, 1 + jitter].
+        stolen: Wall time (ns) the OS gives other processes during an invoke started at t; not CPU time.
+    """
+
+    def __init__(self, slowdown=lambda t: 1.0, jitter: float = 0.0, stolen=lambda t, cost: 0, seed: int = 0):
+        self.now = self.cpu = 0
+        self.slowdown, self.jitter, self.stolen = slowdown, jitter, stolen
+        self.rng = random.Random(seed)
+
+    def clock(self) -> int:
+        return self.now
+
+    def cpu_clock(self) -> int:
+        return self.cpu
+
+    def model(self, cost_ns: int):
+        def invoke() -> None:
+            noise = 1 + self.jitter * (2 * self.rng.random() - 1)
+            work = int(cost_ns * self.slowdown(self.now) * noise)
+            self.now += work + self.stolen(self.now, work)
+            self.cpu += work
+        return invoke
+
+
+def timed(machine: FakeMachine, costs_ns: list[int], *, rounds: int = 20, runs: int = 200, warmup: int = 20,
+          slice_s: float = 0.0005, seed: int = 0):
+    return time_in_rounds([machine.model(c) for c in costs_ns], rounds=rounds, runs=runs, warmup=warmup,
+                          slice_s=slice_s, seed=seed, clock=machine.clock, cpu_clock=machine.cpu_clock)
+
+
+def drift_and_step(t: int) -> float:
+    """A machine that slows down steadily (2x over 200 ms) and steps to 1.5x slower at 80 ms."""
+    return (1 + t / 200e6) * (1.5 if t >= 80e6 else 1.0)
+
+
+def test_paired_speedup_recovers_the_true_ratio_through_a_known_drift_and_step():
+    machine = FakeMachine(drift_and_step)
+    base, fast = timed(machine, [60 * US, 20 * US])
+    ratio = speedup(base.round_medians_ms(), fast.round_medians_ms())
+    # Within a round both models see (almost) the same machine: the ratio is the true 3.0.
+    assert ratio.median == pytest.approx(3.0, rel=0.02)
+    assert ratio.low <= 3.0 * 1.02 and ratio.high >= 3.0 * 0.98 and ratio.high / ratio.low < 1.1
+    assert ratio.significant and ratio.rounds == 20
+
+
+def test_timing_one_model_after_the_other_would_have_carried_the_step():
+    """The same machine, each model alone at its own moment: the step lands on the second one."""
+    machine = FakeMachine(drift_and_step)
+    (base,) = timed(machine, [60 * US], rounds=1, runs=1000, slice_s=0.06)
+    (fast,) = timed(machine, [20 * US], rounds=1, runs=1000, slice_s=0.06)
+    alone = base.round_medians_ms()[0] / fast.round_medians_ms()[0]
+    assert alone < 3.0 * 0.7  # the step and the drift, not the models, decide this ratio
+
+
+def test_two_equal_models_under_noise_tie_and_a_five_percent_difference_does_not():
+    machine = FakeMachine(drift_and_step, jitter=0.05, seed=3)
+    a, twin, slower = timed(machine, [40 * US, 40 * US, 42 * US], rounds=30)
+    assert not differ(a.round_medians_ms(), twin.round_medians_ms())
+    assert differ(slower.round_medians_ms(), a.round_medians_ms())
+    tie = summarize_ratios(per_round_ratios(a.round_medians_ms(), twin.round_medians_ms()))
+    assert tie.low <= 1.0 <= tie.high and not tie.significant
+
+
+def test_every_round_times_every_model_once_in_a_fresh_seeded_order():
+    machine = FakeMachine()
+    times = timed(machine, [10 * US, 20 * US, 30 * US, 40 * US], rounds=12, seed=7)
+    orders = [tuple(sorted(range(4), key=lambda m: times[m].order[r])) for r in range(12)]
+    assert all(sorted(t.order[r] for t in times) == [0, 1, 2, 3] for r in range(12))
+    assert len(set(orders)) > 6  # fresh orders, not one order repeated
+    again = timed(FakeMachine(), [10 * US, 20 * US, 30 * US, 40 * US], rounds=12, seed=7)
+    assert [t.order for t in again] == [t.order for t in times]
+
+
+def test_a_slice_holds_its_share_of_runs_and_lasts_at_least_the_slice_time():
+    machine = FakeMachine()
+    quick, slow = timed(machine, [10 * US, 2000 * US], rounds=10, runs=100, warmup=0, slice_s=0.001)
+    assert all(len(s) == 100 for s in quick.samples_ns)  # 1 ms of 10 µs invokes
+    assert all(len(s) == 10 for s in slow.samples_ns)  # ceil(100 / 10), however long that takes
+    assert len(quick.all_samples_ns) == 1000
+
+
+def test_cpu_time_excludes_the_time_the_os_gave_other_processes():
+    """In busy phases every invoke waits as long again for a neighbour: wall doubles, CPU does not."""
+    busy = lambda t, work: work if (t // 10_000_000) % 2 else 0  # noqa: E731 — busy 10 ms, idle 10 ms
+    machine = FakeMachine(stolen=busy)
+    base, other = timed(machine, [50 * US, 25 * US], rounds=20, slice_s=0.002)
+    assert base.cpu_ms_per_inference() == pytest.approx(0.050, rel=1e-6)
+    assert other.cpu_ms_per_inference() == pytest.approx(0.025, rel=1e-6)
+    wall_mean = sum(base.all_samples_ns) / len(base.all_samples_ns) / 1e6
+    assert wall_mean > 0.060  # the wall clock carried the neighbour
+    power = ThreadPower(4.0, 4.0, 1, "user", None, 8.0, 2, "")
+    assert power.energy_for_cpu_mj(base.cpu_ms_per_inference()) == pytest.approx(4.0 * 0.050)
+
+
+def test_order_statistic_interval_ranks_and_coverage():
+    assert order_statistic_rank(20) == (6, pytest.approx(0.9586, abs=1e-4))
+    assert order_statistic_rank(6)[0] == 1 and order_statistic_rank(6)[1] > 0.95
+    assert order_statistic_rank(5) == (1, 0.9375)  # too few rounds for 95 %: min–max, and it says so
+    s = summarize_ratios([2.0, 1.0, 4.0, 3.0])
+    assert s.median == pytest.approx((2.0 * 3.0) ** 0.5)  # even count: geometric middle
+    inverse = summarize_ratios([1 / v for v in (2.0, 1.0, 4.0, 3.0)])
+    assert inverse.median == pytest.approx(1 / s.median)
+
+
+def rows_from(times, names, accuracies) -> list[Row]:
+    rows = []
+    for t, name, acc in zip(times, names, accuracies):
+        medians = t.round_medians_ms()
+        rows.append(Row(name, f"{name}.tflite", "tflite", accuracy=acc, latency_ms_p50=sorted(medians)[len(medians) // 2],
+                        extra={"latency_ms_rounds": medians, "timing_session": "s", "rounds": len(medians)}))
+    return rows
+
+
+def test_the_table_shows_wide_intervals_marks_ties_and_the_best_line_names_them():
+    machine = FakeMachine(drift_and_step, jitter=0.2, seed=5)
+    times = timed(machine, [60 * US, 20 * US, 20 * US, 30 * US], rounds=20)
+    rows = rows_from(times, ["base", "fast", "fast_twin", "mid"], [0.90, 0.899, 0.898, 0.90])
+    add_speedups(rows, "base")
+    assert rows[1].extra["speedup_vs_baseline"] == pytest.approx(3.0, rel=0.05)
+    assert rows[0].extra["speedup_vs_baseline"] == 1.0
+    table = render_table(rows, "base", budget_points=1.0)
+    fast_line = next(line for line in table.splitlines() if line.startswith("fast "))
+    twin_line = next(line for line in table.splitlines() if line.startswith("fast_twin"))
+    mid_line = next(line for line in table.splitlines() if line.startswith("mid"))
+    best = "fast" if "≈" in twin_line else "fast_twin"
+    assert "≈" not in mid_line
+    assert "(" in fast_line or "(" in twin_line  # ±20 % jitter: an interval wider than ±2 % is shown
+    latency = next(line for line in best_within_budget(rows, "base", 1.0) if "p50 latency" in line)
+    assert f"`{best}`" in latency and "ties with" in latency and "95 % CI" in latency
+
+
+def test_rows_not_timed_together_fall_back_to_p50_ratios_without_marks():
+    a = Row("a", "a", "tflite", accuracy=0.9, latency_ms_p50=2.0, extra={"timing_session": "x", "latency_ms_rounds": [2.0]})
+    b = Row("b", "b", "tflite", accuracy=0.9, latency_ms_p50=1.0, extra={"timing_session": "y", "latency_ms_rounds": [1.0]})
+    table = render_table([a, b], "a", budget_points=1.0)
+    assert "2.00×" in table and "≈" not in table
+    line = next(line for line in best_within_budget([a, b], "a", 1.0) if "p50 latency" in line)
+    assert "`b` — 2.00× faster" in line and "CI" not in line and "ties" not in line
