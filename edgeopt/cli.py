@@ -116,7 +116,7 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(
         None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
-        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU power, labelled) | model45 (45 nm "
+        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (the model's CPU time × CPU power, labelled) | model45 (45 nm "
         f"accelerator model) | off (default: {PROFILE_DEFAULTS['energy']}; a run folder: the run's)"),
     cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
                                               help="this CPU package's power (TDP) in W for the estimate "

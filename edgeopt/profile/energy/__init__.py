@@ -62,8 +62,8 @@ def check_energy_method(method: str) -> str:
         raise EdgeoptError(
             f"`energy: {method}` was renamed `{RENAMED[method]}`: it is the 45 nm "
             "accelerator-style model of seed 003, not the CPU's energy. Use "
-            f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (mean latency × CPU "
-            "power) for a CPU figure without a meter.")
+            f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (the model's CPU time × "
+            "CPU power) for a CPU figure without a meter.")
     if method not in ENERGY_METHODS:
         raise EdgeoptError(f"`energy` must be one of {', '.join(ENERGY_METHODS)}. "
                            f"Received: energy={method!r}")
