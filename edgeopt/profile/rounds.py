@@ -5,8 +5,9 @@ A shared machine's speed wanders (neighbours, frequency steps, drift) by up to 2
 minute later. Here every model is timed in each of R rounds, in a fresh random order per round
 (Google Benchmark's random interleaving), for a short slice: a few untimed invokes to refill the
 caches the other models used, then timed invokes until the slice holds both its share of `runs`
-and `slice_s` seconds. The models of one round see the same state of the machine, so the
-per-round ratio of two models' times cancels it (`edgeopt.common.paired_stats`).
+and `slice_s` seconds. A round lasts a few milliseconds per model, so its models see one state of
+the machine, and every state the machine passes through is seen by every model
+(`edgeopt.common.paired_stats` turns the rounds into speed ratios and intervals).
 
 Only `invoke()` sits between two wall-clock reads, as in `runner.measure_latency`. Each slice
 also reads a CPU-time clock before and after: the CPU time the interpreter's threads used, which
@@ -20,14 +21,14 @@ from __future__ import annotations
 import gc
 import math
 import random
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from edgeopt.common.errors import EdgeoptError
 
-SLICE_S = 0.01  # the shortest timed slice of one model in one round
+SLICE_S = 0.005  # the shortest timed slice of one model in one round
+SLICE_QUANTILE = 0.10  # a round's figure for a model: this quantile of its slice (preemptions land above)
 MAX_SLICE_INVOKES = 1_000_000  # a stopped clock cannot hold a slice forever
 
 
@@ -55,9 +56,18 @@ class RoundTimes:
         """Every timed invoke of every round, round after round."""
         return [s for samples in self.samples_ns for s in samples]
 
-    def round_medians_ms(self) -> list[float]:
-        """The median invoke of each round, in ms: what per-round ratios are taken of."""
-        return [statistics.median(samples) / 1e6 for samples in self.samples_ns]
+    def round_figures_ms(self) -> list[float]:
+        """Each round's figure, in ms: the slice's fast invoke (`SLICE_QUANTILE`, nearest rank below).
+
+        An invoke the OS preempted, or an interrupt landed in, is slower than the slice's others;
+        the slice's low quantile leaves those out, while a state of the machine that slows every
+        invoke of the slice (a neighbour on the same core) still shows.
+        """
+        return [sorted(samples)[int(SLICE_QUANTILE * (len(samples) - 1))] / 1e6 for samples in self.samples_ns]
+
+    def cpu_ms_rounds(self) -> list[float]:
+        """Each round's CPU time per timed invoke, in ms."""
+        return [cpu / len(samples) / 1e6 for cpu, samples in zip(self.cpu_ns, self.samples_ns)]
 
     def cpu_ms_per_inference(self) -> float:
         """CPU time per timed invoke, in ms, over all rounds."""
@@ -102,7 +112,7 @@ def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs
 
     Example:
         >>> a, b = time_in_rounds([fast.invoke, slow.invoke], rounds=20, runs=300, warmup=30)  # doctest: +SKIP
-        >>> speedup(b.round_medians_ms(), a.round_medians_ms()).median  # doctest: +SKIP
+        >>> speedup(b.round_figures_ms(), a.round_figures_ms()).ratio  # doctest: +SKIP
         2.9
     """
     check_rounds(rounds)

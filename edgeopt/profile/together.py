@@ -8,11 +8,12 @@ What each model gets, in this order:
 3. energy: a meter's windows for this model alone (idle subtracted), or nothing yet for the estimate;
 4. latency, with every other model: R rounds, a fresh random order each round, a short slice
    each (`rounds.time_in_rounds`). p50/p90/mean/std over all the model's samples, and against
-   the baseline the per-round paired speed-up, its median and confidence interval
-   (`common.paired_stats`). The CPU time of the timed invokes prices the energy estimate;
+   the baseline the speed-up from the rounds: the ratio of the two models' quiet levels with a
+   paired bootstrap interval (`common.paired_stats`). The CPU time of the timed invokes, at its
+   quiet level too, prices the energy estimate;
 5. accuracy on the test data, through the same interpreter.
 
-Rows timed together carry the same `timing_session` and their per-round medians
+Rows timed together carry the same `timing_session` and their per-round figures
 (`latency_ms_rounds`), so the report can tell whether two of them differ significantly.
 """
 
@@ -27,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from edgeopt.common.errors import DataError
-from edgeopt.common.paired_stats import speedup
+from edgeopt.common.paired_stats import quiet_level, speedup
 from edgeopt.common.row import Row
 from edgeopt.profile.accuracy import check_eval_data, evaluate_tflite
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
@@ -81,8 +82,10 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
 
     Returns:
         One `Row` per path, in order (see `edgeopt.profile.profile_tflite` for the keys), plus
-        rounds, samples, latency_ms_rounds, cpu_ms_per_inference, timing_session and, against the
-        baseline, speedup_vs_baseline, speedup_ci_low, speedup_ci_high, speedup_baseline.
+        rounds, samples, latency_ms_rounds (per round, the slice's fast invoke), latency_ms_quiet
+        (their lower quartile), cpu_ms_per_inference (CPU time per invoke at its quiet level: what
+        the estimate bills), cpu_ms_per_inference_mean, timing_session and, against the baseline,
+        speedup_vs_baseline, speedup_ci_low, speedup_ci_high, speedup_baseline.
 
     Raises:
         ModelFileError: A model file is missing, corrupt, or cannot be loaded (before any timing).
@@ -149,8 +152,10 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
             extra={
                 "threads": threads, "runs": runs, "warmup": warmup, "rounds": rounds, "samples": latency.runs,
                 "latency_ms_min": latency.min_ms, "latency_noisy": latency.noisy,
-                "latency_ms_rounds": [round(m, 6) for m in timing.round_medians_ms()],
-                "cpu_ms_per_inference": timing.cpu_ms_per_inference(), "timing_session": session,
+                "latency_ms_rounds": [round(m, 6) for m in timing.round_figures_ms()],
+                "latency_ms_quiet": quiet_level(timing.round_figures_ms()),
+                "cpu_ms_per_inference": quiet_level(timing.cpu_ms_rounds()),
+                "cpu_ms_per_inference_mean": timing.cpu_ms_per_inference(), "timing_session": session,
                 "num_classes": info.num_classes, "input_shape": list(info.input_shape),
                 "input_dtype": info.input_dtype,
             },
@@ -165,7 +170,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
 
 
 def add_speedups(rows: list[Row], baseline: str | None) -> None:
-    """Set each row's paired speed-up over the baseline row (in place), from their per-round medians.
+    """Set each row's speed-up over the baseline row (in place), from their per-round figures.
 
     Example:
         >>> add_speedups(rows, "base_float32")  # doctest: +SKIP
@@ -179,5 +184,5 @@ def add_speedups(rows: list[Row], baseline: str | None) -> None:
                              speedup_baseline=None)
             continue
         ratio = speedup(base.extra["latency_ms_rounds"], row.extra["latency_ms_rounds"])
-        row.extra.update(speedup_vs_baseline=ratio and ratio.median, speedup_ci_low=ratio and ratio.low,
+        row.extra.update(speedup_vs_baseline=ratio and ratio.ratio, speedup_ci_low=ratio and ratio.low,
                          speedup_ci_high=ratio and ratio.high, speedup_baseline=base.name if ratio else None)

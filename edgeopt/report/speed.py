@@ -1,11 +1,11 @@
-"""Speed-ups as the table shows them: paired per-round ratios, their intervals, and ties.
+"""Speed-ups as the table shows them: from the interleaved rounds, with their intervals, and ties.
 
 Rows timed together (`edgeopt.profile.profile_tflites`) share a `timing_session` and carry their
-per-round median times (`latency_ms_rounds`). Between two such rows the per-round ratio is what
-compares them (`edgeopt.common.paired_stats`): its median is the speed-up, its interval the
-uncertainty, and an interval that includes 1 means the two are not significantly different. Rows
-not timed together (a Keras row, rows of different machines or runs) fall back to the ratio of their
-p50s, with no interval. Nothing here measures anything.
+per-round figures (`latency_ms_rounds`). Between two such rows `edgeopt.common.paired_stats` gives
+the speed-up (the ratio of their quiet levels) and its paired bootstrap interval; an interval that
+includes 1 means the two are not significantly different. Rows not timed together (a Keras row,
+rows of different machines or runs) fall back to the ratio of their p50s, with no interval. Nothing
+here measures anything.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def faster_cell(row: Row, base: Row | None, *, interval: bool = True) -> str:
     """
     ratio = paired_speedup(row, base) if base is not None else None
     if ratio is not None:
-        cell = f"{ratio.median:.2f}×"
+        cell = f"{ratio.ratio:.2f}×"
         return cell + (f" ({ratio.low:.2f}–{ratio.high:.2f})" if interval and ratio.wide and row is not base else "")
     if base is None or not base.latency_ms_p50 or not row.latency_ms_p50:
         return "n/a"
@@ -67,7 +67,7 @@ def fastest(candidates: list[Row], base: Row | None) -> Row | None:
     if all(timed_together(r, reference) for r in timed):
         ratios = {r.name: paired_speedup(r, reference) for r in timed}
         if all(ratio is not None for ratio in ratios.values()):
-            return max(timed, key=lambda r: ratios[r.name].median)
+            return max(timed, key=lambda r: ratios[r.name].ratio)
     return min(timed, key=lambda r: r.latency_ms_p50)
 
 
@@ -85,5 +85,4 @@ def interval_text(row: Row, base: Row) -> str:
     ratio = paired_speedup(row, base)
     if ratio is None or row is base:
         return ""
-    level = "95 % CI" if ratio.coverage >= 0.95 else f"{ratio.coverage:.0%} interval"
-    return f" ({level} {ratio.low:.2f}–{ratio.high:.2f} over {ratio.rounds} rounds)"
+    return f" (95 % CI {ratio.low:.2f}–{ratio.high:.2f} over {ratio.rounds} rounds)"

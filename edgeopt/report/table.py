@@ -169,8 +169,8 @@ def _tie_sentence(best: Row, tied: list[Row], base: Row) -> str:
         return ""
     listing = ", ".join(f"`{r.name}`" + ("" if r.accuracy is None or base.accuracy is None
                                           else f" ({100 * (r.accuracy - base.accuracy):+.2f} points)") for r in tied)
-    return (f" It ties with {listing}: the difference in time is not significant (per-round ratio's 95 % interval "
-            f"includes 1; marked {TIE_MARK} in the table).")
+    return (f" It ties with {listing}: the difference in time is not significant (the 95 % interval of their "
+            f"ratio includes 1; marked {TIE_MARK} in the table).")
 
 
 def _fastest_line(rows: list[Row], base: Row | None) -> list[str]:
