@@ -73,7 +73,7 @@ def test_paired_speedup_recovers_the_true_ratio_through_a_known_drift_and_step()
     machine = FakeMachine(drift_and_step)
     base, fast = timed(machine, [60 * US, 20 * US])
     ratio = speedup(base.round_figures_ms(), fast.round_figures_ms())
-    # Every round holds both models a moment apart: their quiet quarters lie in the same stretch of time.
+    # Every round holds both models a moment apart: their quiet rounds lie in the same stretches of time.
     assert ratio.ratio == pytest.approx(3.0, rel=0.02)
     assert ratio.low <= 3.0 * 1.02 and ratio.high >= 3.0 * 0.98 and ratio.high / ratio.low < 1.1
     assert ratio.significant and ratio.rounds == 20
@@ -151,7 +151,7 @@ def test_cpu_time_excludes_the_time_the_os_gave_other_processes():
 
 
 def test_the_quiet_level_and_the_interval_are_the_same_for_the_same_rounds():
-    assert quiet_level([1.0, 1.4, 1.0, 1.4, 1.4, 1.0, 1.4, 1.4]) == 1.0
+    assert quiet_level([1.0, 1.4, 1.0, 1.4, 1.4, 1.0, 1.4, 1.4, 1.4, 1.4]) == 1.0
     rounds_a, rounds_b = [2.0, 2.1, 1.9, 2.0, 2.6, 2.0], [1.0, 1.0, 1.0, 1.1, 1.3, 0.9]
     first, again = ratio_of_rounds(rounds_a, rounds_b), ratio_of_rounds(rounds_a, rounds_b)
     assert first == again and first.low <= first.ratio <= first.high and first.rounds == 6

@@ -83,7 +83,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
     Returns:
         One `Row` per path, in order (see `edgeopt.profile.profile_tflite` for the keys), plus
         rounds, samples, latency_ms_rounds (per round, the slice's fast invoke), latency_ms_quiet
-        (their lower quartile), cpu_ms_per_inference (CPU time per invoke at its quiet level: what
+        (their 10th percentile), cpu_ms_per_inference (CPU time per invoke at its quiet level: what
         the estimate bills), cpu_ms_per_inference_mean, timing_session and, against the baseline,
         speedup_vs_baseline, speedup_ci_low, speedup_ci_high, speedup_baseline.
 
