@@ -3,9 +3,12 @@
 A shared machine's speed wanders (neighbours, frequency steps, drift) by up to 2× between minutes
 (DESIGN.md §5): a model timed alone at its own moment cannot be compared with another timed a
 minute later. Here every model is timed in each of R rounds, in a fresh random order per round
-(Google Benchmark's random interleaving), for a short slice: a few untimed invokes to refill the
-caches the other models used, then timed invokes until the slice holds both its share of `runs`
-and `slice_s` seconds. A round lasts a few milliseconds per model, so its models see one state of
+(Google Benchmark's random interleaving), for a short slice: untimed invokes first, for `slice_s`
+seconds (and at least its share of `warmup`), then timed invokes until the slice holds both its
+share of `runs` and `slice_s` seconds. The untimed part is not a formality: measured on this
+project's VM, fashion_full's float32 base took 150 µs on its first invoke after the other models
+had run and came down in steps to its steady 71 µs only after about 60 invokes (5 ms); the int8
+rows were steady at once. A round lasts a few milliseconds per model, so its models see one state of
 the machine, and every state the machine passes through is seen by every model
 (`edgeopt.common.paired_stats` turns the rounds into speed ratios and intervals).
 
@@ -27,7 +30,7 @@ from typing import Callable, Sequence
 
 from edgeopt.common.errors import EdgeoptError
 
-SLICE_S = 0.005  # the shortest timed slice of one model in one round
+SLICE_S = 0.005  # the shortest untimed warm-up, and the shortest timed slice, of one model in one round
 SLICE_QUANTILE = 0.10  # a round's figure for a model: this quantile of its slice (preemptions land above)
 MAX_SLICE_INVOKES = 1_000_000  # a stopped clock cannot hold a slice forever
 
@@ -65,9 +68,13 @@ class RoundTimes:
         """
         return [sorted(samples)[int(SLICE_QUANTILE * (len(samples) - 1))] / 1e6 for samples in self.samples_ns]
 
-    def cpu_ms_rounds(self) -> list[float]:
-        """Each round's CPU time per timed invoke, in ms."""
-        return [cpu / len(samples) / 1e6 for cpu, samples in zip(self.cpu_ns, self.samples_ns)]
+    def cpu_per_wall_rounds(self) -> list[float]:
+        """Each round's CPU time over the wall-clock time of its timed invokes.
+
+        About 1 for one interpreter thread when the OS left it alone (less when it ran someone
+        else in between), about the number of busy threads for more.
+        """
+        return [cpu / max(1, sum(samples)) for cpu, samples in zip(self.cpu_ns, self.samples_ns)]
 
     def cpu_ms_per_inference(self) -> float:
         """CPU time per timed invoke, in ms, over all rounds."""
@@ -99,8 +106,8 @@ def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs
         rounds: Rounds (>= 1).
         runs: Timed invokes per model in all, at least: each slice holds ceil(runs / rounds).
         warmup: Untimed invokes per model before the first round; each slice then starts
-            with ceil(warmup / rounds) untimed invokes of its own (cache refill).
-        slice_s: A slice also lasts at least this long (seconds).
+            with untimed invokes of its own: ceil(warmup / rounds), and at least `slice_s` seconds.
+        slice_s: A slice's untimed start, and its timed part, each last at least this long (s).
         seed: Seeds the rounds' orders (the same seed gives the same orders).
         clock: Wall clock in ns.
         cpu_clock: CPU-time clock in ns (`time.thread_time_ns` when the interpreter runs on the
@@ -147,8 +154,10 @@ def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs
 
 def _slice(invoke: Callable[[], object], at_least: int, warmup: int, slice_ns: int,
            clock: Callable[[], int], cpu_clock: Callable[[], int]) -> tuple[tuple[int, ...], int]:
-    for _ in range(warmup):
+    start, done = clock(), 0
+    while (done < warmup or clock() - start < slice_ns) and done < MAX_SLICE_INVOKES:
         invoke()
+        done += 1
     durations = []
     append = durations.append
     cpu_start = cpu_clock()
