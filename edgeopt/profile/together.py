@@ -28,9 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from edgeopt.common.errors import DataError
-import statistics
-
-from edgeopt.common.paired_stats import quiet_level, speedup
+from edgeopt.common.paired_stats import QUIET_QUANTILE, quiet_level, speedup
 from edgeopt.common.row import Row
 from edgeopt.profile.accuracy import check_eval_data, evaluate_tflite
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
@@ -174,21 +172,20 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
 
 def quiet_cpu_ms(figures_ms: list[float], cpu_per_wall: list[float]) -> float:
     """CPU time of an inference the machine left alone: the quiet-level time × the CPU time per
-    wall-clock time the interpreter's threads used in the rounds at or below that level.
+    wall-clock time the interpreter's threads reached in the rounds the OS preempted them least.
 
-    The CPU clock is read once per slice, so a slice's CPU time per invoke carries whatever
-    slowed part of it; its ratio to the same invokes' wall-clock time does not (a neighbour on the
-    same core slows both alike), and a thread the OS preempted shows as a ratio below 1. Measured
-    on the EPYC VM under a neighbour busy half the time, six profiles agreed on the rows' CPU time
-    relative to the base within 3 % this way, 9 % with each round's CPU time per invoke.
+    Both ends are taken where the neighbours interfered least, each on its own: the time at its
+    10th percentile over the rounds, the CPU/wall ratio at its 90th (about 1 for one thread, about
+    the busy threads for more; lower in a round where the OS ran someone else in between). The CPU
+    clock is read once per slice, so a slice's CPU time per invoke carries whatever slowed part of
+    it, and the rounds with the fastest invokes are not those with the fewest preemptions (measured
+    on the EPYC VM under a neighbour: the quietest rounds by time had a CPU/wall ratio of 0.3–0.5).
 
     Example:
-        >>> quiet_cpu_ms([0.10, 0.14, 0.10, 0.15, 0.10], [1.0, 0.6, 1.0, 0.7, 1.0])
+        >>> round(quiet_cpu_ms([0.10, 0.14, 0.10, 0.15, 0.10], [0.5, 0.6, 1.0, 0.7, 1.0]), 6)
         0.1
     """
-    level = quiet_level(figures_ms)
-    quiet = [share for figure, share in zip(figures_ms, cpu_per_wall) if figure <= level] or cpu_per_wall
-    return level * statistics.median(quiet)
+    return quiet_level(figures_ms) * float(np.quantile(np.asarray(cpu_per_wall, dtype=float), 1 - QUIET_QUANTILE))
 
 
 def add_speedups(rows: list[Row], baseline: str | None) -> None:
