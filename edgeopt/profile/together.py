@@ -85,7 +85,8 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
         rounds, samples, latency_ms_rounds (per round, the slice's fast invoke), latency_ms_quiet
         (their 10th percentile), cpu_ms_per_inference (the CPU time of an undisturbed inference,
         `quiet_cpu_ms`: what the estimate bills), cpu_ms_per_inference_mean (all timed invokes'
-        CPU time per invoke), timing_session and, against the baseline,
+        CPU time per invoke), cpu_per_wall_max (the threads' largest CPU/wall ratio over the
+        rounds), timing_session and, against the baseline,
         speedup_vs_baseline, speedup_ci_low, speedup_ci_high, speedup_baseline.
 
     Raises:
@@ -155,8 +156,9 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
                 "latency_ms_min": latency.min_ms, "latency_noisy": latency.noisy,
                 "latency_ms_rounds": [round(m, 6) for m in timing.round_figures_ms()],
                 "latency_ms_quiet": quiet_level(timing.round_figures_ms()),
-                "cpu_ms_per_inference": quiet_cpu_ms(timing.round_figures_ms(), timing.cpu_per_wall_rounds()),
-                "cpu_ms_per_inference_mean": timing.cpu_ms_per_inference(), "timing_session": session,
+                "cpu_ms_per_inference": quiet_cpu_ms(timing.round_figures_ms(), timing.cpu_per_wall_rounds(), threads),
+                "cpu_ms_per_inference_mean": timing.cpu_ms_per_inference(),
+                "cpu_per_wall_max": max(timing.cpu_per_wall_rounds(), default=None), "timing_session": session,
                 "num_classes": info.num_classes, "input_shape": list(info.input_shape),
                 "input_dtype": info.input_dtype,
             },
@@ -170,25 +172,29 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
     return rows
 
 
-def quiet_cpu_ms(figures_ms: list[float], cpu_per_wall: list[float]) -> float:
-    """CPU time of an inference the machine left alone: the quiet-level time × the CPU time per
-    wall-clock time the interpreter's threads reached in the round the OS preempted them least.
+def quiet_cpu_ms(figures_ms: list[float], cpu_per_wall: list[float], threads: int) -> float:
+    """CPU time of an inference the machine left alone: its quiet-level time × its threads' CPU/wall ratio.
 
-    Both factors are taken where the neighbours interfered least, each on its own. The time: its
-    10th percentile over the rounds (`quiet_level`). The CPU/wall ratio of a slice (about 1 for one
-    thread, about the busy threads for more) only falls when the OS runs someone else in between,
-    and never exceeds the undisturbed ratio (plus the loop's own overhead), so its largest value
-    over the rounds is the undisturbed one. Measured on the EPYC VM at a load average of 5 on 2
-    cores: one thread's largest ratio over 60 rounds was 1.01–1.03 for every model, its median
-    0.45–0.58; the quietest rounds by time were among the most preempted, and a slice's CPU time
-    per invoke carries whatever slowed part of the slice (profiles agreed on it within 9 %, against
-    3 % for this).
+    The time is the 10th percentile over the rounds of each round's fast invoke (`quiet_level`): an
+    invoke the OS did not interrupt and no neighbour slowed, so with one interpreter thread, which
+    runs the whole graph on the calling thread, its wall-clock time is its CPU time (ratio 1). With
+    worker threads the ratio is measured: the process's CPU time over the wall-clock time of a
+    slice's invokes, which only falls when the OS runs someone else in between, so its largest
+    value over the rounds is the undisturbed one (a lower bound when every slice was preempted).
+
+    Why not each slice's CPU time per invoke: the CPU clock is read once per slice, so it carries
+    whatever slowed part of the slice, and the profiles of one run folder under a neighbour agreed
+    on it within 9 %, against 3 % for this. Why not the ratio of the quietest rounds: at a load
+    average of 5 on the 2-core VM they were among the most preempted (ratios 0.3–0.5), and at 9 no
+    5 ms slice of some models ran unpreempted (largest ratio 0.72).
 
     Example:
-        >>> round(quiet_cpu_ms([0.10, 0.14, 0.10, 0.15, 0.10], [0.5, 0.6, 1.0, 0.7, 0.4]), 6)
+        >>> round(quiet_cpu_ms([0.10, 0.14, 0.10, 0.15, 0.10], [0.5, 0.6, 1.0, 0.7, 0.4], 1), 6)
         0.1
+        >>> round(quiet_cpu_ms([0.10, 0.14, 0.10, 0.15, 0.10], [1.2, 1.9, 1.0, 0.7, 1.5], 2), 6)
+        0.19
     """
-    return quiet_level(figures_ms) * max(cpu_per_wall, default=1.0)
+    return quiet_level(figures_ms) * (1.0 if threads == 1 else max(cpu_per_wall, default=1.0))
 
 
 def add_speedups(rows: list[Row], baseline: str | None) -> None:
