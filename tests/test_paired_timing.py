@@ -213,3 +213,18 @@ def test_rows_not_timed_together_fall_back_to_p50_ratios_without_marks():
     assert "2.00×" in table and "≈" not in table
     line = next(line for line in best_within_budget([a, b], "a", 1.0) if "Lowest latency" in line or "Fastest" in line)
     assert "`b` — 2.00× faster" in line and "CI" not in line and "ties" not in line
+
+
+def test_rows_timed_together_are_ranked_by_the_rounds_and_others_by_p50():
+    from edgeopt.report.speed import fastest
+
+    together = {"timing_session": "s"}
+    base = Row("base", "b", "tflite", latency_ms_p50=1.0, extra={**together, "latency_ms_rounds": [1.0] * 10})
+    # p50 says `noisy` (hit by a neighbour late in its rounds), its quiet rounds say `quick`
+    quick = Row("quick", "q", "tflite", latency_ms_p50=0.6, extra={**together, "latency_ms_rounds": [0.5] * 10})
+    noisy = Row("noisy", "n", "tflite", latency_ms_p50=0.55,
+                extra={**together, "latency_ms_rounds": [0.55] * 5 + [0.8] * 5})
+    keras = Row("keras", "k", "keras", latency_ms_p50=3.0)
+    assert fastest([base, quick, noisy, keras], base).name == "quick"
+    assert fastest([base, keras], base).name == "base"
+    assert fastest([keras, Row("k2", "k", "keras", latency_ms_p50=2.0)], keras).name == "k2"

@@ -53,7 +53,11 @@ def faster_cell(row: Row, base: Row | None, *, interval: bool = True) -> str:
 
 
 def fastest(candidates: list[Row], base: Row | None) -> Row | None:
-    """The fastest candidate: by paired speed-up when all were timed together, else by p50.
+    """The fastest candidate: among rows timed together by speed-up from the rounds, else by p50.
+
+    The rows timed together with the baseline (or, if it was not timed with them, with the first
+    candidate that was timed in rounds) are ranked by their paired speed-up; any other row (a Keras
+    row, say) wins only with a lower p50 than theirs.
 
     Example:
         >>> rows = [Row("a", "a", "tflite", latency_ms_p50=2.0), Row("b", "b", "tflite", latency_ms_p50=1.0)]
@@ -63,12 +67,18 @@ def fastest(candidates: list[Row], base: Row | None) -> Row | None:
     timed = [r for r in candidates if r.latency_ms_p50 is not None]
     if not timed:
         return None
-    reference = base if base is not None and all(timed_together(r, base) for r in timed) else timed[0]
-    if all(timed_together(r, reference) for r in timed):
-        ratios = {r.name: paired_speedup(r, reference) for r in timed}
-        if all(ratio is not None for ratio in ratios.values()):
-            return max(timed, key=lambda r: ratios[r.name].ratio)
-    return min(timed, key=lambda r: r.latency_ms_p50)
+    in_rounds = [r for r in timed if r.extra.get("latency_ms_rounds")]
+    reference = base if base is not None and base.extra.get("latency_ms_rounds") else \
+        (in_rounds[0] if in_rounds else None)
+    group = [r for r in timed if reference is not None and (r is reference or timed_together(r, reference))]
+    ratios = {r.name: paired_speedup(r, reference) for r in group}
+    group = [r for r in group if ratios[r.name] is not None]
+    best = max(group, key=lambda r: ratios[r.name].ratio) if group else None
+    others = [r for r in timed if r not in group]
+    other = min(others, key=lambda r: r.latency_ms_p50) if others else None
+    if best is None or (other is not None and other.latency_ms_p50 < best.latency_ms_p50):
+        return other
+    return best
 
 
 def ties(best: Row, rows: list[Row]) -> list[Row]:
