@@ -79,3 +79,18 @@ def test_other_profile_settings_or_force_measure_again(run_folder):
     run_folder.recipe.profile = ProfileSpec(runs=20, warmup=2, rounds=5, energy="estimate")
     rows, log = profile(run_folder, plan)
     assert "reusing" not in log and len(rows[0].extra["latency_ms_rounds"]) == 5
+
+
+def test_a_hook_sees_each_warm_interpreter_at_batch_one_before_accuracy(tiny_tflite_models):
+    from edgeopt.profile import profile_tflites
+
+    m, seen = tiny_tflite_models, []
+
+    def hook(path, interpreter, row):
+        seen.append((row.name, int(interpreter.get_input_details()[0]["shape"][0]), row.accuracy))
+        row.extra["per_op"] = ["conv", "mean", "dense"]
+
+    rows = profile_tflites([m.float32, m.int8], x_test=m.x, y_test=m.keras_labels, runs=10, rounds=2, warmup=1,
+                           energy="off", hook=hook)
+    assert seen == [("tiny_float32", 1, None), ("tiny_int8", 1, None)]
+    assert all(r.accuracy is not None and r.extra["per_op"] for r in rows)

@@ -11,7 +11,8 @@ What each model gets, in this order:
    the baseline the speed-up from the rounds: the ratio of the two models' quiet levels with a
    paired bootstrap interval (`common.paired_stats`). The CPU time of the timed invokes, at its
    quiet level too, prices the energy estimate;
-5. accuracy on the test data, through the same interpreter.
+5. whatever a `hook` adds (a per-op profile, say), on the same warm interpreter;
+6. accuracy on the test data, through the same interpreter.
 
 Rows timed together carry the same `timing_session` and their per-round figures
 (`latency_ms_rounds`), so the report can tell whether two of them differ significantly.
@@ -77,7 +78,8 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
         known_accuracy: Row name -> accuracy already measured on this very file and data (a
             resumed run): not measured again.
         seed: Seeds the rounds' orders.
-        hook: Called per model after the rounds with (path, interpreter, row).
+        hook: Called per model after the rounds, before accuracy, with (path, interpreter, row): the
+            interpreter as timed (batch 1, warm), the row with every figure but accuracy.
         log_fn: Progress lines.
 
     Returns:
@@ -139,16 +141,11 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
                              log_fn=log_fn)
     session = uuid.uuid4().hex[:12]
     rows = []
-    for path, name, info, interpreter, timing, energy_result in zip(paths, names, infos, interpreters, timings,
-                                                                    energies):
+    for path, name, info, timing, energy_result in zip(paths, names, infos, timings, energies):
         latency = LatencyStats.from_samples_ns(timing.all_samples_ns, warmup=warmup, threads=threads)
-        accuracy = known_accuracy.get(name)
-        if x_test is not None and name not in known_accuracy:
-            log_fn(f"  accuracy of {name}")
-            accuracy = evaluate_tflite(path, x_test, y_test, threads=threads, interpreter=interpreter)
         row = Row(
             name=name, path=str(path), format="tflite", dtype=info.dtype, params=info.params, macs=info.macs,
-            size_bytes=info.size_bytes, gzip_bytes=info.gzip_bytes, accuracy=accuracy,
+            size_bytes=info.size_bytes, gzip_bytes=info.gzip_bytes, accuracy=known_accuracy.get(name),
             latency_ms_p50=latency.p50_ms, latency_ms_p90=latency.p90_ms, latency_ms_mean=latency.mean_ms,
             latency_ms_std=latency.std_ms,
             extra={
@@ -166,9 +163,12 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
         apply_energy(row, energy_result)
         rows.append(row)
     add_speedups(rows, baseline)
-    if hook is not None:
-        for path, interpreter, row in zip(paths, interpreters, rows):
+    for path, interpreter, row in zip(paths, interpreters, rows):
+        if hook is not None:  # before accuracy, which may resize the interpreter to a batch
             hook(path, interpreter, row)
+        if x_test is not None and row.name not in known_accuracy:
+            log_fn(f"  accuracy of {row.name}")
+            row.accuracy = evaluate_tflite(path, x_test, y_test, threads=threads, interpreter=interpreter)
     return rows
 
 
