@@ -111,7 +111,7 @@ def profile(
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
-    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help=f"interleaved timing rounds: every model timed once per round, in a fresh random order (default: {PROFILE_DEFAULTS['rounds']}; a run folder: the run's)"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help=f"interleaved timing rounds, at most --runs: every model timed once per round, in a fresh random order (default: {PROFILE_DEFAULTS['rounds']}; a run folder: the run's)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(

@@ -228,3 +228,8 @@ def test_rows_timed_together_are_ranked_by_the_rounds_and_others_by_p50():
     assert fastest([base, quick, noisy, keras], base).name == "quick"
     assert fastest([base, keras], base).name == "base"
     assert fastest([keras, Row("k2", "k", "keras", latency_ms_p50=2.0)], keras).name == "k2"
+
+
+def test_there_are_no_more_rounds_than_timed_invokes_asked_for():
+    times = timed(FakeMachine(), [10 * US, 20 * US], rounds=60, runs=5, warmup=0)
+    assert [t.rounds for t in times] == [5, 5] and all(len(s) >= 1 for s in times[0].samples_ns)

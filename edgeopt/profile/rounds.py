@@ -103,7 +103,7 @@ def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs
 
     Args:
         invokes: One inference per model (inputs already set).
-        rounds: Rounds (>= 1).
+        rounds: Rounds (>= 1); no more than `runs` are run (a quick profile, `runs: 5`, stays quick).
         runs: Timed invokes per model in all, at least: each slice holds ceil(runs / rounds).
         warmup: Untimed invokes per model before the first round; each slice then starts
             with untimed invokes of its own: ceil(warmup / rounds), and at least `slice_s` seconds.
@@ -123,6 +123,7 @@ def time_in_rounds(invokes: Sequence[Callable[[], object]], *, rounds: int, runs
         2.9
     """
     check_rounds(rounds)
+    rounds = max(1, min(rounds, runs))
     per_slice = max(1, math.ceil(runs / rounds))
     slice_warmup = math.ceil(warmup / rounds)
     slice_ns = int(slice_s * 1e9)

@@ -69,7 +69,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
         energy: One of `edgeopt.profile.energy.ENERGY_METHODS`.
         energy_window_s: Length of each meter idle/inference window.
         energy_windows: Meter windows of each kind (>= 3).
-        rounds: Interleaved timing rounds (>= 1).
+        rounds: Interleaved timing rounds (>= 1; at most `runs`).
         breakdown: Add the 45 nm model's per-operator energy as `extra["energy_breakdown"]`.
         cpu_watts: The CPU package's power (TDP) in W for the estimate; None: CodeCarbon's table.
         energy_rail: Rail(s) of a power-sensor meter, comma-separated; None: the meter's default.
@@ -135,7 +135,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
                                breakdown=breakdown, info=info, cpu_watts=cpu_watts, rail=energy_rail,
                                interpreter=interpreter)
                 for path, info, interpreter in zip(paths, infos, interpreters)]
-    log_fn(f"timing {len(paths)} model(s) together: {rounds} interleaved rounds, {threads} thread(s)")
+    log_fn(f"timing {len(paths)} model(s) together: {min(rounds, runs)} interleaved rounds, {threads} thread(s)")
     timings = time_in_rounds([it.invoke for it in interpreters], rounds=rounds, runs=runs, warmup=warmup,
                              seed=seed, cpu_clock=time.thread_time_ns if threads == 1 else time.process_time_ns,
                              log_fn=log_fn)
@@ -149,7 +149,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
             latency_ms_p50=latency.p50_ms, latency_ms_p90=latency.p90_ms, latency_ms_mean=latency.mean_ms,
             latency_ms_std=latency.std_ms,
             extra={
-                "threads": threads, "runs": runs, "warmup": warmup, "rounds": rounds, "samples": latency.runs,
+                "threads": threads, "runs": runs, "warmup": warmup, "rounds": timing.rounds, "samples": latency.runs,
                 "latency_ms_min": latency.min_ms, "latency_noisy": latency.noisy,
                 "latency_ms_rounds": [round(m, 6) for m in timing.round_figures_ms()],
                 "latency_ms_quiet": quiet_level(timing.round_figures_ms()),

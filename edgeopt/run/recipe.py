@@ -69,7 +69,8 @@ class ProfileSpec(_Strict):
     runs: int = Field(PROFILE_DEFAULTS["runs"], ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(PROFILE_DEFAULTS["warmup"], ge=0, le=100_000, description="untimed invokes first")
     rounds: int = Field(PROFILE_DEFAULTS["rounds"], ge=1, le=10_000,
-                        description="interleaved timing rounds: every .tflite row timed once per round, in random order")
+                        description="interleaved timing rounds (at most `runs`): every .tflite row timed once per round, "
+                        "in random order")
     threads: int = Field(PROFILE_DEFAULTS["threads"], ge=1, le=256, description="interpreter threads")
     energy: str = Field(
         PROFILE_DEFAULTS["energy"], description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
