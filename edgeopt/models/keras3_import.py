@@ -155,9 +155,10 @@ def _copy_weights(original, model: keras.Model, sources: dict[str, tuple[str, ..
 
 
 def _probe(model: keras.Model, probe: np.ndarray | None, seed: int) -> np.ndarray:
-    if probe is not None:
-        return np.asarray(probe, dtype=np.float32)
     shape = tuple(int(d) if d else 1 for d in model.input_shape[1:])
+    if probe is not None and tuple(np.shape(probe)[1:]) == shape:
+        return np.asarray(probe, dtype=np.float32)
+    # No samples, or samples of another shape (the caller's shape check will say so): seeded noise.
     return np.random.default_rng(seed).uniform(0.0, 1.0, (16, *shape)).astype(np.float32)
 
 
