@@ -52,6 +52,7 @@ def input_layer_notes(model: keras.Model, scaling: InputScaling) -> list[str]:
             scale, offset = _scalar(layer.scale), _scalar(layer.offset)
             described = f"Rescaling(scale={scale:g}, offset={offset:g})"
             out = sorted((lo * scale + offset, hi * scale + offset))
+            span = out[1] - out[0]
             target = (0.0, 1.0) if offset >= 0 else (-1.0, 1.0)
             suggestion = sorted(((target[0] - offset) / scale, (target[1] - offset) / scale)) if scale else None
         elif isinstance(layer, keras.layers.Normalization):
@@ -61,6 +62,7 @@ def input_layer_notes(model: keras.Model, scaling: InputScaling) -> list[str]:
             described = f"Normalization(mean {_short(mean)}, std {_short(std)})"
             ends = np.concatenate([(lo - mean) / std, (hi - mean) / std])
             out = [float(ends.min()), float(ends.max())]
+            span = float(np.median((hi - lo) / std))  # per channel: channel means differ, spans do not
             suggestion = None
             if scaling.mean is not None or scaling.std is not None:
                 notes.append(f"warning: data.mean / data.std normalise the inputs and the model's first layer, "
@@ -68,7 +70,6 @@ def input_layer_notes(model: keras.Model, scaling: InputScaling) -> list[str]:
                              "them unless that is meant.")
         else:
             continue
-        span = out[1] - out[0]
         line = (f"the model begins with {described} ('{layer.name}'): edgeopt feeds it [{lo:g}, {hi:g}] "
                 f"({scaling.describe()}), which it maps to [{out[0]:.3g}, {out[1]:.3g}]")
         if _SPAN_OK[0] <= span <= _SPAN_OK[1]:
