@@ -162,3 +162,23 @@ def test_the_run_log_says_how_pixels_are_scaled(tmp_path):
     with pytest.raises(ModelFileError):  # no model: the data line came first
         run_recipe(recipe, tmp_path / "out", log_fn=lines.append)
     assert "pixels 0–255 → [-1, 1]" in lines[0]
+
+
+@pytest.mark.parametrize("value, needle", [("0-255", "--input-range must be two numbers LO,HI"),
+                                           ("255,0", "lo < hi")])
+def test_profile_input_range_option_is_checked(tmp_path, tiny_tflite_models, value, needle):
+    write_npz(tmp_path / "d.npz")
+    result = edgeopt("profile", tiny_tflite_models.float32, "--data", "npz", "--data-path", tmp_path / "d.npz",
+                     "--input-range", value, "--runs", "2")
+    assert_user_error(result, needle)
+
+
+def test_profile_scales_its_dataset_by_input_range(tmp_path, tiny_tflite_models):
+    pixels = (tiny_tflite_models.x * 255).round().astype(np.uint8)[..., 0]
+    np.savez(tmp_path / "d.npz", x_train=pixels, y_train=tiny_tflite_models.y, x_test=pixels,
+             y_test=tiny_tflite_models.y)
+    unit, scaled = (json.loads(edgeopt("profile", tiny_tflite_models.float32, "--data", "npz", "--data-path",
+                                       tmp_path / "d.npz", "--json", "--runs", "2", "--energy", "off",
+                                       *extra).stdout)["rows"][0]["accuracy"]
+                    for extra in ((), ("--input-range", "0,255")))
+    assert unit > 0.8 and scaled < unit  # the same model fed 0–255 where it expects [0, 1]
