@@ -64,6 +64,7 @@ def residual_keras3_model():
 @pytest.fixture(scope="module")
 def residual_file(tmp_path_factory):
     model = residual_keras3_model()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")  # a compile_config in the file
     return model, _save(model, tmp_path_factory.mktemp("k3") / "residual.keras")
 
 
@@ -73,6 +74,10 @@ PIXELS = np.random.default_rng(1).uniform(0, 255, (32, 8, 8, 1)).astype(np.float
 def test_a_keras3_file_loads_with_the_same_outputs(residual_file, tmp_path):
     original, path = residual_file
     assert json.loads(zipfile.ZipFile(path).read("metadata.json"))["keras_version"].startswith("3.")
+    config = zipfile.ZipFile(path).read("config.json").decode()
+    for trap in ('"batch_shape"', '"class_name": "DTypePolicy"', '"build_config"', '"compile_config"',
+                 '"hard_silu"', '"hard_sigmoid"', '"leaky_relu"', '"negative_slope"'):
+        assert trap in config  # what tf_keras cannot read is really in the file under test
     diff, loaded = _max_diff(original, path, PIXELS)
     assert diff < 1e-5
     assert isinstance(loaded, keras.Model) and type(loaded).__module__.startswith("tf_keras")

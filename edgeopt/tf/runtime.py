@@ -35,9 +35,15 @@ def keras3():
     and it shares this process's TensorFlow with tf_keras. Imported on first use: it costs
     seconds, and only a Keras 3 file needs it (edgeopt.models.keras3_import).
     """
-    with native_output_captured():
-        import keras as keras_3
+    try:
+        with native_output_captured():
+            import keras as keras_3
+    except ModuleNotFoundError as exc:
+        from edgeopt.common.train_extra import missing_extra
 
+        if exc.name != "keras":
+            raise
+        raise missing_extra("reading Keras 3 model files", ["keras"]) from None
     return keras_3
 
 
