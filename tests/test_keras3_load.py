@@ -224,3 +224,29 @@ def test_a_keras3_only_activation_is_refused_by_name(tmp_path):
 
     with pytest.raises(ModelFileError, match=r"layer 'out' \(Dense\) uses activation 'squareplus'"):
         load_keras_model(path)
+
+
+def test_an_adapted_normalization_keeps_its_statistics(tmp_path):
+    data = np.random.default_rng(7).normal([100.0, 50.0], [30.0, 5.0], (64, 3, 3, 2)).astype(np.float32)
+    norm = L.Normalization()
+    norm.adapt(data)
+    x = k3.Input((3, 3, 2))
+    model = k3.Model(x, L.Dense(2)(L.Flatten()(norm(x))))
+    assert _max_diff(model, _save(model, tmp_path / "norm.keras"), data[:8])[0] < 1e-5
+
+
+def test_a_lambda_layer_and_a_damaged_config_are_refused_not_crashed(tmp_path):
+    from edgeopt.models.keras_io import load_keras_model
+
+    x = k3.Input((4,))
+    path = _save(k3.Model(x, L.Lambda(lambda t: t * 2, name="code")(x)), tmp_path / "lambda.keras")
+    with pytest.raises(ModelFileError, match=r"layer 'code' \(Lambda\) is a Lambda layer"):
+        load_keras_model(path)
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, b'{"class_name": "Functional", "config": {"layers": [{"name": 3}]}}'
+                         if item == "config.json" else data)
+    with pytest.raises(ModelFileError, match="shape edgeopt does not know|does not connect|cannot be carried"):
+        load_keras_model(damaged)

@@ -96,7 +96,12 @@ def import_keras3(path: str | Path, probe: np.ndarray | None = None, seed: int =
     if not isinstance(raw, dict) or "config" not in raw:
         raise ModelFileError(f"{path}: its config is not a Keras model (no `config` key). Save it again with "
                              "`model.save('model.keras')`.")
-    graph = flatten_keras3(raw["config"], raw.get("class_name", "Functional"))
+    try:
+        graph = flatten_keras3(raw["config"], raw.get("class_name", "Functional"))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a config of another shape
+        raise ModelFileError(f"{path} (Keras {version}): its model config has a shape edgeopt does not know "
+                             f"({type(exc).__name__}: {exc}). Save it again with `model.save('model.keras')`; if "
+                             "it still fails, please report it with the model's config.json.") from None
     if graph.findings.problems:
         custom = any("tf_keras twin" in p for p in graph.findings.problems)
         raise ModelFileError(f"{path} (Keras {version}) cannot be carried into tf_keras, which edgeopt's stages "

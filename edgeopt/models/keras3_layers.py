@@ -87,6 +87,11 @@ def translate_layer(entry: dict, label: str, findings: Findings) -> dict | None:
         findings: Problems and notes are added here; None is returned after a problem.
     """
     class_name = entry["class_name"]
+    if class_name == "Lambda":
+        findings.problems.append(f"{label} is a Lambda layer: Python code stored in the file, which edgeopt "
+                                 "neither runs from a file nor can translate. Replace it by a standard layer or a "
+                                 "registered custom layer")
+        return None
     cls = tf_keras_class(class_name, entry.get("registered_name"))
     if cls is None:
         where = entry.get("registered_name") or f"{entry.get('module')}.{class_name}"

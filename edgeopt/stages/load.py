@@ -37,8 +37,8 @@ def load(params: LoadParams, ctx: StageContext, source: Artifact | None) -> Arti
         probe = ctx.dataset.calibration_samples(PROBE_SAMPLES, ctx.seed)
         model, facts = import_keras3(full, probe=probe, seed=ctx.seed)
         ctx.log(f"  Keras {facts['keras_version']} file: translated into tf_keras ({facts['layers']} layers, "
-                f"{facts['translate_seconds']:.1f} s); outputs equal Keras 3's on {facts['compared_on']} training "
-                f"images within {facts['max_abs_diff']:.2g} (max |Δ|)")
+                f"{facts['translate_seconds']:.1f} s); outputs match Keras 3's on {facts['compared_on']} training "
+                f"images: max |Δ| = {facts['max_abs_diff']:.2g}")
         for note in facts["notes"]:
             ctx.log(f"  note: {note}")
         info["keras3"] = facts
