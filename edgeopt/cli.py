@@ -102,6 +102,19 @@ def run(
         typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
+def _scaling_option(value: str | None):
+    """`--input-range LO,HI` as an InputScaling (None: the default [0, 1])."""
+    from edgeopt.data.scaling import InputScaling
+
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(part) for part in value.split(","))
+    except ValueError:
+        raise EdgeoptError(f"--input-range must be two numbers LO,HI, e.g. 0,255 or -1,1. Received: {value!r}") from None
+    return InputScaling((lo, hi))
+
+
 @app.command()
 @user_errors_exit_2
 def profile(
@@ -109,6 +122,9 @@ def profile(
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
+    input_range: Optional[str] = typer.Option(None, "--input-range", metavar="LO,HI",
+                                              help="the range the model takes pixels in, e.g. 0,255 or -1,1 "
+                                                   "(default 0,1; a recipe's data.input_range)"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help=f"interleaved timing rounds, at most --runs: every model timed once per round, in a fresh random order (default: {PROFILE_DEFAULTS['rounds']}; a run folder: the run's)"),
@@ -151,9 +167,9 @@ def profile(
         if len(models) > 1:
             raise EdgeoptError("give one run folder, or .tflite files, not both: "
                                + ", ".join(str(m) for m in models if m.is_dir()) + " is a folder.")
-        if data or data_path or limit_test:
-            raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
-                               "the test split it carries (data/test.npz), the images the host measured.")
+        if data or data_path or limit_test or input_range:
+            raise EdgeoptError("--data, --data-path, --limit-test and --input-range do not apply to a run folder: it "
+                               "is measured on the test split it carries (data/test.npz), the inputs the host measured.")
         return _profile_run_folder(models[0], options, device_name, as_json, breakdown)
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
@@ -166,7 +182,10 @@ def profile(
                                       render_json, render_table)
 
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
-    dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
+    if input_range and not data:
+        raise EdgeoptError("--input-range scales the dataset given with --data; add --data NAME.")
+    dataset = load_dataset(data, data_path, limit_test=limit_test, scaling=_scaling_option(input_range)) \
+        if data else None
     # Timed together, in interleaved rounds: speed-ups against the first model hold on a busy machine.
     rows = profile_tflites(models, names=[model.stem if len(models) == 1 else str(model) for model in models],
                            x_test=dataset.x_test if dataset else None, y_test=dataset.y_test if dataset else None,
