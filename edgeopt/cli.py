@@ -102,6 +102,19 @@ def run(
         typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
+def _scaling_option(value: str | None):
+    """`--input-range LO,HI` as an InputScaling (None: the default [0, 1])."""
+    from edgeopt.data.scaling import InputScaling
+
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(part) for part in value.split(","))
+    except ValueError:
+        raise EdgeoptError(f"--input-range must be two numbers LO,HI, e.g. 0,255 or -1,1. Received: {value!r}") from None
+    return InputScaling((lo, hi))
+
+
 @app.command()
 @user_errors_exit_2
 def profile(
@@ -109,13 +122,17 @@ def profile(
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
+    input_range: Optional[str] = typer.Option(None, "--input-range", metavar="LO,HI",
+                                              help="the range the model takes pixels in, e.g. 0,255 or -1,1 "
+                                                   "(default 0,1; a recipe's data.input_range)"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help=f"interleaved timing rounds, at most --runs: every model timed once per round, in a fresh random order (default: {PROFILE_DEFAULTS['rounds']}; a run folder: the run's)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(
         None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
-        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (mean latency × CPU power, labelled) | model45 (45 nm "
+        "| rapl | pyrapl | hwmon | rpi-pmic | estimate (the model's CPU time × CPU power, labelled) | model45 (45 nm "
         f"accelerator model) | off (default: {PROFILE_DEFAULTS['energy']}; a run folder: the run's)"),
     cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",
                                               help="this CPU package's power (TDP) in W for the estimate "
@@ -149,32 +166,36 @@ def profile(
 
         check_op_profiler()  # an old LiteRT fails here, before any model is profiled
     # cpu_watts and the rail describe this machine, never the run's host: taken from the command line only.
-    options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
+    options = {"runs": runs, "warmup": warmup, "rounds": rounds, "threads": threads, "energy": energy,
                "energy_window_s": energy_window_s, "energy_windows": energy_windows,
                "cpu_watts": cpu_watts, "energy_rail": rail}
     if any(model.is_dir() for model in models):
         if len(models) > 1:
             raise EdgeoptError("give one run folder, or .tflite files, not both: "
                                + ", ".join(str(m) for m in models if m.is_dir()) + " is a folder.")
-        if data or data_path or limit_test:
-            raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
-                               "the test split it carries (data/test.npz), the images the host measured.")
+        if data or data_path or limit_test or input_range:
+            raise EdgeoptError("--data, --data-path, --limit-test and --input-range do not apply to a run folder: it "
+                               "is measured on the test split it carries (data/test.npz), the inputs the host measured.")
         return _profile_run_folder(models[0], options, device_name, as_json, breakdown, ops)
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
                            "(edgeopt profile RUN_DIR --device-name NAME).")
+    from edgeopt.common.progress import log
     from edgeopt.data.datasets import load_dataset
-    from edgeopt.profile import profile_tflite
+    from edgeopt.profile import profile_tflites
     from edgeopt.profile.machine import machine_info
-    from edgeopt.report.table import energy_notes, profile_document, render_breakdown, render_json, render_table
+    from edgeopt.report.table import (best_within_budget, energy_notes, profile_document, render_breakdown,
+                                      render_json, render_table)
 
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
-    dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
-    rows = []
-    for model in models:
-        rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),
-                                   x_test=dataset.x_test if dataset else None,
-                                   y_test=dataset.y_test if dataset else None, breakdown=breakdown, **settings))
+    if input_range and not data:
+        raise EdgeoptError("--input-range scales the dataset given with --data; add --data NAME.")
+    dataset = load_dataset(data, data_path, limit_test=limit_test, scaling=_scaling_option(input_range)) \
+        if data else None
+    # Timed together, in interleaved rounds: speed-ups against the first model hold on a busy machine.
+    rows = profile_tflites(models, names=[model.stem if len(models) == 1 else str(model) for model in models],
+                           x_test=dataset.x_test if dataset else None, y_test=dataset.y_test if dataset else None,
+                           breakdown=breakdown, log_fn=log if len(models) > 1 else (lambda _: None), **settings)
     if ops:
         from edgeopt.profile.ops import OPS_KEY, profile_ops
 
@@ -185,6 +206,8 @@ def profile(
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
         typer.echo(render_table(rows))
+        for line in best_within_budget(rows, None, None):
+            typer.echo(line)
         if breakdown:
             typer.echo("\n" + render_breakdown(rows))
         if ops:

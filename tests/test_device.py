@@ -123,7 +123,7 @@ def test_profile_run_dir_writes_a_device_file_with_the_runs_rows_and_host_accura
     assert device["machine"]["cpu_model"] and device["machine"]["arch"] and device["machine"]["cpu_logical_cores"] >= 1
     assert device["machine"]["packages"]["ai-edge-litert"]
     assert device["run"]["recipe_sha256"] == host["recipe"]["sha256"]
-    assert device["settings"] == {"runs": 15, "warmup": 2, "threads": 2, "energy": "model45",
+    assert device["settings"] == {"runs": 15, "warmup": 2, "rounds": 60, "threads": 2, "energy": "model45",
                                   "energy_window_s": 1.0, "energy_windows": 3}  # the run's, --threads on top
     by_name = {row["name"]: row for row in host["rows"]}
     assert [row["name"] for row in device["rows"]] == ["f32", "int8"]
@@ -131,8 +131,11 @@ def test_profile_run_dir_writes_a_device_file_with_the_runs_rows_and_host_accura
         assert row["threads"] == 2 and row["runs"] == 15 and row["latency_ms_p50"] > 0
         assert row["energy_source"] == "model45" and row["path"] == by_name[row["name"]]["path"]
         assert row["accuracy"] == by_name[row["name"]]["accuracy"]  # same files, same images
+    # Timed together on the device, in interleaved rounds, against the run's baseline.
+    assert len({row["timing_session"] for row in device["rows"]}) == 1
+    assert device["rows"][1]["speedup_baseline"] == "f32" and len(device["rows"][1]["latency_ms_rounds"]) == 15  # runs
     # The run's table for this machine: same rows, baseline deltas and budget marks.
-    assert "within 5 pts" in result.stdout and "Lowest p50 latency within 5 points" in result.stdout
+    assert "within 5 pts" in result.stdout and "Lowest latency within 5 points" in result.stdout
     assert "equals the host's" in result.stdout and "board-a" in result.stdout
 
 

@@ -17,7 +17,8 @@ from edgeopt.report.table import NA, baseline_row, best_within_budget, energy_no
 
 # Figures that belong to the machine that measured them; a row not run on a device has none there.
 MACHINE_FIGURES = ("latency_ms_p50", "latency_ms_p90", "latency_ms_mean", "latency_ms_std", "energy_mj",
-                   "edp_mj_ms", "op_times")
+                   "edp_mj_ms", "latency_ms_rounds", "timing_session", "cpu_ms_per_inference", "speedup_vs_baseline",
+                   "speedup_ci_low", "speedup_ci_high", "op_times")
 
 
 def host_label(results: dict) -> str:
