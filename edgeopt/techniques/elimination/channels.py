@@ -140,10 +140,11 @@ def rows_to_kernel(rows: np.ndarray, like_shape: tuple[int, ...], positions: int
     return r
 
 
-def slice_channel_weights(layer, keep: np.ndarray) -> list[np.ndarray]:
-    """The weights of a per-channel layer (BatchNormalization, DepthwiseConv2D, PReLU) for the kept channels."""
+def slice_channel_weights(layer, keep: np.ndarray, weights: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """The weights of a per-channel layer (BatchNormalization, DepthwiseConv2D, PReLU) for the kept
+    channels; `weights` instead of the layer's own when given."""
     kind = type(layer).__name__
-    weights = layer.get_weights()
+    weights = layer.get_weights() if weights is None else weights
     if kind == "DepthwiseConv2D":  # kernel (kh, kw, C, 1), bias (C,)
         return [w[:, :, keep, :] if w.ndim == 4 else w[keep] for w in weights]
     return [w[..., keep] for w in weights]  # BN's four (C,) vectors; PReLU's alpha (…, C)
