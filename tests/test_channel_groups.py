@@ -258,6 +258,14 @@ def test_a_group_that_cannot_be_cut_is_refused_naming_the_conv_and_why(tail, exp
     assert "Conv2D 'c'" in str(err.value) and expected in str(err.value), str(err.value)
 
 
+def test_a_conv_with_a_softmax_activation_is_refused():
+    keras = _keras()
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, activation="softmax", name="c"),
+                              keras.layers.Conv2D(2, 1, name="reader")])
+    with pytest.raises(EliminationError, match="'c' has activation 'softmax', which mixes the channels"):
+        group_of(model, "c")
+
+
 def test_a_conv_tied_to_the_input_is_refused_naming_the_input():
     keras = _keras()
     inputs = keras.Input((6, 6, 3))

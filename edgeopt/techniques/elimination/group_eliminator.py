@@ -103,6 +103,14 @@ class GroupEliminator:
         return self.group.width
 
     @property
+    def producers(self) -> tuple[str, ...]:
+        return self.group.producers
+
+    def describe(self) -> str:
+        readers = ", ".join(dict.fromkeys(r.reader for r in self.group.readers))
+        return f"group {self.group.describe()} (read by {readers})"
+
+    @property
     def rank(self) -> int:
         """Rank of the stacked maps: channels beyond it are exact combinations of others at every read point."""
         return self.spectrum.rank
@@ -114,9 +122,9 @@ class GroupEliminator:
 
     def plan(self, neurons_kept: int, method: str = "svd_qr") -> GroupPlan:
         """Choose `neurons_kept` channels for the group and compute every reader's kernel."""
-        from edgeopt.techniques.elimination.sweep import blas_single_thread
+        from edgeopt.techniques.elimination.sweep import blas_single_thread, check_keep
 
-        check_group_keep(self.group, neurons_kept)
+        check_keep(self.group, neurons_kept)
         if method == "svd_qr":
             if neurons_kept > self.samples:
                 raise EliminationError(
@@ -152,16 +160,6 @@ class GroupEliminator:
         from edgeopt.techniques.elimination.energy import keras_layer_costs
 
         return keras_layer_costs(resized_group_architecture(self.model, self.group, neurons_kept))
-
-
-def check_group_keep(group: ChannelGroup, neurons_kept: int) -> None:
-    """Raise EliminationError unless 1 ≤ neurons_kept < the group's width."""
-    if isinstance(neurons_kept, bool) or not isinstance(neurons_kept, (int, np.integer)) \
-            or not 1 <= neurons_kept < group.width:
-        raise EliminationError(
-            f"the channel group {group.describe()} has {group.width} channels, so the number kept must be in "
-            f"[1, {group.width - 1}]: a group cannot lose all its channels, and keeping all of them removes nothing. "
-            f"Received: keep={neurons_kept}")
 
 
 def eliminate_group(model, group: ChannelGroup | str, width: int, calibration_x: np.ndarray, method: str = "svd_qr"):

@@ -119,6 +119,10 @@ class GroupMaskedEvaluator:
             self._work.get_layer(reader).set_weights(
                 [rows_to_kernel(full_rows, weights[0].shape, points[0].positions), *weights[1:]])
 
+    def set_plan(self, plan) -> None:
+        """`set` with a GroupPlan's channels and kernels."""
+        self.set(plan.keep, plan.reader_kernels)
+
     def outputs(self) -> np.ndarray:
         """The model's outputs on `x` under the current elimination."""
         step = self._batch_size

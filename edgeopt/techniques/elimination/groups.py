@@ -89,6 +89,7 @@ class ChannelGroup:
     layers: tuple[str, ...]
     macs: int
     fixed: str | None = None
+    unit = "channels"  # what `width` counts (a Site counts neurons or channels)
 
     def describe(self) -> str:
         """'conv1' or 'conv1 (+ block1_conv2; tied by add_1)', for logs and messages."""
@@ -177,7 +178,8 @@ class _Analysis:
 
     def run(self) -> None:
         network = getattr(self.model, "_network_nodes", None)
-        for layer in self.model.layers:
+        inputs = list(getattr(self.model, "_input_layers", []))  # a Sequential's `layers` leaves its InputLayer out
+        for layer in inputs + [layer for layer in self.model.layers if layer not in inputs]:
             nodes = [n for i, n in enumerate(layer._inbound_nodes)
                      if network is None or f"{layer.name}_ib-{i}" in network]
             inputs = [self.layouts.get(inbound.name) for node in nodes[:1]
@@ -358,7 +360,9 @@ def group_of(model, layer_name: str, groups: list[ChannelGroup] | None = None) -
         raise EliminationError(f"layer '{layer_name}' is a {type(model.get_layer(layer_name)).__name__}, not a Conv2D "
                                f"layer. Conv2D layers: {', '.join(convs) or 'none'}")
     groups = channel_groups(model) if groups is None else groups
-    group = next(g for g in groups if layer_name in g.producers)
+    group = next((g for g in groups if layer_name in g.producers), None)
+    if group is None:  # not reached from the model's inputs
+        raise EliminationError(f"Conv2D '{layer_name}' is not connected to the model's inputs")
     if group.fixed:
         shared = f", whose channels are also written by {', '.join(p for p in group.producers if p != layer_name)}" \
             if len(group.producers) > 1 else ""
