@@ -80,19 +80,36 @@ class GroupEliminator:
     unit = "channels"
 
     def __init__(self, model, group: ChannelGroup | str, calibration_x: np.ndarray):
-        from edgeopt.techniques.elimination.sweep import blas_single_thread
-
         self.model = model
         self.group = group_of(model, group) if isinstance(group, str) else group
-        grams, columns, dtype = point_grams(model, self.group, calibration_x)
+        self._calibration_x = calibration_x
+        self._spectra = None  # the calibration pass is the costly part, and the weight-norm baseline needs none
+        self._kernels = {r.reader: model.get_layer(r.reader).get_weights()[0] for r in self.group.readers}
+
+    def _collect(self) -> None:
+        from edgeopt.techniques.elimination.sweep import blas_single_thread
+
+        grams, columns, dtype = point_grams(self.model, self.group, self._calibration_x)
         self.eps = dtype_eps(dtype)
-        self.samples = max(columns.values())  # columns of the largest X (images × positions)
+        self._samples = max(columns.values())  # columns of the largest X (images × positions)
         with blas_single_thread():
             self._spectra = {point: gram_spectrum(gram, self.eps) for point, gram in grams.items()}
             traces = {point: float(np.trace(gram)) for point, gram in grams.items()}
-            stacked = sum(gram / traces[point] for point, gram in grams.items() if traces[point] > 0)
-            self.spectrum = gram_spectrum(stacked if np.ndim(stacked) == 2 else next(iter(grams.values())), self.eps)
-        self._kernels = {r.reader: model.get_layer(r.reader).get_weights()[0] for r in self.group.readers}
+            live = [gram / traces[point] for point, gram in grams.items() if traces[point] > 0]
+            self._spectrum = gram_spectrum(sum(live) if live else next(iter(grams.values())), self.eps)
+
+    @property
+    def spectrum(self):
+        """The stacked read points' spectrum (Algorithm 2 runs on it)."""
+        if self._spectra is None:
+            self._collect()
+        return self._spectrum
+
+    @property
+    def samples(self) -> int:
+        if self._spectra is None:
+            self._collect()
+        return self._samples
 
     @property
     def name(self) -> str:
@@ -134,7 +151,7 @@ class GroupEliminator:
                 keep = representative_rows(self.spectrum.compressed, neurons_kept, self.spectrum)
                 new_rows = {}
                 for point in self.group.readers:
-                    spec = self._spectra[(point.source, point.offset)]
+                    spec = self._spectra[(point.source, point.offset)]  # filled by self.spectrum
                     new_rows[point] = reconstruction(spec.compressed, keep).T @ self._rows(point)
         elif method == "weight_norm":
             outgoing = np.hstack([self._rows(point) for point in self.group.readers])
