@@ -278,3 +278,25 @@ def test_a_conv_tied_to_the_input_is_refused_naming_the_input():
 def test_group_surgery_doctests_hold():
     result = doctest.testmod(group_surgery, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_groups_doctests_hold():
+    from edgeopt.techniques.elimination import groups
+
+    result = doctest.testmod(groups, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_resnet8_has_mlperf_tinys_reference_shape_and_checks_its_options():
+    from edgeopt.common.errors import RecipeError
+    from edgeopt.models.architectures import build_model
+
+    model = build_model("resnet8", (32, 32, 3), 10)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert model.count_params() == 78666 and kinds.count("Conv2D") == 9 and kinds.count("Add") == 3
+    assert [g.width for g in channel_groups(model) if g.fixed is None] == [16, 16, 32, 32, 64, 64]
+    padded = build_model("resnet8", (28, 28, 1), 10, pad_to=32)
+    assert padded.get_layer("pad").output_shape == (None, 32, 32, 1) and padded.get_layer("pool").pool_size == (8, 8)
+    for options, message in (({"pad_to": 20}, "pad_to"), ({"filters": 0}, "filters"), ({"weight_decay": -1}, "weight_decay")):
+        with pytest.raises(RecipeError, match=f"resnet8 option `{message}`"):
+            build_model("resnet8", (28, 28, 1), 10, **options)
