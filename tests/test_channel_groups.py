@@ -300,3 +300,18 @@ def test_resnet8_has_mlperf_tinys_reference_shape_and_checks_its_options():
     for options, message in (({"pad_to": 20}, "pad_to"), ({"filters": 0}, "filters"), ({"weight_decay": -1}, "weight_decay")):
         with pytest.raises(RecipeError, match=f"resnet8 option `{message}`"):
             build_model("resnet8", (28, 28, 1), 10, **options)
+
+
+def test_a_dense_group_gives_what_seed_003s_dense_elimination_gives():
+    """The group path (Gram matrices, one reader) on a Dense → Dense pair chooses the same neurons
+    and the same update as the established Dense path (SVD of X)."""
+    from edgeopt.models.architectures import build_model
+    from edgeopt.techniques.elimination import eliminate_neurons
+
+    model = build_model("lenet_300_100", (6, 6, 1), 4, fc1_units=24, fc2_units=12)
+    _randomise(model, np.random.default_rng(3))
+    x = np.maximum(_images((6, 6, 1), n=200, seed=9), 0)
+    by_group, group_plan = eliminate_group(model, "fc1", 10, x)
+    by_layer, layer_plan = eliminate_neurons(model, "fc1", 10, x)
+    np.testing.assert_array_equal(group_plan.keep, layer_plan.keep)
+    np.testing.assert_allclose(by_group.predict(x, verbose=0), by_layer.predict(x, verbose=0), atol=1e-4)

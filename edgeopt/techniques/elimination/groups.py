@@ -344,11 +344,11 @@ def channel_groups(model) -> list[ChannelGroup]:
 
 
 def group_of(model, layer_name: str, groups: list[ChannelGroup] | None = None) -> ChannelGroup:
-    """The group whose channels Conv2D `layer_name` writes, checked to be narrowable.
+    """The group whose channels Conv2D (or Dense) `layer_name` writes, checked to be narrowable.
 
     Raises:
-        EliminationError: no such layer, not a Conv2D, or its group cannot be narrowed (naming
-            the group and why).
+        EliminationError: no such layer, neither Conv2D nor Dense, or its group cannot be narrowed
+            (naming the group and why).
     """
     from edgeopt.tf.runtime import keras
 
@@ -356,16 +356,17 @@ def group_of(model, layer_name: str, groups: list[ChannelGroup] | None = None) -
     convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
     if layer_name not in names:
         raise EliminationError(f"the model has no layer named '{layer_name}'. Conv2D layers: {', '.join(convs) or 'none'}")
-    if type(model.get_layer(layer_name)) is not keras.layers.Conv2D:
-        raise EliminationError(f"layer '{layer_name}' is a {type(model.get_layer(layer_name)).__name__}, not a Conv2D "
-                               f"layer. Conv2D layers: {', '.join(convs) or 'none'}")
+    kind = type(model.get_layer(layer_name))
+    if kind not in (keras.layers.Conv2D, keras.layers.Dense):
+        raise EliminationError(f"layer '{layer_name}' is a {kind.__name__}, not a Conv2D or Dense layer. "
+                               f"Conv2D layers: {', '.join(convs) or 'none'}")
     groups = channel_groups(model) if groups is None else groups
     group = next((g for g in groups if layer_name in g.producers), None)
     if group is None:  # not reached from the model's inputs
-        raise EliminationError(f"Conv2D '{layer_name}' is not connected to the model's inputs")
+        raise EliminationError(f"{kind.__name__} '{layer_name}' is not connected to the model's inputs")
     if group.fixed:
         shared = f", whose channels are also written by {', '.join(p for p in group.producers if p != layer_name)}" \
             if len(group.producers) > 1 else ""
-        raise EliminationError(f"cannot eliminate channels of Conv2D '{layer_name}'{shared}: the group "
+        raise EliminationError(f"cannot eliminate channels of {kind.__name__} '{layer_name}'{shared}: the group "
                                f"{group.describe()} {group.fixed}, so none of its channels can be removed")
     return group
