@@ -236,7 +236,8 @@ def _fixed(model, params: EliminateParams, units: list[Unit], calibration, ctx: 
 def _sweep(model, params: EliminateParams, units: list[Unit], calibration, x_test, y_test, ctx: StageContext):
     from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
     from edgeopt.techniques.elimination.surgery import EliminationError
-    from edgeopt.techniques.elimination.sweep import choose_point, eliminator_for, sweep_layer, tradeoff_csv, tradeoff_plot
+    from edgeopt.techniques.elimination.sweep import eliminator_for, sweep_layer
+    from edgeopt.techniques.elimination.tradeoff import choose_point, tradeoff_csv, tradeoff_plot
 
     points = []
     for unit in units:

@@ -18,8 +18,8 @@ from edgeopt.techniques.elimination.groups import ChannelGroup, ReadPoint, chann
 from edgeopt.techniques.elimination.linalg import (fold_into_next, gram_spectrum, largest_outgoing_norms, reconstruction,
                                                    representative_rows, spectrum)
 from edgeopt.techniques.elimination.surgery import EliminationError, Site, find_site, shrink_model
-from edgeopt.techniques.elimination.sweep import (LayerEliminator, Plan, TradeoffPoint, choose_point, eliminate_neurons,
-                                                  eliminator_for, sweep_layer, tradeoff_csv, tradeoff_plot)
+from edgeopt.techniques.elimination.sweep import LayerEliminator, Plan, eliminate_neurons, eliminator_for, sweep_layer
+from edgeopt.techniques.elimination.tradeoff import TradeoffPoint, choose_point, tradeoff_csv, tradeoff_plot
 
 __all__ = [
     "ChannelGroup", "EliminationError", "EnergyEstimate", "GroupEliminator", "GroupPlan", "LayerCost", "LayerEliminator",
