@@ -31,6 +31,10 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     source: str  # where the files came from, for the report
+    # Held out of the training split (`data.validation_split`): what `edgeopt search` selects on,
+    # so the test split is only ever reported. None when nothing was held out.
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -78,8 +82,12 @@ def load_dataset(
     limit_train: int | None = None,
     limit_test: int | None = None,
     seed: int = 0,
+    validation_split: float = 0.0,
 ) -> Dataset:
     """Load a registered dataset, optionally keeping a seeded random subset of each split.
+
+    With `validation_split`, that fraction of the (limited) training split is moved, seeded, into
+    `x_val`/`y_val` and out of `x_train`, so no stage ever trains on it.
 
     Example:
         >>> ds = load_dataset("mnist_embedded", limit_train=500)
@@ -92,7 +100,13 @@ def load_dataset(
     rng = np.random.default_rng(seed)
     x_train, y_train = _subset(ds.x_train, ds.y_train, limit_train, rng)
     x_test, y_test = _subset(ds.x_test, ds.y_test, limit_test, rng)
-    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source),
+    x_val = y_val = None
+    if validation_split:
+        held = np.zeros(len(x_train), bool)
+        held[np.random.default_rng(seed).choice(len(x_train), size=round(len(x_train) * validation_split),
+                                                replace=False)] = True
+        x_train, y_train, x_val, y_val = x_train[~held], y_train[~held], x_train[held], y_train[held]
+    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source, x_val, y_val),
                          limit_train, limit_test)
 
 

@@ -67,7 +67,8 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = recipe.input_path(recipe.data.path) if recipe.data.path else None  # read only, logged in full
     dataset = load_dataset(recipe.data.name, data_path, limit_train=recipe.data.limit_train,
-                           limit_test=recipe.data.limit_test, seed=recipe.seed)
+                           limit_test=recipe.data.limit_test, seed=recipe.seed,
+                           validation_split=recipe.data.validation_split)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}")
     for warning in dataset_warnings(dataset):
@@ -127,19 +128,31 @@ def _run_sequentially(plan: list[PlannedStep], recipe: Recipe, dataset: Dataset,
     artifacts: dict[str, Artifact] = {}
     rows: list[Row] = []
     for planned in plan:
-        step, fingerprint = planned.step, planned.fingerprint
-        heading = planned.heading(len(plan))
-        artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
-        if artifact:
-            log_fn(f"{heading} — unchanged, reusing {artifact.path}")
-        else:
-            log_fn(heading)
-            artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
-        _inherit_lineage(artifact, artifacts.get(step.source))
-        artifacts[step.id] = artifact
+        step = planned.step
+        artifacts[step.id] = run_or_reuse_step(planned, planned.heading(len(plan)), recipe, dataset, artifacts, out_dir,
+                                               force, log_fn)
         if step.profile:
-            rows.append(_profiled_row(step, artifact, recipe, dataset, fingerprint, force, log_fn, out_dir))
+            rows.append(_profiled_row(step, artifacts[step.id], recipe, dataset, planned.fingerprint, force, log_fn,
+                                      out_dir))
     return rows
+
+
+def run_or_reuse_step(planned: PlannedStep, heading: str, recipe: Recipe, dataset: Dataset,
+                      artifacts: dict[str, Artifact], out_dir: Path, force: bool,
+                      log_fn: Callable[[str], None]) -> Artifact:
+    """One step's artifact: the finished one in `out_dir` when its fingerprint is unchanged, else made now.
+
+    `artifacts` holds the artifacts of earlier steps by id (the step's `from` must be among them).
+    """
+    step, fingerprint = planned.step, planned.fingerprint
+    artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
+    if artifact:
+        log_fn(f"{heading} — unchanged, reusing {artifact.path}")
+    else:
+        log_fn(heading)
+        artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
+    _inherit_lineage(artifact, artifacts.get(step.source))
+    return artifact
 
 
 def _profiled_row(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str, force: bool,
@@ -173,8 +186,12 @@ def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None)
     for key in getattr(step.params, "omit_when_default", ()):  # keys newer than the runs they must resume
         if params.get(key) == type(step.params).model_fields[key].default:
             params.pop(key)
+    data = recipe.data.model_dump(mode="json")
+    for key in recipe.data.omit_when_default:  # data keys newer than the runs they must resume
+        if data.get(key) == type(recipe.data).model_fields[key].default:
+            data.pop(key)
     payload = {"stage": step.stage, "params": params, "source": source_fingerprint,
-               "data": recipe.data.model_dump(mode="json"), "seed": recipe.seed, "edgeopt": __version__}
+               "data": data, "seed": recipe.seed, "edgeopt": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -56,6 +56,10 @@ class DataSpec(_Strict):
     path: str | None = Field(None, description="file or folder to read instead of the default location")
     limit_train: int | None = Field(None, ge=1, description="keep a seeded random subset of the training split")
     limit_test: int | None = Field(None, ge=1, description="keep a seeded random subset of the test split")
+    validation_split: float = Field(0.0, ge=0, lt=1, description="fraction of the training split held out, seeded, "
+                                    "never trained on (`edgeopt search` selects on it)")
+
+    omit_when_default: ClassVar[tuple[str, ...]] = ("validation_split",)  # keeps older runs' fingerprints
 
     @field_validator("name")
     @classmethod
