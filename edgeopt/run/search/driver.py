@@ -55,7 +55,7 @@ class _Trace:
     units: list[dict] = field(default_factory=list)
     reference: dict = field(default_factory=dict)
     iterations: list[dict] = field(default_factory=list)
-    costs: dict[str, list] = field(default_factory=dict)  # configuration (json) → [cost, precision]
+    costs: dict[str, list] = field(default_factory=dict)  # "iteration configuration(json)" → [cost, precision]
     accuracy: dict[str, float] = field(default_factory=dict)  # step id → validation accuracy, %
     seconds: float = 0.0  # search time spent over every invocation
     stop: str = ""
@@ -182,16 +182,18 @@ class _Search:
             number += 1
             replay = number <= len(self.trace.iterations)
             reserve = FINAL_SHARE * self.options.time_limit_min * 60
-            if not replay and iteration_seconds and self.left() - iteration_seconds < reserve:
-                self.trace.stop = f"time: {self.left() / 60:.1f} min left, kept for the final fine-tunes"
+            if not replay and self.left() - (iteration_seconds or 0) < reserve:
+                self.trace.stop = f"time: {max(self.left(), 0) / 60:.1f} min left, kept for the final fine-tunes"
                 break
             start = self.clock()
-            iteration = next_iteration(number, units, widths, costs=self._cached_costs(costs),
+            iteration = next_iteration(number, units, widths, costs=self._cached_costs(costs, number),
                                        accuracy=self._accuracy_of(source), cut=self.options.cut,
                                        floor=self.floor - self.options.budget)
-            if not replay:
+            if replay:
+                iteration_seconds = self.trace.iterations[number - 1].get("seconds", iteration_seconds)
+            else:
                 iteration_seconds = self.clock() - start
-                self.trace.iterations.append(iteration.to_dict())
+                self.trace.iterations.append({**iteration.to_dict(), "seconds": iteration_seconds})
             self.save()
             kept = iteration.kept
             if kept is None:
@@ -207,9 +209,14 @@ class _Search:
         self.save()
         return accepted
 
-    def _cached_costs(self, costs):
+    def _cached_costs(self, costs, number: int):
+        """Costs measured together once per iteration; a resumed search reads them from the trace.
+
+        Keyed by iteration: one configuration is timed again in later batches (the kept proposal is
+        the next iteration's starting point), and a batch's figures are only comparable with each other.
+        """
         def measure(configurations: list[Widths]) -> list[tuple[float, str]]:
-            keys = [_key(w) for w in configurations]
+            keys = [f"{number} {_key(w)}" for w in configurations]
             if not all(k in self.trace.costs for k in keys):
                 for key, figure in zip(keys, costs(configurations)):
                     self.trace.costs[key] = list(figure)

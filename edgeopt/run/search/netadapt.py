@@ -76,7 +76,8 @@ class Iteration:
     @classmethod
     def from_dict(cls, data: dict) -> "Iteration":
         proposals = [Proposal(**p) for p in data.get("proposals", [])]
-        return cls(**{**data, "proposals": proposals})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}  # the trace adds its own keys
+        return cls(**{**known, "proposals": proposals})
 
     @property
     def kept(self) -> Proposal | None:
