@@ -117,6 +117,8 @@ def search(
                                    help="deployed precisions to consider, comma-separated"),
     latency_table: Optional[Path] = typer.Option(None, "--latency-table", help="latency table measured on the target "
                                                  "by `edgeopt profile KIT` (default: time on this CPU)"),
+    kit_only: bool = typer.Option(False, "--kit-only", help="write OUT/kit, the latency-table kit to time on the "
+                                  "target with `edgeopt profile KIT`, and stop"),
     threads: int = typer.Option(PROFILE_DEFAULTS["threads"], "--threads", min=1, help="interpreter threads"),
     seed: int = typer.Option(0, "--seed", min=0, help="seed of the validation split, fine-tunes and choices"),
     limit_train: Optional[int] = typer.Option(None, "--limit-train", min=1, help="use a seeded subset of the training split"),
@@ -146,7 +148,7 @@ def search(
 
     options = search_options(model=model, data=data, data_path=data_path, budget=budget, objective=objective,
                              time_limit_min=time_limit, seed=seed, threads=threads, limit_train=limit_train,
-                             limit_test=limit_test, latency_table=latency_table,
+                             limit_test=limit_test, latency_table=latency_table, kit_only=kit_only,
                              precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()))
     if not model.is_file():
         raise EdgeoptError(f"model {model} not found. Give a .keras or .h5 file.")
@@ -161,6 +163,12 @@ def search(
     out_dir = out or Path("runs") / f"search_{model.stem}"
     with guard_run_folder(out_dir, wait=wait):
         result = run_search(options, out_dir, log_fn=log, executor=steps_on)
+        if kit_only:
+            kit = out_dir / "kit"
+            typer.echo(f"wrote the latency kit {kit} ({result.trace['final']['files']} files). Copy it to the target, "
+                       f"run `edgeopt profile {kit.name}` there (no TensorFlow needed), copy {kit.name}/latency_table.json "
+                       f"back and run this search again with --latency-table {kit}/latency_table.json.")
+            return
         baseline = result.document["recipe"]["baseline"]
         typer.echo(render_table(result.rows, baseline, budget_points=budget))
         for line in best_within_budget(result.rows, baseline, budget):
@@ -174,7 +182,8 @@ def search(
 @app.command()
 @user_errors_exit_2
 def profile(
-    models: List[Path] = typer.Argument(..., help="one or more .tflite files, or one run folder made by `edgeopt run`"),
+    models: List[Path] = typer.Argument(..., help="one or more .tflite files, one run folder made by `edgeopt run`, "
+                                        "or a latency kit made by `edgeopt search --kit-only`"),
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
@@ -215,6 +224,13 @@ def profile(
     options = {"runs": runs, "warmup": warmup, "threads": threads, "energy": energy,
                "energy_window_s": energy_window_s, "energy_windows": energy_windows,
                "cpu_watts": cpu_watts, "energy_rail": rail}
+    if len(models) == 1 and models[0].is_dir() and (models[0] / "kit.json").is_file():
+        from edgeopt.common.progress import log
+        from edgeopt.rundir.latency_kit import measure_kit
+
+        _, path = measure_kit(models[0], threads=threads, log_fn=log)
+        typer.echo(f"wrote {path}; copy it back to the host and pass it to `edgeopt search --latency-table`.")
+        return
     if any(model.is_dir() for model in models):
         if len(models) > 1:
             raise EdgeoptError("give one run folder, or .tflite files, not both: "

@@ -258,6 +258,32 @@ def channel_groups(data: bytes) -> list[ChannelGroup]:
     return sorted(groups, key=lambda g: g.id)
 
 
+def op_groups(data: bytes) -> list[tuple[str, tuple[int, ...]]]:
+    """For each operator of the main subgraph, in order: its name and the ids of the channel groups
+    its activations carry (what its cost can depend on when groups are narrowed).
+
+    Example:
+        >>> op_groups(data)[:2]   # doctest: +SKIP
+        [('CONV_2D', (0, 9)), ('MAX_POOL_2D', (9,))]
+    """
+    model = _read(data)
+    graph = model.subgraphs[0]
+    axes = _axes_of(model)
+    root_to_id = {axes.find((g.id, len(graph.tensors[g.id].shape) - 1)): g.id for g in channel_groups(data)}
+    found = []
+    for op in graph.operators:
+        ids = []
+        for t in [i for i in list(op.inputs) + list(op.outputs) if i >= 0]:
+            tensor = graph.tensors[t]
+            if _is_const(model, tensor) or tensor.shape is None or not len(tensor.shape):
+                continue
+            gid = root_to_id.get(axes.find((t, len(tensor.shape) - 1)))
+            if gid is not None and gid not in ids:
+                ids.append(gid)
+        found.append((_op_name(model, op), tuple(ids)))
+    return found
+
+
 def _name(tensor) -> str:
     name = tensor.name
     return name.decode() if isinstance(name, bytes) else str(name)

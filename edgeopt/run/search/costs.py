@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.profile.side_by_side import interleaved_p50_ms
 from edgeopt.profile.tflite_channels import ChannelGroup, channel_groups, narrowed
 from edgeopt.run.search.netadapt import Unit, Widths
 
@@ -57,42 +58,6 @@ def unit_groups(flatbuffer: bytes, units: list[Unit]) -> dict[str, int]:
     return {name: group.id for name, group in found.items()}
 
 
-def interleaved_p50_ms(models: list[bytes], *, rounds: int = 5, invokes: int = 40, warmup: int = 10,
-                       threads: int = 1, seed: int = 0) -> list[float]:
-    """p50 latency of each in-memory model, timed in `rounds` rounds of a fresh random order.
-
-    Every model's interpreter is made once; each round gives every model a short warm-up and then
-    `invokes` timed invokes, so a busy second on a shared machine lands on all models alike.
-    """
-    import time
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    from edgeopt.common.quiet import native_output_captured
-    from edgeopt.profile.runner import fill_random_inputs
-
-    interpreters = []
-    with native_output_captured():
-        for data in models:
-            interpreter = Interpreter(model_content=data, num_threads=threads)
-            interpreter.allocate_tensors()
-            fill_random_inputs(interpreter)
-            interpreters.append(interpreter)
-    samples: list[list[float]] = [[] for _ in models]
-    rng = np.random.default_rng(seed)
-    clock = time.perf_counter
-    for _ in range(rounds):
-        for index in rng.permutation(len(models)):
-            invoke = interpreters[index].invoke
-            for _ in range(warmup):
-                invoke()
-            for _ in range(invokes):
-                start = clock()
-                invoke()
-                samples[index].append((clock() - start) * 1e3)
-    return [float(np.median(s)) for s in samples]
-
-
 @dataclass
 class ProxyCosts:
     """Costs of width configurations from latency proxies of the deployed models.
@@ -128,3 +93,57 @@ class ProxyCosts:
             figures = self.measure(models, threads=self.threads)
         per_config = np.array(figures).reshape(len(configurations), len(precisions))
         return [(float(row.min()), precisions[int(row.argmin())]) for row in per_config]
+
+
+@dataclass
+class TableCosts:
+    """Costs of width configurations read from a latency table measured on the target.
+
+    A configuration costs, in each precision, the whole model's time on the target plus what each
+    op's narrowed widths change against its full widths (multilinear interpolation between the
+    kit's grid points); the cheapest precision wins, as with proxies.
+    """
+
+    table: dict
+    units: list[Unit]
+
+    def __post_init__(self) -> None:
+        from scipy.interpolate import RegularGridInterpolator
+
+        self.full = {unit.name: unit.width for unit in self.units}
+        grids = {u["name"]: sorted(u["grid"]) for u in self.table["units"]}
+        missing = [name for name in self.full if name not in grids]
+        if missing:
+            raise EdgeoptError(f"the latency table has no entries for {', '.join(missing)}: it was measured on a kit "
+                               "of another search. Write the kit again with --kit-only.")
+        ops: dict[tuple[str, int], list[dict]] = {}
+        for entry in self.table["entries"]:
+            ops.setdefault((entry["precision"], entry["op"]), []).append(entry)
+        self.ops: dict[str, list[tuple[list[str], object]]] = {p: [] for p in self.table["models"]}
+        for (precision, _), entries in ops.items():
+            names = list(entries[0]["widths"])
+            axes = [grids[n] for n in names]
+            values = np.zeros([len(a) for a in axes])
+            for entry in entries:
+                values[tuple(axes[k].index(entry["widths"][n]) for k, n in enumerate(names))] = entry["p50_ms"]
+            if any(len(a) < 2 for a in axes):
+                continue  # a unit with one width on its grid never changes this op's cost
+            self.ops[precision].append((names, RegularGridInterpolator(axes, values, bounds_error=False,
+                                                                       fill_value=None)))
+
+    def estimate(self, precision: str, widths: Widths) -> float:
+        """The configuration's p50 on the target in `precision`, in ms."""
+        total = float(self.table["models"][precision]["p50_ms"])
+        for names, interpolate in self.ops[precision]:
+            now = [widths.get(n, self.full[n]) for n in names]
+            full = [self.full[n] for n in names]
+            total += float(interpolate([now])[0] - interpolate([full])[0])
+        return total
+
+    def __call__(self, configurations: list[Widths]) -> list[tuple[float, str]]:
+        results = []
+        for widths in configurations:
+            figures = {p: self.estimate(p, widths) for p in self.table["models"]}
+            best = min(figures, key=figures.get)
+            results.append((figures[best], best))
+        return results

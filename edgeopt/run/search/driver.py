@@ -140,9 +140,54 @@ class _Search:
             raise EdgeoptError(f"{self.options.model} has nothing to search: no Conv2D or Dense layer whose channels "
                                f"can be eliminated, and one precision ({self.options.precisions[0]}). Allow more "
                                f"precisions (--precisions float32,int8) or give a model with conv or dense layers.")
-        accepted = self._netadapt(units, bases) if units else []
+        self.bases = {p: Path(path).read_bytes() for p, path in bases.items()
+                      # float16 files run float32 kernels (their weights are widened at load): timing
+                      # both would only let noise choose between two equal figures.
+                      if not (p == "float16" and "float32" in bases)}
+        self.full = {u.name: u.width for u in units}
+        self.widths_of = {f"base_{p}": dict(self.full) for p in self.options.precisions}
+        if self.options.kit_only:
+            return self._write_kit(units)
+        costs = self._costs(units) if units else None
+        accepted = self._netadapt(units, costs) if units else []
         rows = self._final(accepted)
         return self._finish(rows)
+
+    def _costs(self, units: list[Unit]):
+        from edgeopt.run.search.costs import ProxyCosts, TableCosts
+        from edgeopt.run.search.kit import check_table_matches
+
+        if self.options.latency_table is None:
+            return ProxyCosts(self.bases, units, objective=self.options.objective, threads=self.options.threads)
+        path = Path(self.options.latency_table)
+        try:
+            table = json.loads(path.read_text())
+            table["models"], table["entries"], table["units"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EdgeoptError(f"--latency-table {path} is not a latency table made by `edgeopt profile KIT` "
+                               f"({exc.__class__.__name__}: {exc}).") from None
+        check_table_matches(table, self.bases, path)
+        machine = table.get("machine") or {}
+        self.log(f"  costs: the latency table {path}, measured on {machine.get('hostname', '?')} "
+                 f"({machine.get('cpu_model', '?')})")
+        self.table_costs = TableCosts(table, units)
+        return self.table_costs
+
+    def _write_kit(self, units: list[Unit]) -> SearchResult:
+        from edgeopt.run.search.costs import unit_groups
+        from edgeopt.run.search.kit import write_kit
+
+        if not units:
+            raise EdgeoptError(f"{self.options.model} has no layer whose channels can be narrowed: a latency kit "
+                               "would hold nothing but the model itself. Time the model with `edgeopt profile`.")
+        kit = self.out_dir / "kit"
+        groups = {precision: unit_groups(data, units) for precision, data in self.bases.items()}
+        manifest = write_kit(self.bases, units, groups, kit, threads=self.options.threads)
+        count = len(json.loads(manifest.read_text())["entries"])
+        self.trace.final = {"kit": str(kit), "files": count + len(self.bases)}
+        self.save()
+        self.log(f"  wrote the latency kit {kit}: {count} single-op files and {len(self.bases)} models")
+        return SearchResult(self.out_dir, [], None, {}, self.trace.__dict__)
 
     def _units(self) -> list[Unit]:
         from edgeopt.models.keras_io import load_keras_model
@@ -165,14 +210,7 @@ class _Search:
         return units
 
     # --- NetAdapt ---------------------------------------------------------------------------------
-    def _netadapt(self, units: list[Unit], bases: dict[str, Path]) -> list[Iteration]:
-        from edgeopt.run.search.costs import ProxyCosts
-
-        # float16 files run float32 kernels (their weights are widened at load): timing both would
-        # only let noise choose between two equal figures, so proxies take float32 for both.
-        timed = {p: path for p, path in bases.items() if not (p == "float16" and "float32" in bases)}
-        costs = ProxyCosts({p: Path(path).read_bytes() for p, path in timed.items()}, units,
-                           objective=self.options.objective, threads=self.options.threads)
+    def _netadapt(self, units: list[Unit], costs) -> list[Iteration]:
         widths = {u.name: u.width for u in units}
         source = "base"
         accepted: list[Iteration] = []
@@ -264,8 +302,11 @@ class _Search:
         for it in accepted:
             steps.append({"id": f"it{it.number}_{it.kept.precision}", "stage": "convert",
                           "from": self._ft_id(it.number, it.kept), "mode": it.kept.precision})
+            self.widths_of[steps[-1]["id"]] = {**it.widths_before, it.kept.unit: it.kept.width}
         for it in finals:
             final = f"final{it.number}"
+            self.widths_of.update({f"{final}_{p}": {**it.widths_before, it.kept.unit: it.kept.width}
+                                   for p in self.options.precisions})
             steps.append({"id": final, "stage": "finetune", "from": self._ft_id(it.number, it.kept),
                           "epochs": self.options.final_epochs, "learning_rate": self.options.learning_rate,
                           "batch_size": self.options.batch_size, "profile": False})
@@ -290,6 +331,10 @@ class _Search:
             row = _profiled_row(planned.step, self.steps.artifacts[step_id], recipe, dataset, planned.fingerprint,
                                 False, self.log, self.out_dir)
             row.extra["val_accuracy"] = self._val_accuracy_tflite(self.steps.artifacts[step_id].path)
+            row.extra["widths"] = self.widths_of.get(step_id)
+            if getattr(self, "table_costs", None) is not None and row.extra["widths"] is not None:
+                timed = row.dtype if row.dtype in self.table_costs.table["models"] else "float32"
+                row.extra["target_p50_ms"] = self.table_costs.estimate(timed, row.extra["widths"])
             rows.append(row)
         best = self._choose(rows)
         test_data = write_test_split(self.out_dir, dataset.x_test, dataset.y_test,
@@ -308,19 +353,23 @@ class _Search:
         return SearchResult(self.out_dir, rows, best, document, self.trace.__dict__)
 
     def _objective(self, row: Row) -> float | None:
+        if self.options.objective in ("p50", "energy") and "target_p50_ms" in row.extra:
+            return row.extra["target_p50_ms"]  # the target's table decides, not this host's clock
         return {"p50": row.latency_ms_p50, "energy": row.energy_mj, "size": row.size_bytes}[self.options.objective]
 
     def _choose(self, rows: list[Row]) -> Row | None:
         within = [r for r in rows if r.extra.get("val_accuracy") is not None
                   and r.extra["val_accuracy"] >= self.floor and self._objective(r) is not None]
-        return min(within, key=self._objective) if within else None
+        # Equal cost (a row and its final fine-tune share widths): the more accurate one.
+        return min(within, key=lambda r: (self._objective(r), -r.extra["val_accuracy"])) if within else None
 
     def _why(self, best: Row | None, rows: list[Row]) -> str:
         if best is None:
             return "no row stays within the budget on the validation split"
         reference = next(r for r in rows if r.name == self.trace.reference["row"])
         ratio = (self._objective(reference) or 0) / (self._objective(best) or 1)
-        return (f"{best.name}: the lowest {self.options.objective} of the rows whose validation accuracy is within "
+        by = " on the target's latency table" if "target_p50_ms" in best.extra else ""
+        return (f"{best.name}: the lowest {self.options.objective}{by} of the rows whose validation accuracy is within "
                 f"{self.options.budget:g} points of {reference.name} ({best.extra['val_accuracy']:.2f} % vs "
                 f"{self.reference_accuracy:.2f} %); {ratio:.2f}× {reference.name}'s {self.options.objective}")
 

@@ -40,6 +40,7 @@ class SearchOptions(BaseModel):
     learning_rate: float = Field(5e-4, gt=0, le=1)
     batch_size: int = Field(64, ge=1, le=65536)
     latency_table: Path | None = Field(None, description="a table `edgeopt profile KIT` measured on the target")
+    kit_only: bool = Field(False, description="write the latency-table kit for the target and stop")
 
     @field_validator("budget")
     @classmethod
@@ -65,7 +66,7 @@ class SearchOptions(BaseModel):
 
     def identity(self) -> str:
         """A digest of what decides the search's choices (not its time limit): resume checks it."""
-        keep = self.model_dump(mode="json", exclude={"time_limit_min"})
+        keep = self.model_dump(mode="json", exclude={"time_limit_min", "kit_only"})
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 
