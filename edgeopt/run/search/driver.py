@@ -59,6 +59,7 @@ class _Trace:
     accuracy: dict[str, float] = field(default_factory=dict)  # step id → validation accuracy, %
     seconds: float = 0.0  # search time spent over every invocation
     stop: str = ""
+    mixed: dict[str, dict] = field(default_factory=dict)  # model step → float layers chosen, per-layer times
     final: dict = field(default_factory=dict)
 
     @classmethod
@@ -316,7 +317,34 @@ class _Search:
             self.log(f"  final: {len(finals)} fine-tune(s) of {self.options.final_epochs} epochs "
                      f"({', '.join(f'iteration {it.number}' for it in finals) or 'none'}), then conversions")
             self.steps.run(steps)
-        return rows + [s["id"] for s in steps if s["stage"] == "convert"]
+        mixed = self._mixed_precision([f"final{it.number}" for it in finals] or ["base"])
+        if mixed:
+            self.steps.run(mixed)
+        return rows + [s["id"] for s in steps + mixed if s["stage"] == "convert"]
+
+    def _mixed_precision(self, models: list[str]) -> list[dict]:
+        """An int8 row with float layers, for each model where this CPU runs some layer faster in float."""
+        from edgeopt.models.keras_io import load_keras_model
+        from edgeopt.run.search.mixed import float_faster_layers
+
+        if not {"float32", "int8"} <= set(self.options.precisions) or self.options.latency_table:
+            return []  # needs both precisions, timed here (a table cannot say what a mixed graph costs)
+        steps = []
+        for model in models:
+            if model not in self.trace.mixed:
+                layers = {layer.name for layer in load_keras_model(self.steps.artifacts[model].path).layers}
+                chosen, times = float_faster_layers(self.steps.artifacts[f"{model}_float32"].path.read_bytes(),
+                                                    self.steps.artifacts[f"{model}_int8"].path.read_bytes(),
+                                                    layers, threads=self.options.threads)
+                self.trace.mixed[model] = {"float_layers": chosen, "times_ms": times}
+                self.save()
+            chosen = self.trace.mixed[model]["float_layers"]
+            if chosen:
+                self.log(f"  {model}: {', '.join(chosen)} faster in float32 than in int8 here → {model}_mixed")
+                steps.append({"id": f"{model}_mixed", "stage": "convert", "from": model, "mode": "int8",
+                              "float_layers": chosen})
+                self.widths_of[f"{model}_mixed"] = self.widths_of.get(f"{model}_int8")
+        return steps
 
     def _finish(self, row_ids: list[str]) -> SearchResult:
         from edgeopt.report.machines import write_run_report
