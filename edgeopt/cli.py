@@ -7,6 +7,7 @@ convert: `profile` runs on devices that have LiteRT alone.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import sys
@@ -161,7 +162,7 @@ def search(
         import_ray()
         steps_on = RayExecutor(ray_address)
     out_dir = out or Path("runs") / f"search_{model.stem}"
-    with guard_run_folder(out_dir, wait=wait):
+    with guard_run_folder(out_dir, wait=wait), steps_on.session(log) if steps_on else contextlib.nullcontext():
         result = run_search(options, out_dir, log_fn=log, executor=steps_on)
         if kit_only:
             kit = out_dir / "kit"

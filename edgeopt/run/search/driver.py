@@ -242,9 +242,12 @@ class _Search:
             widths = {**widths, kept.unit: kept.width}
             source = self._ft_id(number, kept)
             accepted.append(iteration)
+            # Batches are timed minutes apart: chain each batch's own ratio, never compare across them.
+            speedup = float(np.prod([it.cost_before / it.kept.cost for it in accepted]))
             self.log(f"  iteration {number}: {kept.unit} → {kept.width} channels, {kept.precision} "
                      f"{_cost_text(kept.cost, self.options.objective)} (was {_cost_text(iteration.cost_before, self.options.objective)}), "
-                     f"validation {kept.accuracy:.2f} %; {max(self.left(), 0) / 60:.1f} min left")
+                     f"validation {kept.accuracy:.2f} %; best so far {speedup:.2f}× the start by its proxies; "
+                     f"{max(self.left(), 0) / 60:.1f} min left")
         self.save()
         return accepted
 
