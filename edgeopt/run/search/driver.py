@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,8 +33,8 @@ from edgeopt.run.pipeline import StepExecutor
 from edgeopt.run.search.netadapt import Iteration, Proposal, Unit, Widths, grid_unit, next_iteration
 from edgeopt.run.search.options import SearchOptions
 from edgeopt.run.search.steps import SearchSteps
+from edgeopt.run.search.trace import TRACE_FILE, Trace
 
-TRACE_FILE = "search.json"
 FINAL_SHARE = 0.3  # of the time limit, kept for the final fine-tunes, conversions and timing
 
 
@@ -45,36 +45,6 @@ class SearchResult:
     best: Row | None
     document: dict  # results.json
     trace: dict  # search.json
-
-
-@dataclass
-class _Trace:
-    """search.json: what was decided and measured, so a resumed search makes the same choices."""
-
-    identity: str
-    units: list[dict] = field(default_factory=list)
-    reference: dict = field(default_factory=dict)
-    iterations: list[dict] = field(default_factory=list)
-    costs: dict[str, list] = field(default_factory=dict)  # "iteration configuration(json)" → [cost, precision]
-    accuracy: dict[str, float] = field(default_factory=dict)  # step id → validation accuracy, %
-    seconds: float = 0.0  # search time spent over every invocation
-    stop: str = ""
-    mixed: dict[str, dict] = field(default_factory=dict)  # model step → float layers chosen, per-layer times
-    final: dict = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path, identity: str) -> "_Trace":
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return cls(identity)
-        if not isinstance(data, dict) or data.get("identity") != identity:
-            return cls(identity)  # another search's trace: start afresh (its steps may still be reused)
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
-
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
 
 
 def _key(widths: Widths) -> str:
@@ -103,7 +73,7 @@ class _Search:
         self.log = log_fn
         self.clock = clock
         self.started = clock()
-        self.trace = _Trace.load(out_dir / TRACE_FILE, options.identity())
+        self.trace = Trace.load(out_dir / TRACE_FILE, options.identity())
         self.steps = SearchSteps(options, out_dir, log_fn, executor)
         self.spent_before = self.trace.seconds
 
