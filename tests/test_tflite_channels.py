@@ -95,3 +95,22 @@ def test_an_impossible_width_or_unknown_group_is_refused(chain_models):
             narrowed(chain_models["chain_int8"], {group.id: width})
     with pytest.raises(EdgeoptError, match="no channel group 9999"):
         narrowed(chain_models["chain_int8"], {9999: 1})
+
+
+def test_a_squeeze_excite_gate_narrows_with_the_channels_it_gates():
+    """GAP → Reshape(1, 1, C) → conv → sigmoid → Multiply: the converter spells C in a PACK'd
+    shape; narrowing the gated channels must narrow the gate and that constant too."""
+    from edgeopt.models.conversion import tflite_bytes
+    from edgeopt.tf.runtime import keras
+
+    x = keras.Input((8, 8, 3))
+    features = keras.layers.Conv2D(6, 3, padding="same", name="c1")(x)
+    gate = keras.layers.Reshape((1, 1, 6), name="r")(keras.layers.GlobalAveragePooling2D(name="gap")(features))
+    gate = keras.layers.Conv2D(6, 1, activation="sigmoid", name="excite")(gate)
+    gated = keras.layers.Multiply(name="mul")([features, gate])
+    model = keras.Model(x, keras.layers.Conv2D(3, 1, name="out")(keras.layers.ReLU()(gated)))
+    data = tflite_bytes(model, "float32", None)
+    gated_group = next(g for g in channel_groups(data) if g.fixed is None and g.width == 6)
+    assert len(gated_group.producers) == 2  # c1 and the excite conv write the same channels
+    ops = _run(narrowed(data, {gated_group.id: 4}))
+    assert ("RESHAPE", (1, 1, 1, 4)) in ops and ("MUL", (1, 8, 8, 4)) in ops

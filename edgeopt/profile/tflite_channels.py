@@ -204,6 +204,10 @@ def _axes_of(model: schema.ModelT) -> _Axes:
             # Float16 (or int8) weights turned float at load time: every axis carries over.
             for a in range(len(tensors[op.inputs[0]].shape)):
                 axes.join((op.inputs[0], a), (outs[0], a))
+        elif name == "SHAPE":
+            continue  # it reads a shape; what it computes follows the narrowed tensor at run time
+        elif name == "RESHAPE" and _reshape_keeps_channels(model, op) is not None:
+            axes.join(last(op.inputs[0]), last(outs[0]))  # only unit axes change: (1, C) ↔ (1, 1, 1, C)
         elif name in _CHANNELWISE or (name in _REDUCERS and not _reduces_last_axis(model, op)):
             out = outs[0]
             width = int(tensors[out].shape[-1]) if len(tensors[out].shape) else 0
@@ -220,6 +224,29 @@ def _axes_of(model: schema.ModelT) -> _Axes:
                 if tensors[t].shape is not None and len(tensors[t].shape):
                     axes.fix(last(t), f"read or written by {name}")
     return axes
+
+
+def _reshape_keeps_channels(model: schema.ModelT, op) -> list[tuple[int, int]] | None:
+    """For a RESHAPE that only adds or drops unit axes around the channels (a squeeze-excite gate's
+    (1, C) → (1, 1, 1, C)), the constants that spell C in its target shape, as (tensor, position):
+    they change with the channels. None when it mixes channels with other axes."""
+    tensors = model.subgraphs[0].tensors
+    before, after = tensors[op.inputs[0]].shape, tensors[op.outputs[0]].shape
+    if before is None or after is None or not len(before) or not len(after) or before[-1] != after[-1]:
+        return None
+    if int(np.prod(before[:-1])) != int(np.prod(after[:-1])):
+        return None
+    if len(op.inputs) < 2 or op.inputs[1] < 0:
+        return []  # the target shape sits in the options alone (newShape), fixed up there
+    shape = op.inputs[1]
+    if _is_const(model, tensors[shape]):
+        return [(shape, len(after) - 1)]
+    producer = next((o for o in model.subgraphs[0].operators if shape in o.outputs), None)
+    if producer is not None and _op_name(model, producer) == "PACK":
+        channels = producer.inputs[-1]  # PACK(batch, 1, 1, C): the last element is C
+        if _is_const(model, tensors[channels]):
+            return [(channels, 0)]
+    return None
 
 
 def _reduces_last_axis(model: schema.ModelT, op) -> bool:
@@ -313,6 +340,21 @@ def narrowed(data: bytes, widths: dict[int, int]) -> bytes:
         width = roots.get(axes.find(node))
         if width is not None:
             _slice_axis(model, node, width)
+    for op in graph.operators:  # target shapes that spell a narrowed group's channels
+        if _op_name(model, op) != "RESHAPE":
+            continue
+        width = roots.get(axes.find((op.outputs[0], len(graph.tensors[op.outputs[0]].shape) - 1)))
+        if width is None:
+            continue
+        for tensor_index, position in _reshape_keeps_channels(model, op) or []:
+            tensor = graph.tensors[tensor_index]
+            values = np.frombuffer(bytes(model.buffers[tensor.buffer].data), dtype=_NUMPY_TYPES[tensor.type]).copy()
+            values.reshape(-1)[position] = width
+            model.buffers[tensor.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+        options = op.builtinOptions
+        if options is not None and getattr(options, "newShape", None) is not None and len(options.newShape):
+            options.newShape = np.array(options.newShape, dtype=np.int32)
+            options.newShape[-1] = width
     return _write(model)
 
 
