@@ -176,20 +176,22 @@ def _axes_of(model: schema.ModelT) -> _Axes:
         ins = [i for i in op.inputs if i >= 0]
         outs = [o for o in op.outputs if o >= 0]
         data_ins = [i for i in ins if not _is_const(model, tensors[i])]
+
+        def join_bias(op=op, outs=outs) -> None:  # a MAC op's optional bias: one value per output channel
+            if len(op.inputs) > 2 and op.inputs[2] >= 0:
+                axes.join(last(outs[0]), (op.inputs[2], 0))
         if name == "CONV_2D":
             x, w = op.inputs[0], op.inputs[1]
             axes.join(last(x), (w, 3))
             axes.join(last(outs[0]), (w, 0))
-            if len(op.inputs) > 2 and op.inputs[2] >= 0:
-                axes.join(last(outs[0]), (op.inputs[2], 0))
+            join_bias()
         elif name == "DEPTHWISE_CONV_2D":
             x, w = op.inputs[0], op.inputs[1]
             if tensors[w].shape[3] != tensors[x].shape[-1]:
                 axes.fix(last(x), "a depthwise conv with a channel multiplier")
             axes.join(last(x), (w, 3))
             axes.join(last(outs[0]), (w, 3))
-            if len(op.inputs) > 2 and op.inputs[2] >= 0:
-                axes.join(last(outs[0]), (op.inputs[2], 0))
+            join_bias()
         elif name == "FULLY_CONNECTED":
             x, w = op.inputs[0], op.inputs[1]
             if int(tensors[x].shape[-1]) == int(tensors[w].shape[1]):
@@ -198,8 +200,7 @@ def _axes_of(model: schema.ModelT) -> _Axes:
                 axes.fix(last(x), "flattened into a dense layer")
                 axes.fix((w, 1), "flattened into a dense layer")
             axes.join(last(outs[0]), (w, 0))
-            if len(op.inputs) > 2 and op.inputs[2] >= 0:
-                axes.join(last(outs[0]), (op.inputs[2], 0))
+            join_bias()
         elif name in ("DEQUANTIZE", "QUANTIZE") and _is_const(model, tensors[op.inputs[0]]):
             # Float16 (or int8) weights turned float at load time: every axis carries over.
             for a in range(len(tensors[op.inputs[0]].shape)):
