@@ -103,12 +103,28 @@ def run(
         typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
+def _scaling_option(value: str | None):
+    """`--input-range LO,HI` as an InputScaling (None: the default [0, 1])."""
+    from edgeopt.data.scaling import InputScaling
+
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(part) for part in value.split(","))
+    except ValueError:
+        raise EdgeoptError(f"--input-range must be two numbers LO,HI, e.g. 0,255 or -1,1. Received: {value!r}") from None
+    return InputScaling((lo, hi))
+
+
 @app.command()
 @user_errors_exit_2
 def search(
     model: Path = typer.Argument(..., help="your Keras model (.keras or .h5)"),
     data: str = typer.Option(..., "--data", help="dataset it was trained on (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
+    input_range: Optional[str] = typer.Option(None, "--input-range", metavar="LO,HI",
+                                              help="the range your model takes pixels in, e.g. 0,255 or -1,1 "
+                                                   "(default 0,1)"),
     budget: float = typer.Option(..., "--budget", help="accuracy points the result may lose against the model's "
                                  "own float32 .tflite (1 = one point)"),
     objective: str = typer.Option("p50", "--objective", help="p50 (latency), energy, or size"),
@@ -150,6 +166,7 @@ def search(
     options = search_options(model=model, data=data, data_path=data_path, budget=budget, objective=objective,
                              time_limit_min=time_limit, seed=seed, threads=threads, limit_train=limit_train,
                              limit_test=limit_test, latency_table=latency_table, kit_only=kit_only,
+                             input_range=_scaling_option(input_range).input_range if input_range else None,
                              precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()))
     if not model.is_file():
         raise EdgeoptError(f"model {model} not found. Give a .keras or .h5 file.")
@@ -188,6 +205,9 @@ def profile(
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
+    input_range: Optional[str] = typer.Option(None, "--input-range", metavar="LO,HI",
+                                              help="the range the model takes pixels in, e.g. 0,255 or -1,1 "
+                                                   "(default 0,1; a recipe's data.input_range)"),
     runs: Optional[int] = typer.Option(None, "--runs", min=1, help=f"timed invokes per model (default: {PROFILE_DEFAULTS['runs']}; a run folder: the run's)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", min=0, help=f"untimed invokes first (default: {PROFILE_DEFAULTS['warmup']}; a run folder: the run's)"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
@@ -236,9 +256,9 @@ def profile(
         if len(models) > 1:
             raise EdgeoptError("give one run folder, or .tflite files, not both: "
                                + ", ".join(str(m) for m in models if m.is_dir()) + " is a folder.")
-        if data or data_path or limit_test:
-            raise EdgeoptError("--data, --data-path and --limit-test do not apply to a run folder: it is measured on "
-                               "the test split it carries (data/test.npz), the images the host measured.")
+        if data or data_path or limit_test or input_range:
+            raise EdgeoptError("--data, --data-path, --limit-test and --input-range do not apply to a run folder: it "
+                               "is measured on the test split it carries (data/test.npz), the inputs the host measured.")
         return _profile_run_folder(models[0], options, device_name, as_json, breakdown)
     if device_name:
         raise EdgeoptError("--device-name names the device file of a run folder; give a run folder "
@@ -249,7 +269,10 @@ def profile(
     from edgeopt.report.table import energy_notes, profile_document, render_breakdown, render_json, render_table
 
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
-    dataset = load_dataset(data, data_path, limit_test=limit_test) if data else None
+    if input_range and not data:
+        raise EdgeoptError("--input-range scales the dataset given with --data; add --data NAME.")
+    dataset = load_dataset(data, data_path, limit_test=limit_test, scaling=_scaling_option(input_range)) \
+        if data else None
     rows = []
     for model in models:
         rows.append(profile_tflite(model, name=model.stem if len(models) == 1 else str(model),

@@ -29,7 +29,7 @@ def test_npz_gives_nhwc_unit_floats_and_counts_classes(tmp_path):
     ({"y_train": np.array([0, 1, -1, 2] * 5)}, "class numbers"),
     ({"y_train": np.array([0.5] * 20)}, "class numbers"),
     ({"x_test": np.zeros((8, 5, 5), np.uint8)}, "same image shape"),
-    ({"x_train": np.full((20, 6, 6), 3.0)}, "floats in [0, 1]"),
+    ({"x_train": np.full((20, 6, 6), 3.0)}, "outside the declared input range [0, 1]"),
     ({"y_train": np.zeros(19, int)}, "one label each"),
 ])
 def test_npz_problems_are_named(tmp_path, overrides, needle):

@@ -15,6 +15,7 @@ from edgeopt.common.errors import MissingExtraError
 TRAIN_MODULES = {
     "tensorflow": "tensorflow",
     "tf_keras": "tf-keras",
+    "keras": "keras",
     "tensorflow_model_optimization": "tensorflow-model-optimization",
     "scipy": "scipy",
     "threadpoolctl": "threadpoolctl",

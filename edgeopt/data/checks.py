@@ -13,7 +13,9 @@ from edgeopt.common.errors import DataError
 
 
 def check_images(x: np.ndarray, where: str) -> np.ndarray:
-    """Raise DataError unless float images `x` are finite and in [0, 1]; return them.
+    """Raise DataError unless float images `x` are finite; return them.
+
+    Whether they lie in the declared input range is `InputScaling.from_floats`'s check.
 
     Example:
         >>> check_images(np.array([[0.0, np.nan]]), "d.npz: x_train")  # doctest: +ELLIPSIS
@@ -28,10 +30,7 @@ def check_images(x: np.ndarray, where: str) -> np.ndarray:
     if np.isinf(x).any():
         first = int(np.argwhere(np.isinf(x))[0][0])
         raise DataError(f"{where} holds infinite values (the first in image {first}). Images must be uint8 (0–255) "
-                        "or floats in [0, 1].")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"{where} must be uint8 (0–255) or floats in [0, 1]; found values from {x.min()} to {x.max()}. "
-                        "Divide by 255 if they are 0–255 floats.")
+                        "or floats in the declared input range (data.input_range, default [0, 1]).")
     return x
 
 

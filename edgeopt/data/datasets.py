@@ -1,6 +1,8 @@
 """Datasets by name: real data, loaded without a download wherever a registry package ships it.
 
-Every loader returns images as float32 NHWC in [0, 1] and integer labels. This module does not
+Every loader returns NHWC images as uint8 pixels (0–255), or floats already in the recipe's
+declared input range (a user's .npz of floats), and integer labels; `load_dataset` then scales
+them into what the model takes (`edgeopt.data.scaling`: `input_range`, `mean`, `std`). This module does not
 import TensorFlow unless a dataset has to be downloaded through `keras.datasets` (a user's
 machine with internet); the profile command can therefore use it on a device.
 """
@@ -20,6 +22,7 @@ import numpy as np
 from edgeopt.common.errors import DataError, did_you_mean
 from edgeopt.common.train_extra import INSTALL_HINT
 from edgeopt.data.checks import check_dataset, check_images, check_labels
+from edgeopt.data.scaling import InputScaling
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     source: str  # where the files came from, for the report
+    scaling: InputScaling = InputScaling()  # how pixels became x_train / x_test (what the model takes)
     # Held out of the training split (`data.validation_split`): what `edgeopt search` selects on,
     # so the test split is only ever reported. None when nothing was held out.
     x_val: np.ndarray | None = None
@@ -82,17 +86,20 @@ def load_dataset(
     limit_train: int | None = None,
     limit_test: int | None = None,
     seed: int = 0,
+    scaling: InputScaling | None = None,
     validation_split: float = 0.0,
 ) -> Dataset:
     """Load a registered dataset, optionally keeping a seeded random subset of each split.
 
-    With `validation_split`, that fraction of the (limited) training split is moved, seeded, into
-    `x_val`/`y_val` and out of `x_train`, so no stage ever trains on it.
+    Images come back as float32 model inputs: pixels mapped by `scaling` (default: 0–255 → [0, 1]),
+    floats checked to lie in its input range. With `validation_split`, that fraction of the
+    (limited) training split is moved, seeded, into `x_val`/`y_val` and out of `x_train`, so no
+    stage ever trains on it.
 
     Example:
-        >>> ds = load_dataset("mnist_embedded", limit_train=500)
-        >>> ds.x_train.shape
-        (500, 28, 28, 1)
+        >>> ds = load_dataset("mnist_embedded", limit_train=500, scaling=InputScaling((0.0, 255.0)))
+        >>> ds.x_train.shape, float(ds.x_train.max())
+        ((500, 28, 28, 1), 255.0)
     """
     if name not in DATASETS:
         raise DataError(f"unknown dataset '{name}'.{did_you_mean(name, DATASETS)} Known: {', '.join(DATASETS)}.")
@@ -100,14 +107,25 @@ def load_dataset(
     rng = np.random.default_rng(seed)
     x_train, y_train = _subset(ds.x_train, ds.y_train, limit_train, rng)
     x_test, y_test = _subset(ds.x_test, ds.y_test, limit_test, rng)
+    scaling = scaling or InputScaling()
+    x_train, x_test = (_scaled(x, scaling, f"dataset '{ds.name}' ({ds.source}): x_{split}")
+                       for x, split in ((x_train, "train"), (x_test, "test")))
     x_val = y_val = None
     if validation_split:
         held = np.zeros(len(x_train), bool)
         held[np.random.default_rng(seed).choice(len(x_train), size=round(len(x_train) * validation_split),
                                                 replace=False)] = True
         x_train, y_train, x_val, y_val = x_train[~held], y_train[~held], x_train[held], y_train[held]
-    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source, x_val, y_val),
+    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source, scaling,
+                                 x_val, y_val),
                          limit_train, limit_test)
+
+
+def _scaled(x: np.ndarray, scaling: InputScaling, where: str) -> np.ndarray:
+    """A loader's images as model inputs: uint8 pixels through `scaling`, floats checked against its range."""
+    if x.dtype == np.uint8:
+        return scaling.from_pixels(x, where)
+    return scaling.from_floats(check_images(np.asarray(x, dtype=np.float32), where), where)
 
 
 def _subset(x: np.ndarray, y: np.ndarray, limit: int | None, rng: np.random.Generator):
@@ -118,8 +136,8 @@ def _subset(x: np.ndarray, y: np.ndarray, limit: int | None, rng: np.random.Gene
 
 
 def _images(pixels: np.ndarray) -> np.ndarray:
-    """uint8 images [N, H, W] or [N, H, W, C] → float32 NHWC in [0, 1]."""
-    x = pixels.astype(np.float32) / 255.0
+    """uint8 images [N, H, W] or [N, H, W, C] → uint8 NHWC (`load_dataset` scales them)."""
+    x = np.asarray(pixels, dtype=np.uint8)
     return x[..., None] if x.ndim == 3 else x
 
 
@@ -300,7 +318,7 @@ def _npz(path: Path | None) -> Dataset:
         if x.ndim not in (3, 4) or len(x) != len(y) or len(x) == 0:
             raise DataError(f"{path}: x_{split} must be N images of shape (H, W) or (H, W, C) with one label each; "
                             f"got x_{split} {x.shape} and y_{split} {arrays[f'y_{split}'].shape}.")
-        splits[split] = (_as_unit_float(x, path, f"x_{split}"), _as_labels(y, path, f"y_{split}"))
+        splits[split] = (_as_images(x, path, f"x_{split}"), _as_labels(y, path, f"y_{split}"))
     if splits["train"][0].shape[1:] != splits["test"][0].shape[1:]:
         raise DataError(f"{path}: train images are {splits['train'][0].shape[1:]} but test images are "
                         f"{splits['test'][0].shape[1:]}; both splits need the same image shape.")
@@ -356,9 +374,12 @@ def _read_class_folders(root: Path, classes: list[str]) -> tuple[np.ndarray, np.
     return _images(np.stack(images)), np.asarray(labels, dtype=np.int64)
 
 
-def _as_unit_float(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+def _as_images(x: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """uint8 pixels stay pixels; any other numbers are floats in the declared range (checked when scaled)."""
     if x.dtype == np.uint8:
         return _images(x)
+    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{path}: {key} must hold numbers (uint8 pixels or floats); found {x.dtype}.")
     x = check_images(x.astype(np.float32), f"{path}: {key}")
     return x[..., None] if x.ndim == 3 else x
 

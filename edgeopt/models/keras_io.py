@@ -30,12 +30,20 @@ def save_keras_model(model: keras.Model, path: Path) -> Path:
 
 
 def load_keras_model(path: str | Path) -> keras.Model:
-    """Load a .keras model saved by edgeopt (or any tf_keras model using its layers)."""
+    """Load a .keras / .h5 model as tf_keras: edgeopt's own, any tf_keras one, or a Keras 3 one (translated).
+
+    A Keras 3 file goes through `edgeopt.models.keras3_import` (checked against Keras 3's outputs on
+    seeded inputs); the `load` stage calls that itself to check on real images and log what changed.
+    """
     import edgeopt.layers  # noqa: F401  registers LightDense, LEAN, … with Keras' serializer
 
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"Keras model {path} not found. Check the path, or re-run the step that makes it.")
+    from edgeopt.models.keras3_import import import_keras3, keras3_version
+
+    if keras3_version(path):
+        return import_keras3(path)[0]
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors… all mean "unreadable"

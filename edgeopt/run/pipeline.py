@@ -67,10 +67,10 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = recipe.input_path(recipe.data.path) if recipe.data.path else None  # read only, logged in full
     dataset = load_dataset(recipe.data.name, data_path, limit_train=recipe.data.limit_train,
-                           limit_test=recipe.data.limit_test, seed=recipe.seed,
+                           limit_test=recipe.data.limit_test, seed=recipe.seed, scaling=recipe.data.scaling(),
                            validation_split=recipe.data.validation_split)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
-           f"of shape {dataset.input_shape} from {dataset.source}")
+           f"of shape {dataset.input_shape} from {dataset.source}; {dataset.scaling.describe()}")
     for warning in dataset_warnings(dataset):
         log_fn(f"warning: {warning}")
     plan = plan_steps(recipe)
@@ -85,7 +85,8 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         rows = [_profiled_row(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn, out_dir)
                 for p in plan if p.step.profile]
         executor_record = executor.record()
-    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset))
+    test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset),
+                                 dataset.scaling)
     document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}
     atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2) + "\n")
     return RunResult(out_dir, rows, document)
@@ -186,12 +187,8 @@ def step_fingerprint(step: Step, recipe: Recipe, source_fingerprint: str | None)
     for key in getattr(step.params, "omit_when_default", ()):  # keys newer than the runs they must resume
         if params.get(key) == type(step.params).model_fields[key].default:
             params.pop(key)
-    data = recipe.data.model_dump(mode="json")
-    for key in recipe.data.omit_when_default:  # data keys newer than the runs they must resume
-        if data.get(key) == type(recipe.data).model_fields[key].default:
-            data.pop(key)
     payload = {"stage": step.stage, "params": params, "source": source_fingerprint,
-               "data": data, "seed": recipe.seed, "edgeopt": __version__}
+               "data": recipe.data.fingerprint(), "seed": recipe.seed, "edgeopt": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -333,7 +330,8 @@ def results_document(recipe: Recipe, rows: list[Row], dataset: Dataset, test_dat
                    "checks": recipe.checks.model_dump(exclude_none=True) or None,
                    "overrides": list(recipe.overrides), "text": recipe.text},
         "dataset": {"name": dataset.name, "source": dataset.source, "train": len(dataset.x_train),
-                    "test": len(dataset.x_test), "input_shape": list(dataset.input_shape)},
+                    "test": len(dataset.x_test), "input_shape": list(dataset.input_shape),
+                    "scaling": dataset.scaling.record()},
         "profile": recipe.profile.model_dump(mode="json"),  # what `edgeopt profile RUN_DIR` repeats
         "test_data": test_data,  # data/test.npz: the split accuracy was measured on, with its sha256
         "machine": machine_info(),

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgeopt.common.errors import RecipeError, did_you_mean
 from edgeopt.data.datasets import DATASETS
+from edgeopt.data.scaling import DEFAULT_RANGE, InputScaling, range_problem
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.report.check import ChecksSpec
 from edgeopt.run.overrides import apply_overrides
@@ -58,8 +59,15 @@ class DataSpec(_Strict):
     limit_test: int | None = Field(None, ge=1, description="keep a seeded random subset of the test split")
     validation_split: float = Field(0.0, ge=0, lt=1, description="fraction of the training split held out, seeded, "
                                     "never trained on (`edgeopt search` selects on it)")
+    input_range: tuple[float, float] = Field(DEFAULT_RANGE, description="[lo, hi] the model takes pixels in: "
+                                             "0–255 is mapped linearly onto it ([0, 255] raw, [-1, 1] MobileNet-style); "
+                                             "float data must already lie in it")
+    mean: list[float] | None = Field(None, min_length=1, description="per-channel mean subtracted after input_range "
+                                     "(ImageNet-style models), one value or one per channel")
+    std: list[float] | None = Field(None, min_length=1, description="per-channel std divided by after the mean")
 
-    omit_when_default: ClassVar[tuple[str, ...]] = ("validation_split",)  # keeps older runs' fingerprints
+    # Keys newer than the runs they must resume: left out of step fingerprints while at their default.
+    omit_when_default: ClassVar[tuple[str, ...]] = ("validation_split", "input_range", "mean", "std")
 
     @field_validator("name")
     @classmethod
@@ -67,6 +75,38 @@ class DataSpec(_Strict):
         if value not in DATASETS:
             raise ValueError(f"unknown dataset '{value}'.{did_you_mean(value, DATASETS)} Known: {', '.join(DATASETS)}")
         return value
+
+    @field_validator("input_range", mode="before")
+    @classmethod
+    def _two_increasing_numbers(cls, value: Any) -> Any:
+        problem = range_problem(value)
+        if problem:
+            raise ValueError(f"`input_range` {problem}")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_scaling(self) -> "DataSpec":
+        self.scaling()  # std > 0, finite values: the same rules the dataset applies
+        return self
+
+    def scaling(self) -> InputScaling:
+        """The `InputScaling` this section declares."""
+        from edgeopt.common.errors import DataError
+
+        try:
+            return InputScaling(tuple(self.input_range), None if self.mean is None else tuple(self.mean),
+                                None if self.std is None else tuple(self.std))
+        except DataError as err:
+            raise ValueError(str(err).split(". Received:")[0].rstrip(".")) from None
+
+    def fingerprint(self) -> dict:
+        """What of this section decides a step's output, as step fingerprints digest it."""
+        dumped = self.model_dump(mode="json")
+        for key in self.omit_when_default:
+            default = type(self).model_fields[key].default
+            if dumped[key] == (list(default) if isinstance(default, tuple) else default):
+                dumped.pop(key)
+        return dumped
 
 
 class ProfileSpec(_Strict):

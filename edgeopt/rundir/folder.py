@@ -19,8 +19,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from edgeopt.common.atomic import atomic_write_bytes
-from edgeopt.common.errors import RunFolderError
+from edgeopt.common.errors import DataError, RunFolderError
 from edgeopt.common.row import SCHEMA_VERSION
+from edgeopt.data.scaling import InputScaling
 
 RESULTS_FILE = "results.json"
 TEST_SPLIT_FILE = "data/test.npz"
@@ -118,37 +119,39 @@ def checked_models(run_dir: str | Path, results: dict) -> list[tuple[dict, Path]
 # --- the test split ----------------------------------------------------------------------------
 
 ENCODINGS = {
-    "uint8": "x.astype(float32) / 255.0 — the dataset's pixels as loaded, scaled as edgeopt's loaders do",
-    "float32": "none — float32 NHWC in [0, 1], as the models take it",
+    "uint8": "pixels p (0–255) → the scaling in `scaling`: lo + p·(hi − lo)/255 onto its input_range, then "
+             "(x − mean)/std per channel when given (edgeopt.data.scaling) — the inputs the models were measured on",
+    "float32": "none — float32 NHWC, the inputs the models were measured on, as they are",
 }
 
 
-def _unit_float(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32) / 255.0  # the expression of edgeopt.data.datasets._images
-
-
-def write_test_split(run_dir: str | Path, x_test: np.ndarray, y_test: np.ndarray, dataset: dict) -> dict:
+def write_test_split(run_dir: str | Path, x_test: np.ndarray, y_test: np.ndarray, dataset: dict,
+                     scaling: InputScaling | None = None) -> dict:
     """Write the test split to RUN_DIR/data/test.npz atomically; return its results.json record.
 
-    Pixels are stored as uint8 when the float images are exactly uint8 / 255 (every dataset
-    edgeopt loads from image files), else as the float32 the models were measured on; either way
-    the device decodes bit-identical inputs.
+    Pixels are stored as uint8, with the scaling that turns them into the model's inputs, when
+    the inputs are exactly that scaling of uint8 pixels (every dataset edgeopt loads from image
+    files); else as the float32 inputs themselves. Either way the device decodes bit-identical inputs.
 
     Args:
         run_dir: The run folder.
-        x_test: The float32 NHWC samples accuracy was measured on.
+        x_test: The float32 NHWC inputs accuracy was measured on.
         y_test: Their integer labels.
         dataset: What to record about the data (name, source, seed, limits): kept in the file.
+        scaling: How pixels became `x_test` (the data section's input_range, mean, std).
 
     Returns:
-        {"path", "sha256", "samples", "encoding", "preprocessing", "dataset"} for results.json.
+        {"path", "sha256", "samples", "encoding", "preprocessing", "scaling", "dataset"} for results.json.
     """
     x_test = np.asarray(x_test)
-    pixels = np.rint(np.clip(x_test.astype(np.float64) * 255.0, 0, 255)).astype(np.uint8)
-    encoding = "uint8" if np.array_equal(_unit_float(pixels), x_test) else "float32"
-    stored = pixels if encoding == "uint8" else x_test.astype(np.float32)
+    scaling = scaling or InputScaling()
+    pixels = scaling.to_pixels(x_test)
+    encoding = "uint8" if pixels is not None else "float32"
+    stored = pixels if pixels is not None else x_test.astype(np.float32)
     meta = {"dataset": dataset, "samples": int(len(x_test)), "encoding": encoding,
             "preprocessing": ENCODINGS[encoding], "shape": list(x_test.shape[1:])}
+    if encoding == "uint8":
+        meta["scaling"] = scaling.record()
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_test=stored, y_test=np.asarray(y_test, dtype=np.int64),
                         meta=np.array(json.dumps(meta, sort_keys=True)))
@@ -180,6 +183,10 @@ def read_test_split(run_dir: str | Path, results: dict) -> tuple[np.ndarray, np.
             meta = json.loads(str(f["meta"]))
     except (OSError, ValueError, KeyError) as exc:
         raise RunFolderError(f"{path} is not a readable test split ({exc}). Copy the run folder again.") from None
-    if meta.get("encoding") == "uint8":
-        return _unit_float(stored), labels
+    if meta.get("encoding") == "uint8":  # an older run has no `scaling`: its pixels were p / 255
+        try:
+            return InputScaling.from_record(meta.get("scaling")).from_pixels(stored), labels
+        except (DataError, TypeError, ValueError) as exc:
+            raise RunFolderError(f"{path} records a scaling this edgeopt cannot apply ({exc}). "
+                                 "Copy the run folder again.") from None
     return stored.astype(np.float32, copy=False), labels

@@ -149,7 +149,7 @@ def _finetune(model, params: EliminateParams, ctx: StageContext):
     from edgeopt.tf.training import compile_classifier, fit_classifier
 
     before = accuracy_of(model.predict(ctx.dataset.x_test, batch_size=1024, verbose=0), ctx.dataset.y_test)
-    compile_classifier(model, params.finetune_learning_rate)
+    compile_classifier(model, params.finetune_learning_rate, ctx.log)
     fit = fit_classifier(model, ctx.dataset, epochs=params.finetune_epochs, batch_size=params.finetune_batch_size,
                          label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
     return model, {"epochs": params.finetune_epochs, "accuracy_before": before, "train_seconds": fit.train_seconds,

@@ -71,7 +71,7 @@ def lean_head(params: LeanHeadParams, ctx: StageContext, source: Artifact | None
     info = {"params_before": int(model.count_params()), "params_after": int(new_model.count_params()),
             "swapped": swapped, "accuracy_after_init": accuracy_after_init, "train_seconds": 0.0}
     if params.epochs:
-        compile_classifier(new_model, params.learning_rate)
+        compile_classifier(new_model, params.learning_rate, ctx.log)
         fit = fit_classifier(new_model, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
                              label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
         info.update(train_seconds=fit.train_seconds, history=fit.history)

@@ -138,7 +138,7 @@ def prune(params: PruneParams, ctx: StageContext, source: Artifact | None) -> Ar
     with dtype_policy(choice.policy):
         work = for_policy(model, choice.policy)
         pruned = wrap_for_pruning(work, plan.schedules, params.sparsity_m_by_n)
-        compile_classifier(pruned, params.learning_rate)
+        compile_classifier(pruned, params.learning_rate, ctx.log)
         fit = fit_classifier(pruned, ctx.dataset, epochs=params.epochs, batch_size=params.batch_size,
                              label=ctx.step_id, seed=ctx.seed, callbacks=[pruning_step_callback()], log_fn=ctx.log)
         stripped = strip_pruning(pruned)

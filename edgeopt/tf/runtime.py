@@ -27,4 +27,24 @@ except ModuleNotFoundError as exc:  # a device install (`pip install edgeopt`): 
 
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf", "keras"]
+
+def keras3():
+    """Keras 3 itself (the `keras` package TensorFlow installs), for reading a user's Keras 3 files.
+
+    `TF_USE_LEGACY_KERAS` only decides what `tf.keras` is; `import keras` is Keras 3 either way,
+    and it shares this process's TensorFlow with tf_keras. Imported on first use: it costs
+    seconds, and only a Keras 3 file needs it (edgeopt.models.keras3_import).
+    """
+    try:
+        with native_output_captured():
+            import keras as keras_3
+    except ModuleNotFoundError as exc:
+        from edgeopt.common.train_extra import missing_extra
+
+        if exc.name != "keras":
+            raise
+        raise missing_extra("reading Keras 3 model files", ["keras"]) from None
+    return keras_3
+
+
+__all__ = ["tf", "keras", "keras3"]

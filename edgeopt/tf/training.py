@@ -46,7 +46,7 @@ def train_in_precision(model: keras.Model, dataset, *, precision: str, learning_
             work = clone_with_policy(model, choice.policy) if strategy else for_policy(model, choice.policy)
             if strategy:
                 work.set_weights(model.get_weights())
-            compile_classifier(work, learning_rate)
+            compile_classifier(work, learning_rate, log_fn)
         fit = fit_classifier(work, dataset, epochs=epochs, batch_size=batch_size, label=label, seed=seed,
                              validation_split=validation_split, log_fn=log_fn)
     return as_float32(work), {"train_seconds": fit.train_seconds, "history": fit.history, **choice.info(precision),
@@ -59,13 +59,69 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+def compile_classifier(model: keras.Model, learning_rate: float,
+                       log_fn: Callable[[str], None] | None = None) -> keras.Model:
+    """Compile with Adam and the cross-entropy that fits the model's output (`classifier_loss`)."""
+    loss, reason = classifier_loss(model)
+    if log_fn:
+        log_fn(f"  loss: sparse categorical cross-entropy, from_logits={loss.get_config()['from_logits']} ({reason})")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model
+
+
+# Layers that pass the class scores through unchanged in kind: look behind them for the activation.
+_PASS_THROUGH = ("Reshape", "Flatten", "Dropout", "Identity", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                 "ActivityRegularization")
+
+
+def output_activation(model: keras.Model) -> tuple[str, str]:
+    """The activation that makes the model's (first) output, and the layer it belongs to.
+
+    "linear" (or any other non-normalising activation) means the outputs are logits.
+
+    Example:
+        >>> output_activation(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]))
+        ('softmax', 'dense')
+    """
+    layer = model.get_layer(model.output_names[0]) if getattr(model, "output_names", None) else model.layers[-1]
+    while True:
+        while hasattr(layer, "layer") and isinstance(getattr(layer, "layer"), keras.layers.Layer):
+            layer = layer.layer  # a pruning (or other) wrapper: the wrapped layer decides
+        if isinstance(layer, keras.Model):
+            layer = layer.get_layer(layer.output_names[0])
+            continue
+        kind = type(layer).__name__
+        if kind == "Softmax":
+            return "softmax", layer.name
+        activation = getattr(layer, "activation", None)
+        name = getattr(activation, "__name__", None)
+        if name and name not in ("linear",):
+            return {"softmax_v2": "softmax"}.get(name, name), layer.name
+        if kind in _PASS_THROUGH or (kind == "Activation" and name == "linear"):
+            inbound = layer._inbound_nodes[0].inbound_layers if layer._inbound_nodes else None  # noqa: SLF001
+            if isinstance(inbound, keras.layers.Layer):
+                layer = inbound
+                continue
+        return "linear", layer.name
+
+
+def classifier_loss(model: keras.Model) -> tuple[keras.losses.Loss, str]:
+    """Sparse cross-entropy matching the model's output, and why: softmax → from_logits=False, logits → True.
+
+    Raises:
+        EdgeoptError: The output is a sigmoid (multi-label or binary): not a single-label classifier.
+    """
+    from edgeopt.common.errors import EdgeoptError
+
+    activation, layer = output_activation(model)
+    if activation == "softmax":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=False), f"'{layer}' ends in a softmax"
+    if activation in ("sigmoid", "hard_sigmoid", "relu6_hard_sigmoid"):
+        raise EdgeoptError(
+            f"the model's output layer '{layer}' ends in a {activation}: edgeopt trains single-label classifiers "
+            "(one class number per image, accuracy by argmax), whose output is a softmax or logits. Replace the "
+            "sigmoid with a softmax (or no activation) over one unit per class — a binary model: two units.")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True), f"'{layer}' gives logits ({activation})"
 
 
 def fit_classifier(

@@ -25,6 +25,8 @@ class SearchOptions(BaseModel):
     data_path: Path | None = None
     limit_train: int | None = Field(None, ge=1)
     limit_test: int | None = Field(None, ge=1)
+    input_range: tuple[float, float] | None = Field(None, description="[lo, hi] the model takes pixels in "
+                                                    "(the data section's input_range; default [0, 1])")
     budget: float = Field(description="accuracy points the result may lose against the model's float32 .tflite")
     objective: Literal["p50", "energy", "size"] = "p50"
     time_limit_min: float = Field(30.0, description="minutes for the whole search")

@@ -25,6 +25,8 @@ from edgeopt.stages import Artifact
 def search_recipe(options: SearchOptions) -> dict:
     """The recipe every search starts from: load the model, convert it to every precision deployed."""
     data = {"name": options.data, "validation_split": options.validation_split}
+    if options.input_range is not None:
+        data["input_range"] = list(options.input_range)
     if options.data_path:
         data["path"] = str(Path(options.data_path).expanduser().resolve())
     for key in ("limit_train", "limit_test"):
@@ -49,9 +51,10 @@ class SearchSteps:
         self.executor = executor
         self.document = search_recipe(options)
         self.recipe = self._parse()
-        self.dataset: Dataset = load_dataset(options.data, options.data_path, limit_train=options.limit_train,
-                                             limit_test=options.limit_test, seed=options.seed,
-                                             validation_split=options.validation_split)
+        data = self.recipe.data  # what `edgeopt run recipe.yaml` will load: the same split and scaling
+        self.dataset: Dataset = load_dataset(data.name, data.path, limit_train=data.limit_train,
+                                             limit_test=data.limit_test, seed=options.seed,
+                                             scaling=data.scaling(), validation_split=data.validation_split)
         self.artifacts: dict[str, Artifact] = {}
 
     def _parse(self) -> Recipe:
