@@ -24,6 +24,7 @@ _API = {
     "parse_recipe": "edgeopt.run.recipe",
     "run_recipe": "edgeopt.run.pipeline",
     "profile_tflite": "edgeopt.profile",
+    "profile_tflites": "edgeopt.profile",
     "Row": "edgeopt.common.row",
     "EdgeoptError": "edgeopt.common.errors",
 }

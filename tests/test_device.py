@@ -123,7 +123,7 @@ def test_profile_run_dir_writes_a_device_file_with_the_runs_rows_and_host_accura
     assert device["machine"]["cpu_model"] and device["machine"]["arch"] and device["machine"]["cpu_logical_cores"] >= 1
     assert device["machine"]["packages"]["ai-edge-litert"]
     assert device["run"]["recipe_sha256"] == host["recipe"]["sha256"]
-    assert device["settings"] == {"runs": 15, "warmup": 2, "threads": 2, "energy": "model45",
+    assert device["settings"] == {"runs": 15, "warmup": 2, "rounds": 60, "threads": 2, "energy": "model45",
                                   "energy_window_s": 1.0, "energy_windows": 3}  # the run's, --threads on top
     by_name = {row["name"]: row for row in host["rows"]}
     assert [row["name"] for row in device["rows"]] == ["f32", "int8"]
@@ -131,8 +131,11 @@ def test_profile_run_dir_writes_a_device_file_with_the_runs_rows_and_host_accura
         assert row["threads"] == 2 and row["runs"] == 15 and row["latency_ms_p50"] > 0
         assert row["energy_source"] == "model45" and row["path"] == by_name[row["name"]]["path"]
         assert row["accuracy"] == by_name[row["name"]]["accuracy"]  # same files, same images
+    # Timed together on the device, in interleaved rounds, against the run's baseline.
+    assert len({row["timing_session"] for row in device["rows"]}) == 1
+    assert device["rows"][1]["speedup_baseline"] == "f32" and len(device["rows"][1]["latency_ms_rounds"]) == 15  # runs
     # The run's table for this machine: same rows, baseline deltas and budget marks.
-    assert "within 5 pts" in result.stdout and "Lowest p50 latency within 5 points" in result.stdout
+    assert "within 5 pts" in result.stdout and "Lowest latency within 5 points" in result.stdout
     assert "equals the host's" in result.stdout and "board-a" in result.stdout
 
 
@@ -171,7 +174,7 @@ def test_report_without_devices_is_the_hosts_report(copied_run, made_run):
 
 def test_profile_and_report_import_no_training_module(copied_run):
     code = ("import sys\nfrom edgeopt.cli import app\n"
-            f"for argv in (['profile', {str(copied_run)!r}, '--runs', '3'], ['report', {str(copied_run)!r}]):\n"
+            f"for argv in (['profile', {str(copied_run)!r}, '--runs', '4', '--ops'], ['report', {str(copied_run)!r}]):\n"
             "    try:\n        app(argv)\n    except SystemExit as exit:\n        assert exit.code in (0, None), exit\n"
             "print('LOADED', sorted(m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization', "
             "'scipy', 'sklearn', 'mlxtend') if m in sys.modules))\n")
@@ -265,3 +268,17 @@ def test_a_step_cannot_take_the_name_of_a_run_folder_part(step_id):
 
     with pytest.raises(RecipeError, match=f"id '{step_id}' names a folder the run folder keeps"):
         parse_recipe(TINY.replace("{id: f32,", f"{{id: {step_id},").replace("baseline: f32", f"baseline: {step_id}"))
+
+
+def test_profile_run_dir_ops_times_the_baseline_and_best_rows_into_the_device_file(copied_run):
+    result = edgeopt("profile", copied_run, "--ops", "--runs", "8", "--device-name", "board-ops")
+    assert result.returncode == 0, result.stderr
+    assert "Where the time goes: f32" in result.stdout
+    device = json.loads((copied_run / "devices" / "board-ops.json").read_text())
+    timed = {row["name"]: row.get("op_times") for row in device["rows"]}
+    assert timed["f32"]["method"] == "litert-profiler" and timed["f32"]["runs"] == 8  # the baseline
+    assert all(op["op_name"] for op in timed["f32"]["ops"])
+    assert edgeopt("report", copied_run).returncode == 0
+    report = (copied_run / "report.md").read_text()
+    assert "## Where the time goes — board-ops" in report  # and the host's, from results.json
+    assert report.count("## Where the time goes") == 2

@@ -96,32 +96,49 @@ def test_a_table_path_that_does_not_exist_is_a_user_error(tmp_path, monkeypatch)
         thread_power(1, cpuinfo=XEON)
 
 
-def test_estimate_rows_are_labelled_and_priced_on_their_own_mean_latency(tiny_tflite_models,
-                                                                        no_meters):
-    row = profile_tflite(tiny_tflite_models.int8, runs=30, warmup=3, energy="auto",
+def test_estimate_rows_are_labelled_and_priced_on_their_own_cpu_time(tiny_tflite_models, no_meters):
+    row = profile_tflite(tiny_tflite_models.int8, runs=30, warmup=3, rounds=3, energy="auto",
                          cpu_watts=40.0)
     assert (row.energy_source, row.energy_scope, row.energy_measured) == (
         "estimate", "estimate", False)
     assert row.extra["energy_power_source"] == "user"
-    assert row.energy_mj == pytest.approx(row.extra["energy_power_w"] * row.latency_ms_mean)
+    per_core_w = row.extra["energy_power_w"] / row.extra["threads"]
+    assert row.extra["cpu_ms_per_inference"] > 0
+    assert row.energy_mj == pytest.approx(per_core_w * row.extra["cpu_ms_per_inference"])
     assert row.extra["energy_gross_mj"] is None and row.extra["energy_model45_mj"] > 0
     assert "no meter could be read" in row.extra["energy_note"]
+    assert "CPU time" in row.extra["energy_note"]
     assert row.edp_mj_ms == pytest.approx(row.energy_mj * row.latency_ms_mean)
 
 
-def test_between_rows_with_the_same_threads_the_energy_ratio_is_the_latency_ratio(
+def test_between_rows_with_the_same_threads_the_energy_ratio_is_the_cpu_time_ratio(
         tiny_tflite_models, no_meters):
     m = tiny_tflite_models
     done = CliRunner().invoke(app, ["profile", str(m.float32), str(m.int8), str(m.dynamic),
-                                    "--runs", "20", "--energy", "estimate", "--json"])
+                                    "--runs", "20", "--rounds", "3", "--energy", "estimate", "--json"])
     assert done.exit_code == 0, done.output
     rows = json.loads(done.stdout)["rows"]
     base = rows[0]
     for row in rows[1:]:
         assert row["energy_mj"] / base["energy_mj"] == pytest.approx(
-            row["latency_ms_mean"] / base["latency_ms_mean"], rel=1e-9)
+            row["cpu_ms_per_inference"] / base["cpu_ms_per_inference"], rel=1e-9)
     assert {r["energy_scope"] for r in rows} == {"estimate"}
-    assert all(r["energy_note"] and "mean latency" in r["energy_note"] for r in rows)
+    assert all(r["energy_note"] and "CPU time" in r["energy_note"] for r in rows)
+
+
+def test_a_row_without_cpu_time_is_priced_on_its_mean_latency_and_says_so():
+    from edgeopt.common.row import Row
+    from edgeopt.profile.energy import EnergyResult, apply_energy
+    from edgeopt.profile.energy.estimate import thread_power
+
+    power = thread_power(2, 40.0, cpuinfo={"model name": "X", "cpu cores": "4"}, table=None)
+    row = Row("a", "a.tflite", "tflite", latency_ms_mean=2.0)
+    apply_energy(row, EnergyResult("estimate", source="estimate", scope="estimate", power=power, note="n"))
+    assert row.energy_mj == pytest.approx(power.power_w * 2.0)
+    assert "mean latency" in row.extra["energy_note"] and "no CPU time" in row.extra["energy_note"]
+    row = Row("b", "b.tflite", "tflite", latency_ms_mean=2.0, extra={"cpu_ms_per_inference": 3.0})
+    apply_energy(row, EnergyResult("estimate", source="estimate", scope="estimate", power=power, note="n"))
+    assert row.energy_mj == pytest.approx(10.0 * 3.0)  # 40 W / 4 cores per core × 3 ms of CPU time (2 threads)
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])

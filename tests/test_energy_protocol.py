@@ -115,3 +115,51 @@ def test_inference_windows_are_back_to_back_and_fill_the_window():
     # warm-up (half a window) + 3 idle + 3 inference windows, each overshooting by < ~5 ms
     assert 6.5 * WINDOW_S <= elapsed < 6.5 * WINDOW_S + 1.0
     assert result.inferences > 100  # the loop does nothing but invoke
+
+
+def fake_snapshots(others_per_s: float, cpus: int = 2):
+    """/proc/stat as if other processes kept `others_per_s` CPU-seconds busy per second of wall time."""
+    from edgeopt.profile.energy.busy import CpuSnapshot
+
+    ticks = iter(range(10**6))
+    return lambda *args, **kwargs: (lambda i: CpuSnapshot(i * (others_per_s + 0.1), i * 0.1, float(i), cpus))(
+        next(ticks))
+
+
+def test_each_window_records_the_share_of_the_cpus_other_processes_used():
+    from edgeopt.profile.energy.busy import LoadProbe
+
+    counter = SyntheticCounter(idle_w=5.0, uj_per_inference=40.0)
+    result = measure_windows(counter, counter.invoke, window_s=WINDOW_S, windows=3,
+                             load_probe=LoadProbe(fake_snapshots(0.8)))
+    assert result.others_cpu_share == pytest.approx(0.4)  # 0.8 CPU-seconds per second of 2 CPUs
+    quiet = measure_windows(counter, counter.invoke, window_s=WINDOW_S, windows=3,
+                            load_probe=LoadProbe(fake_snapshots(0.0)))
+    assert quiet.others_cpu_share == 0.0
+
+
+def test_a_meter_on_a_busy_machine_gives_a_note_instead_of_a_figure(tiny_tflite_models, monkeypatch):
+    from edgeopt.profile.energy import measure_energy
+
+    counter = SyntheticCounter(idle_w=5.0, uj_per_inference=40.0)
+    monkeypatch.setattr("edgeopt.profile.energy.busy.cpu_snapshot", fake_snapshots(1.0))
+    busy = measure_energy(tiny_tflite_models.int8, "rapl", counter=counter, window_s=WINDOW_S)
+    assert busy.measured and busy.energy_mj is None and busy.gross_mj > 0
+    assert busy.others_cpu_share == pytest.approx(0.5)
+    assert "other processes kept 50%" in busy.note and "--energy estimate" in busy.note
+    monkeypatch.setattr("edgeopt.profile.energy.busy.cpu_snapshot", fake_snapshots(0.05))
+    quiet = measure_energy(tiny_tflite_models.int8, "rapl", counter=counter, window_s=WINDOW_S)
+    # (the synthetic counter bills no inference of the real interpreter: net is idle noise, said so)
+    assert quiet.others_cpu_share == pytest.approx(0.025) and "other processes kept" not in (quiet.note or "")
+
+
+def test_the_machine_share_reads_proc_stat_where_there_is_one(tmp_path):
+    from edgeopt.profile.energy.busy import others_share, read_proc_stat
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 5 5 40 0 0\ncpu0 50 0 25 400 5 2 3 20 0 0\n"
+                    "cpu1 50 0 25 400 5 3 2 20 0 0\nintr 1\n")
+    snap = read_proc_stat(stat)
+    assert snap.cpus == 2 and snap.machine_busy_s * 100 == pytest.approx(200)  # user+nice+system+irq+softirq+steal
+    assert read_proc_stat(tmp_path / "missing") is None
+    assert others_share(snap, None) is None

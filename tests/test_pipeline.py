@@ -72,6 +72,15 @@ def test_table_and_markdown_show_every_row(tiny_run):
     assert "| int8" in markdown and "digits" in markdown and "```yaml" in markdown
 
 
+def test_the_baseline_row_carries_the_time_of_each_of_its_ops(tiny_run):
+    doc = json.loads((tiny_run.out_dir / "results.json").read_text())
+    rows = {r["name"]: r for r in doc["rows"]}
+    ops = rows["f32"]["op_times"]  # the baseline; no budget, so no best rows
+    assert ops["method"] == "litert-profiler" and ops["runs"] == 20
+    assert [op["op_name"] for op in ops["ops"]][0] == "CONV_2D" and ops["ops"][0]["macs"] > 0
+    assert "op_times" not in rows["int8"] and "op_times" not in rows["base"]
+
+
 def test_a_failing_stage_leaves_no_partial_folder(tmp_path, monkeypatch):
     from edgeopt.run.pipeline import run_recipe
     from edgeopt.stages import STAGES

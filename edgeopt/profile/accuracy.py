@@ -42,7 +42,7 @@ def dequantize_output(q: np.ndarray, scale: float, zero_point: int) -> np.ndarra
 
 
 def predict_tflite(path: str | os.PathLike, x: np.ndarray, *, threads: int = 1,
-                   batch_size: int = 64) -> np.ndarray:
+                   batch_size: int = 64, interpreter=None) -> np.ndarray:
     """Run a `.tflite` model on float inputs and return its dequantized first output.
 
     Args:
@@ -51,6 +51,8 @@ def predict_tflite(path: str | os.PathLike, x: np.ndarray, *, threads: int = 1,
         threads: Interpreter threads.
         batch_size: Samples per `invoke()` when the model's batch dimension is dynamic
             (stored as -1); models with a fixed batch run one sample at a time.
+        interpreter: The model's interpreter if the caller has it open already (the profiler
+            opens each model once); it may be resized to the batch. Default: a fresh one.
 
     Returns:
         Float32 array of shape (N, *output_shape_without_batch).
@@ -65,7 +67,8 @@ def predict_tflite(path: str | os.PathLike, x: np.ndarray, *, threads: int = 1,
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise EdgeoptError(f"`batch_size` must be an integer >= 1. "
                            f"Received: batch_size={batch_size!r} (model {path}).")
-    interpreter = open_interpreter(path, threads=threads)
+    if interpreter is None:
+        interpreter = open_interpreter(path, threads=threads)
     inp = interpreter.get_input_details()[0]
     x = _check_samples(path, x, tuple(int(d) for d in inp["shape"][1:]))
 
@@ -113,7 +116,7 @@ def _run_batches(interpreter, x: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def evaluate_tflite(path: str | os.PathLike, x_test: np.ndarray, y_test: np.ndarray,
-                    threads: int = 1, batch_size: int = 64) -> float:
+                    threads: int = 1, batch_size: int = 64, interpreter=None) -> float:
     """Top-1 accuracy of a `.tflite` classifier on labelled data, through the interpreter.
 
     Args:
@@ -122,6 +125,7 @@ def evaluate_tflite(path: str | os.PathLike, x_test: np.ndarray, y_test: np.ndar
         y_test: Integer class labels, shape (N,) or (N, 1).
         threads: Interpreter threads.
         batch_size: Samples per `invoke()` when the model allows a dynamic batch.
+        interpreter: The model's interpreter if the caller has it open (see `predict_tflite`).
 
     Returns:
         The fraction of samples whose argmax output equals the label, in [0, 1].
@@ -135,6 +139,28 @@ def evaluate_tflite(path: str | os.PathLike, x_test: np.ndarray, y_test: np.ndar
         >>> evaluate_tflite("model_int8.tflite", x_test, y_test)  # doctest: +SKIP
         0.9812
     """
+    labels = _labels(path, x_test, y_test)
+    outputs = predict_tflite(path, x_test, threads=threads, batch_size=batch_size, interpreter=interpreter)
+    outputs = outputs.reshape(len(outputs), -1)
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= outputs.shape[1]:
+        raise DataError(f"Labels for {path} range from {labels.min()} to {labels.max()}, but the model has "
+                        f"{outputs.shape[1]} outputs (classes 0–{outputs.shape[1] - 1}). Use data with "
+                        "that many classes, or a model trained on this dataset.")
+    predictions = outputs.argmax(axis=1)
+    return float(np.mean(predictions == labels))
+
+
+def check_eval_data(path: str | os.PathLike, interpreter, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    """Raise the DataError `evaluate_tflite` would, without running anything: before minutes of timing.
+
+    Example:
+        >>> check_eval_data("model.tflite", open_interpreter("model.tflite"), x, y)  # doctest: +SKIP
+    """
+    _labels(path, x_test, y_test)
+    _check_samples(path, x_test, tuple(int(d) for d in interpreter.get_input_details()[0]["shape"][1:]))
+
+
+def _labels(path, x_test, y_test) -> np.ndarray:
     labels = np.asarray(y_test)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]  # keras.datasets' CIFAR labels come as (N, 1)
@@ -145,14 +171,7 @@ def evaluate_tflite(path: str | os.PathLike, x_test: np.ndarray, y_test: np.ndar
     if len(labels) != len(x_test):
         raise DataError(f"Data for {path} has {len(x_test)} samples but {len(labels)} labels; "
                         "pass matching x and y.")
-    outputs = predict_tflite(path, x_test, threads=threads, batch_size=batch_size)
-    outputs = outputs.reshape(len(outputs), -1)
-    if labels.min(initial=0) < 0 or labels.max(initial=0) >= outputs.shape[1]:
-        raise DataError(f"Labels for {path} range from {labels.min()} to {labels.max()}, but the model has "
-                        f"{outputs.shape[1]} outputs (classes 0–{outputs.shape[1] - 1}). Use data with "
-                        "that many classes, or a model trained on this dataset.")
-    predictions = outputs.argmax(axis=1)
-    return float(np.mean(predictions == labels))
+    return labels
 
 
 def _check_samples(path, x, sample_shape: tuple[int, ...]) -> np.ndarray:

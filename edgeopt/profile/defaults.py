@@ -8,6 +8,7 @@ of its own with no imports, so the TF-free device part and the recipe can both r
 PROFILE_DEFAULTS = {
     "runs": 100,              # timed invokes per model
     "warmup": 10,             # untimed invokes first
+    "rounds": 60,             # interleaved timing rounds (at most runs): every model once per round, random order
     "threads": 1,             # interpreter threads
     "energy": "auto",         # the first meter that can be read, else the labelled estimate
     "energy_window_s": 1.0,   # seconds per meter window

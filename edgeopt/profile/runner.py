@@ -94,6 +94,18 @@ def fill_random_inputs(interpreter, seed: int = 0) -> None:
         interpreter.set_tensor(detail["index"], value)
 
 
+def check_run_options(runs: int, warmup: int, threads: int, where: str) -> None:
+    """Raise EdgeoptError unless runs >= 1, warmup >= 0 and threads >= 1 are integers.
+
+    Example:
+        >>> check_run_options(100, 10, 1, "model a.tflite")
+    """
+    for name, value, low in (("runs", runs, 1), ("warmup", warmup, 0), ("threads", threads, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise EdgeoptError(f"`{name}` must be an integer >= {low}. "
+                               f"Received: {name}={value!r} ({where}).")
+
+
 def measure_latency(path: str | os.PathLike, runs: int = 100, warmup: int = 10,
                     threads: int = 1) -> LatencyStats:
     """Time `runs` inferences of a `.tflite` model after `warmup` untimed ones.
@@ -118,10 +130,7 @@ def measure_latency(path: str | os.PathLike, runs: int = 100, warmup: int = 10,
         >>> stats = measure_latency("model_int8.tflite", runs=200, threads=2)  # doctest: +SKIP
         >>> print(f"{stats.p50_ms:.3f} ms")  # doctest: +SKIP
     """
-    for name, value, low in (("runs", runs, 1), ("warmup", warmup, 0), ("threads", threads, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise EdgeoptError(f"`{name}` must be an integer >= {low}. "
-                               f"Received: {name}={value!r} (model {path}).")
+    check_run_options(runs, warmup, threads, f"model {path}")
     interpreter = open_interpreter(path, threads=threads)
     fill_random_inputs(interpreter)
 

@@ -56,6 +56,7 @@ class OpInfo:
         activation_in_bytes: Bytes of those inputs at their dtype.
         activation_out_elems: Elements in the op's outputs.
         activation_out_bytes: Bytes of the outputs at their dtype.
+        output_shape: Shape of the first output, batch included; () if it has none.
     """
 
     index: int
@@ -70,6 +71,7 @@ class OpInfo:
     activation_in_bytes: int
     activation_out_elems: int
     activation_out_bytes: int
+    output_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ def _op_info(index: int, name: str, op, ins: list[int], outs: list[int],
         activation_in_bytes=sum(t.nbytes for t in acts),
         activation_out_elems=out_elems,
         activation_out_bytes=sum(t.nbytes for t in out_tensors),
+        output_shape=out_tensors[0].shape if out_tensors else (),
     )
 
 

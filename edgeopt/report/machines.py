@@ -17,7 +17,8 @@ from edgeopt.report.table import NA, baseline_row, best_within_budget, energy_no
 
 # Figures that belong to the machine that measured them; a row not run on a device has none there.
 MACHINE_FIGURES = ("latency_ms_p50", "latency_ms_p90", "latency_ms_mean", "latency_ms_std", "energy_mj",
-                   "edp_mj_ms")
+                   "edp_mj_ms", "latency_ms_rounds", "timing_session", "cpu_ms_per_inference", "speedup_vs_baseline",
+                   "speedup_ci_low", "speedup_ci_high", "op_times")
 
 
 def host_label(results: dict) -> str:
@@ -116,6 +117,13 @@ def device_sections(results: dict, devices: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def time_goes_sections(results: dict, devices: list[dict]) -> list[str]:
+    """report.md's "where the time goes" for each machine whose rows carry per-op times."""
+    from edgeopt.report.ops import time_goes_section
+
+    return [line for label, rows in machine_tables(results, devices) for line in time_goes_section(label, rows)]
+
+
 def write_run_report(run_dir: str | Path, results: dict, devices: list[dict]) -> tuple[Path, Path | None]:
     """Write RUN_DIR/report.md and pareto.png: the host's alone, or every machine's side by side."""
     from edgeopt.report.plot import write_pareto_plot
@@ -131,5 +139,6 @@ def write_run_report(run_dir: str | Path, results: dict, devices: list[dict]) ->
         plot = write_machines_plot(series, run_dir / "pareto.png", floor)
     else:
         plot = write_pareto_plot(rows, run_dir / "pareto.png", floor, results.get("machine"))
-    markdown = render_markdown({**results, "plot": plot.name if plot else None}, device_sections(results, devices))
+    sections = device_sections(results, devices) + time_goes_sections(results, devices)
+    markdown = render_markdown({**results, "plot": plot.name if plot else None}, sections)
     return atomic_write_text(run_dir / "report.md", markdown), plot

@@ -1,6 +1,8 @@
 """Rendering rows for people (terminal table, markdown report) and programs (JSON).
 
 The report never measures anything: it formats `Row`s and compares each with the baseline row.
+Speed-ups of rows timed together are their paired per-round ratios, with an interval where it is
+wider than ±2 %; rows not significantly slower than the fastest are marked ≈ (`speed.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from edgeopt.common.row import SCHEMA_VERSION, Row
+from edgeopt.report.speed import TIE_MARK, fastest, faster_cell, interval_text, ties
 
 NA = "n/a"
 
@@ -32,6 +35,8 @@ def table_rows(rows: list[Row], baseline: str | None = None,
     verdicts = within_budget(rows, baseline, budget_points)
     headers = ["name", "format", "dtype", "params", "MACs", "size KiB", "gzip KiB", "accuracy %",
                "Δacc pts", "p50 ms", "p90 ms", "energy mJ", "energy source", "smaller", "faster"]
+    top = fastest_row(rows, baseline, budget_points)
+    tied = {r.name for r in ties(top, _eligible(rows, verdicts, budget_points))} if top is not None else set()
     body = []
     for r in rows:
         delta = None if (r.accuracy is None or base.accuracy is None) else 100 * (r.accuracy - base.accuracy)
@@ -43,7 +48,8 @@ def table_rows(rows: list[Row], baseline: str | None = None,
             _fmt(None if r.accuracy is None else 100 * r.accuracy, ".2f"),
             _fmt(delta, "+.2f"), _fmt(r.latency_ms_p50, ".3f"), _fmt(r.latency_ms_p90, ".3f"),
             _fmt(r.energy_mj, ".4g"), source,
-            _ratio(base.size_bytes, r.size_bytes), _ratio(base.latency_ms_p50, r.latency_ms_p50),
+            _ratio(base.size_bytes, r.size_bytes),
+            faster_cell(r, base) + (f" {TIE_MARK}" if r.name in tied else ""),
         ])
         if budget_points is not None:
             body[-1].append({True: "yes", False: "OVER", None: NA}[verdicts[r.name]])
@@ -72,7 +78,7 @@ def within_budget(rows: list[Row], baseline: str | None, budget_points: float | 
 
 # What "best" is judged on: (row attribute, what it measures, the word for less of it).
 BEST_KEYS = (("energy_mj", "energy per inference", "less energy"),
-             ("latency_ms_p50", "p50 latency", "faster"), ("size_bytes", "file size", "smaller"))
+             ("latency_ms_p50", "latency", "faster"), ("size_bytes", "file size", "smaller"))
 
 
 def best_rows(rows: list[Row], baseline: str | None, budget_points: float | None) -> dict[str, Row]:
@@ -92,8 +98,21 @@ def best_rows(rows: list[Row], baseline: str | None, budget_points: float | None
         if key == "energy_mj" and energy_unrankable(base, candidates):
             continue  # energies of different sources or scopes do not compare
         if candidates and getattr(base, key) is not None:
-            best[key] = min(candidates, key=lambda r: getattr(r, key))
+            # Latency: by the paired speed-up of rows timed together, which survives a busy machine.
+            best[key] = fastest(candidates, base) if key == "latency_ms_p50" else \
+                min(candidates, key=lambda r: getattr(r, key))
     return best
+
+
+def fastest_row(rows: list[Row], baseline: str | None, budget_points: float | None) -> Row | None:
+    """The row the ≈ marks compare with: the fastest within budget, or the fastest of all without one."""
+    if budget_points is None:
+        return fastest(rows, baseline_row(rows, baseline))
+    return best_rows(rows, baseline, budget_points).get("latency_ms_p50")
+
+
+def _eligible(rows: list[Row], verdicts: dict, budget_points: float | None) -> list[Row]:
+    return rows if budget_points is None else [r for r in rows if verdicts[r.name]]
 
 
 def energy_unrankable(base: Row, candidates: list[Row]) -> str | None:
@@ -114,8 +133,10 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
     """Sentences naming the best row within budget for energy, latency and size, as ratios to the base."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
+    if budget_points is None:
+        return _fastest_line(rows, base)
     if not any(verdicts.values()):
-        return [] if budget_points is None else [f"No row is within the {budget_points:g}-point accuracy budget."]
+        return [f"No row is within the {budget_points:g}-point accuracy budget."]
     lines = []
     best_of = best_rows(rows, baseline, budget_points)
     eligible = [r for r in rows if verdicts[r.name]]
@@ -133,9 +154,38 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
         if key == "energy_mj":
             source = (f", energy measured ({energy_label(best)})" if best.energy_measured
                       else f", energy a labelled estimate ({energy_label(best)})")
+        if key == "latency_ms_p50":  # from the rounds when timed together: with its interval and ties
+            ratio = faster_cell(best, base, interval=False)
+            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — {ratio} {word} than "
+                         f"`{base.name}`{interval_text(best, base)}, {delta:+.2f} points."
+                         + _tie_sentence(best, ties(best, eligible), base))
+            continue
         lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — "
                      f"{getattr(base, key) / getattr(best, key):.2f}× {word} than `{base.name}`, {delta:+.2f} points{source}.")
     return lines
+
+
+def _tie_sentence(best: Row, tied: list[Row], base: Row) -> str:
+    if not tied:
+        return ""
+    listing = ", ".join(f"`{r.name}`" + ("" if r.accuracy is None or base.accuracy is None
+                                          else f" ({100 * (r.accuracy - base.accuracy):+.2f} points)") for r in tied)
+    return (f" It ties with {listing}: the difference in time is not significant (the 95 % interval of their "
+            f"ratio includes 1; marked {TIE_MARK} in the table).")
+
+
+def _fastest_line(rows: list[Row], base: Row | None) -> list[str]:
+    """Without a budget (`edgeopt profile a.tflite b.tflite`): the fastest row and its ties, if timed together."""
+    best = fastest(rows, base)
+    if best is None or base is None or len(rows) < 2 or not all(faster_cell(r, base) != NA for r in rows):
+        return []
+    tied = ties(best, rows)
+    if best is base:
+        line = f"Fastest: `{best.name}`."
+    else:
+        ratio = faster_cell(best, base, interval=False)
+        line = f"Fastest: `{best.name}` — {ratio} faster than `{base.name}`{interval_text(best, base)}."
+    return [line + _tie_sentence(best, tied, base)]
 
 
 def energy_label(row: Row) -> str:

@@ -4,10 +4,13 @@ Data flows one way: recipe → stages → artifacts → profile → rows. Each s
 `.<id>.partial/` folder that is renamed to `<id>/` only when the stage has finished, so an
 interrupted run never leaves a half-written artifact behind.
 
+Once every step is done, the artifacts are profiled (`run/profiling.py`): every `.tflite` row
+timed together, in interleaved rounds, so their ratios hold on a busy machine.
+
 Resume: a step's `step.json` records a fingerprint of everything that determines its output (its
 stage and parameters, its input's fingerprint, the data, the seed, edgeopt's version). A re-run
-reuses a finished step whose fingerprint is unchanged, and the profile row measured for it on the
-same machine with the same profile settings; `force=True` redoes everything.
+reuses a finished step whose fingerprint is unchanged, and the profile rows measured for the same
+rows on the same machine with the same profile settings; `force=True` redoes everything.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from edgeopt.common.progress import log
 from edgeopt.common.row import SCHEMA_VERSION, Row
 from edgeopt.data.checks import dataset_warnings
 from edgeopt.data.datasets import Dataset, load_dataset
+from edgeopt.run.explain import explain_rows
+from edgeopt.run.profiling import profile_run
 from edgeopt.run.recipe import Recipe, Step
-from edgeopt.rundir.folder import file_sha256, relative_to_run, write_test_split
+from edgeopt.rundir.folder import write_test_split
 from edgeopt.stages import STAGES, Artifact, StageContext
 
 
@@ -43,9 +48,10 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
                log_fn: Callable[[str], None] = log, executor: "StepExecutor | None" = None) -> RunResult:
     """Run every step of `recipe`, writing artifacts and results.json under `out_dir`.
 
-    Without `executor` the steps run one after another in this process, each profiled as soon as
-    it is made. With one (e.g. `edgeopt.run.ray_executor.RayExecutor`) it runs the steps and
-    every profile is taken afterwards, here, one at a time, so no figure is measured beside training.
+    Without `executor` the steps run one after another in this process; with one (e.g.
+    `edgeopt.run.ray_executor.RayExecutor`) it runs them. Either way every profile is taken
+    afterwards, here: the `.tflite` rows timed together in interleaved rounds, so no figure is
+    measured beside training and the rows' ratios are measured side by side.
 
     Args:
         recipe: A validated `Recipe` (`load_recipe`, with any overrides) or the path of a recipe file.
@@ -78,13 +84,13 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         from edgeopt.tf.distribute import prepare_process
 
         prepare_process([p.step for p in plan])  # logical CPU devices, before TensorFlow starts
-        rows = _run_sequentially(plan, recipe, dataset, out_dir, force, log_fn)
+        artifacts = _run_sequentially(plan, recipe, dataset, out_dir, force, log_fn)
         executor_record = {"name": "sequential"}
     else:
         artifacts = executor.run_steps(plan, recipe, dataset, out_dir, force=force, log_fn=log_fn)
-        rows = [_profiled_row(p.step, artifacts[p.step.id], recipe, dataset, p.fingerprint, force, log_fn, out_dir)
-                for p in plan if p.step.profile]
         executor_record = executor.record()
+    rows = profile_run(plan, artifacts, recipe, dataset, out_dir, force, log_fn)
+    explain_rows(rows, recipe, out_dir, log_fn)  # per-op times of the baseline and the best rows
     test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset),
                                  dataset.scaling)
     document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}
@@ -125,17 +131,12 @@ def plan_steps(recipe: Recipe) -> list[PlannedStep]:
 
 
 def _run_sequentially(plan: list[PlannedStep], recipe: Recipe, dataset: Dataset, out_dir: Path, force: bool,
-                      log_fn: Callable[[str], None]) -> list[Row]:
+                      log_fn: Callable[[str], None]) -> dict[str, Artifact]:
     artifacts: dict[str, Artifact] = {}
-    rows: list[Row] = []
     for planned in plan:
-        step = planned.step
-        artifacts[step.id] = run_or_reuse_step(planned, planned.heading(len(plan)), recipe, dataset, artifacts, out_dir,
-                                               force, log_fn)
-        if step.profile:
-            rows.append(_profiled_row(step, artifacts[step.id], recipe, dataset, planned.fingerprint, force, log_fn,
-                                      out_dir))
-    return rows
+        artifacts[planned.step.id] = run_or_reuse_step(planned, planned.heading(len(plan)), recipe, dataset, artifacts,
+                                                       out_dir, force, log_fn)
+    return artifacts
 
 
 def run_or_reuse_step(planned: PlannedStep, heading: str, recipe: Recipe, dataset: Dataset,
@@ -154,16 +155,6 @@ def run_or_reuse_step(planned: PlannedStep, heading: str, recipe: Recipe, datase
         artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
     _inherit_lineage(artifact, artifacts.get(step.source))
     return artifact
-
-
-def _profiled_row(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str, force: bool,
-                  log_fn: Callable[[str], None], out_dir: Path) -> Row:
-    row = _profile_once(step, artifact, recipe, dataset, fingerprint, force, log_fn)
-    # Relative to the run folder, with the file's hash: a copied folder still resolves and
-    # a device can tell that it profiles the very bytes the host did.
-    row.path = relative_to_run(out_dir, artifact.path)
-    row.extra["sha256"] = file_sha256(artifact.path)
-    return row
 
 
 # Facts about a model that survive conversion: an int8 file made from a pruned, mixed-precision
@@ -256,60 +247,12 @@ def commit_step(step: Step, fingerprint: str, artifact: Artifact, partial: Path,
     return replace(artifact, path=final / artifact.path.name)
 
 
-def _profile_once(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset, fingerprint: str,
-                  force: bool, log_fn: Callable[[str], None]) -> Row:
-    """Profile an artifact, or reuse the row measured for it here with the same settings."""
-    import socket
-
-    key = hashlib.sha256(json.dumps([fingerprint, recipe.profile.model_dump(mode="json"), socket.gethostname()],
-                                    sort_keys=True).encode()).hexdigest()
-    cache = artifact.path.parent / "profile.json"
-    if not force:
-        try:
-            saved = json.loads(cache.read_text())
-            if saved.get("key") == key:
-                log_fn(f"  profile of {step.id} unchanged, reusing it")
-                return Row.from_dict(saved["row"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # no usable earlier profile: measure
-    log_fn(f"  profiling {artifact.path.name} ({artifact.kind}, {artifact.dtype})")
-    row = _profile(step, artifact, recipe, dataset)
-    atomic_write_text(cache, json.dumps({"key": key, "row": row.to_dict()}, indent=2) + "\n")
-    return row
-
-
 def _stage_meter(recipe: Recipe):
     """Energy of a stage follows profile.energy: off → none, estimate/model45 → CPU-time estimate, else a meter."""
     from edgeopt.profile.energy.stage_meter import stage_meter_for
 
     p = recipe.profile
     return stage_meter_for(p.energy, p.cpu_watts, p.energy_rail)
-
-
-def _profile(step: Step, artifact: Artifact, recipe: Recipe, dataset: Dataset) -> Row:
-    options = dict(name=step.id, x_test=dataset.x_test, y_test=dataset.y_test,
-                   runs=recipe.profile.runs, warmup=recipe.profile.warmup)
-    if artifact.kind == "tflite":
-        from edgeopt.profile import profile_tflite
-
-        p = recipe.profile
-        row = profile_tflite(artifact.path, threads=p.threads, energy=p.energy, energy_window_s=p.energy_window_s,
-                             energy_windows=p.energy_windows, cpu_watts=p.cpu_watts, energy_rail=p.energy_rail,
-                             **options)
-    else:
-        from edgeopt.models.keras_profile import profile_keras
-
-        row = profile_keras(artifact.path, **options)
-    row.train_seconds = artifact.info.get("train_seconds")
-    if "train_seconds" in artifact.info:  # the stage trained: its energy is training energy
-        row.train_energy_j = artifact.info.get("stage_energy_j")
-        row.extra["train_energy_source"] = artifact.info.get("stage_energy_source")
-    row.extra.update({k: artifact.info.get(k) for k in
-                      ("stage_seconds", "stage_energy_j", "stage_energy_source", "stage_energy_scope",
-                       "stage_energy_note")})
-    row.extra.update({"stage": step.stage, "from": step.source, "sparsity": artifact.info.get("sparsity_overall"),
-                      "sparsity_per_layer": artifact.info.get("sparsity"), "precision": artifact.info.get("precision")})
-    return row
 
 
 def _dataset_record(recipe: Recipe, dataset: Dataset) -> dict:

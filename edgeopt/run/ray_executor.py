@@ -14,8 +14,9 @@ so `distribute: mirrored` can split the CPU, and its thread pools are sized to t
 Failures are handled as `make -j` does: a failing step stops new steps from starting, the running
 ones finish and are kept, then the step's own error is raised (an `EdgeoptError` with its message
 unchanged, a bug with the worker's traceback). Ctrl-C or SIGTERM cancels every outstanding task.
-Profiling is not done here: `run_recipe` profiles on the driver, one model at a time, once every
-step has finished, so no latency or energy figure is measured beside training.
+Profiling is not done here: `run_recipe` profiles on the driver once every step has finished (every
+`.tflite` row timed together, in interleaved rounds), so no latency or energy figure is measured
+beside training, and the rows' ratios are measured side by side, as in a sequential run.
 """
 
 from __future__ import annotations

@@ -112,6 +112,9 @@ class DataSpec(_Strict):
 class ProfileSpec(_Strict):
     runs: int = Field(PROFILE_DEFAULTS["runs"], ge=1, le=1_000_000, description="timed invokes per model")
     warmup: int = Field(PROFILE_DEFAULTS["warmup"], ge=0, le=100_000, description="untimed invokes first")
+    rounds: int = Field(PROFILE_DEFAULTS["rounds"], ge=1, le=10_000,
+                        description="interleaved timing rounds (at most `runs`): every .tflite row timed once per round, "
+                        "in random order")
     threads: int = Field(PROFILE_DEFAULTS["threads"], ge=1, le=256, description="interpreter threads")
     energy: str = Field(
         PROFILE_DEFAULTS["energy"], description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
@@ -124,6 +127,8 @@ class ProfileSpec(_Strict):
                                     "comma-separated (default: the board's input rail)")
     cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "
                                     "for estimates; default: CodeCarbon's table by CPU model")
+    ops: bool = Field(True, description="time each op of the baseline and the best rows (report.md's "
+                      "'where the time goes'); false skips it")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """`edgeopt profile RUN_DIR`: the run's models profiled on this machine, into RUN_DIR/devices/.
 
-The device repeats what the host measured with the run's own settings (runs, warm-up, threads,
-energy; any of them overridable), on the files the run made (sha256 checked first) and on the
+The device repeats what the host measured with the run's own settings (runs, warm-up, rounds, threads,
+energy; any of them overridable), every `.tflite` row timed together in interleaved rounds as on the
+host, on the files the run made (sha256 checked first) and on the
 test split it carries (data/test.npz), so its table has the same rows, baseline and budget and
 differs from the host's only by the machine. The device document has the shape of
 `edgeopt profile --json` (schema_version, machine, rows) plus the run it belongs to.
@@ -76,7 +77,7 @@ def profile_run_folder(run_dir: str | Path, *, device_name: str | None = None, o
         >>> path.name, [row["name"] for row in document["rows"]]  # doctest: +SKIP
         ('pi5.json', ['base_float32', 'base_int8'])
     """
-    from edgeopt.profile import profile_tflite  # here: `edgeopt report` reads device files without LiteRT
+    from edgeopt.profile import profile_tflites  # here: `edgeopt report` reads device files without LiteRT
     from edgeopt.profile.machine import machine_info
 
     run_dir = Path(run_dir)
@@ -85,18 +86,18 @@ def profile_run_folder(run_dir: str | Path, *, device_name: str | None = None, o
     models = checked_models(run_dir, results)  # every file, before any minute is spent
     x_test, y_test = read_test_split(run_dir, results)
     settings = run_settings(results, overrides or {})
-    rows = []
-    for number, (host_row, path) in enumerate(models, start=1):
-        log_fn(f"[{number}/{len(models)}] profiling {host_row['name']} ({host_row['path']})")
-        row = profile_tflite(path, name=host_row["name"], x_test=x_test, y_test=y_test, runs=settings["runs"],
-                             warmup=settings["warmup"], threads=settings["threads"], energy=settings["energy"],
-                             energy_window_s=settings["energy_window_s"],
-                             energy_windows=settings["energy_windows"], breakdown=breakdown,
-                             cpu_watts=settings.get("cpu_watts"), energy_rail=settings.get("energy_rail"))
+    log_fn(f"profiling {len(models)} .tflite model(s) of {run_dir} together")
+    recipe = results.get("recipe") or {}
+    rows = profile_tflites([path for _, path in models], names=[host_row["name"] for host_row, _ in models],
+                           x_test=x_test, y_test=y_test, runs=settings["runs"], warmup=settings["warmup"],
+                           threads=settings["threads"], energy=settings["energy"], rounds=settings["rounds"],
+                           energy_window_s=settings["energy_window_s"], energy_windows=settings["energy_windows"],
+                           breakdown=breakdown, cpu_watts=settings.get("cpu_watts"),
+                           energy_rail=settings.get("energy_rail"), baseline=recipe.get("baseline"), log_fn=log_fn)
+    for row, (host_row, _) in zip(rows, models):
         row.path = host_row["path"]
         row.extra["sha256"] = host_row["sha256"]
         row.extra.update({key: host_row[key] for key in LINEAGE_KEYS if key in host_row})
-        rows.append(row)
     document = {
         "schema_version": SCHEMA_VERSION,
         "device": target.stem,

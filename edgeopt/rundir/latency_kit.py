@@ -15,7 +15,7 @@ from typing import Callable
 from edgeopt.common.atomic import atomic_write_text
 from edgeopt.common.errors import RunFolderError
 from edgeopt.profile.machine import machine_info
-from edgeopt.profile.side_by_side import interleaved_p50_ms
+from edgeopt.profile.side_by_side import interleaved_quiet_ms
 from edgeopt.profile.tflite_file import read_tflite_bytes
 
 KIT_FILE = "kit.json"
@@ -51,7 +51,7 @@ def measure_kit(kit_dir: str | Path, *, threads: int | None = None, rounds: int 
     threads = threads or manifest.get("threads", 1)
     files = [m["file"] for m in manifest["models"].values()] + [e["file"] for e in manifest["entries"]]
     log_fn(f"timing {len(files)} kit files side by side ({rounds} rounds, {threads} thread(s))")
-    p50 = interleaved_p50_ms([read_tflite_bytes(kit_dir / f) for f in files], rounds=rounds, threads=threads)
+    p50 = interleaved_quiet_ms([read_tflite_bytes(kit_dir / f) for f in files], rounds=rounds, threads=threads)
     by_file = dict(zip(files, p50))
     table = {"schema": KIT_SCHEMA, "kind": "edgeopt latency table", "machine": machine_info(), "threads": threads,
              "rounds": rounds,

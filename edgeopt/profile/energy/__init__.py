@@ -7,8 +7,10 @@
   INA3221 included (`hwmon.py`, `jetson_iio.py`); "rpi-pmic": the Raspberry Pi 5 PMIC through
   `vcgencmd` (`rpi_pmic.py`). All go through one windowed protocol (`rapl_meter.py`); power
   sensors are sampled and integrated by `sampler.py`. Each gives a clear error when its meter is
-  missing, root-only or frozen.
-- "estimate": mean latency × the power of the threads used (`estimate.py`), labelled an estimate;
+  missing, root-only or frozen. When other processes kept the machine busy during the windows
+  (`busy.py`), the figure would mean nothing: the row gets a note saying so instead.
+- "estimate": the CPU time the interpreter's threads used per inference × the power of a busy core
+  (`estimate.py`), labelled an estimate: time the OS gave other processes is not billed;
 - "model45": the seed-003 45 nm accelerator-style model of the graph (`model.py`), deterministic
   and machine-independent, never the CPU's energy;
 - "auto": the first of rapl, hwmon, rpi-pmic that can be read, else "estimate", with a one-line
@@ -26,6 +28,7 @@ import os
 from dataclasses import dataclass, field
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.profile.energy.busy import BUSY_SHARE, busy_note
 from edgeopt.profile.energy.estimate import ThreadPower, check_cpu_watts, thread_power
 from edgeopt.profile.energy.meter import (EnergyCounter, EnergyUnavailableError,
                                           MeterFrozenError, MeterPermissionError)
@@ -59,8 +62,8 @@ def check_energy_method(method: str) -> str:
         raise EdgeoptError(
             f"`energy: {method}` was renamed `{RENAMED[method]}`: it is the 45 nm "
             "accelerator-style model of seed 003, not the CPU's energy. Use "
-            f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (mean latency × CPU "
-            "power) for a CPU figure without a meter.")
+            f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (the model's CPU time × "
+            "CPU power) for a CPU figure without a meter.")
     if method not in ENERGY_METHODS:
         raise EdgeoptError(f"`energy` must be one of {', '.join(ENERGY_METHODS)}. "
                            f"Received: energy={method!r}")
@@ -79,7 +82,7 @@ class EnergyResult:
         measured: True only for meters.
         energy_mj: The headline figure: net (idle-subtracted) energy per inference when
             measured, the 45 nm model's total for model45; None for an estimate until
-            `apply_energy` prices the row's mean latency, and None when unknown.
+            `apply_energy` prices the row's CPU time per inference, and None when unknown.
         gross_mj: Measured energy per inference with idle power included.
         net_mj: Measured energy per inference above idle power (may be ≤ 0: lost in noise).
         dram_mj: DRAM energy per inference (measured dram zone, or the model's DRAM share for
@@ -94,7 +97,10 @@ class EnergyResult:
         power: For an estimate: the power of the threads used and how it was obtained.
         model45_mj: The 45 nm model's total (always computed unless off: comparable everywhere).
         model45_dram_mj: The 45 nm model's DRAM share.
-        note: What a user must know (which meter auto used or why none, noise), None if nothing.
+        note: What a user must know (which meter auto used or why none, noise, a busy
+            machine), None if nothing.
+        others_cpu_share: For a meter: the median share of the CPUs other processes used
+            during its windows, None where unknown.
         breakdown: Per-operator modelled energy (µJ), when asked for.
     """
 
@@ -118,13 +124,14 @@ class EnergyResult:
     model45_dram_mj: float | None = None
     note: str | None = None
     breakdown: list[dict] | None = field(default=None, repr=False)
+    others_cpu_share: float | None = None
 
 
 def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: int = 1,
                    window_s: float = PROTOCOL_WINDOW_S, windows: int = MIN_WINDOWS,
                    breakdown: bool = False, info: TfliteInfo | None = None,
                    counter: EnergyCounter | None = None, cpu_watts: float | None = None,
-                   rail: str | None = None) -> EnergyResult:
+                   rail: str | None = None, interpreter=None) -> EnergyResult:
     """Energy of one inference of a `.tflite` model, measured, estimated or modelled.
 
     Args:
@@ -140,6 +147,8 @@ def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: in
         cpu_watts: The CPU package's power (TDP) in W for the estimate; None: look it up.
         rail: Which rail(s) of a power-sensor meter count (comma-separated names); None: the
             meter's default (the board's input rail where one is labelled so).
+        interpreter: The model's interpreter, allocated with its inputs set, if the caller has
+            it open already (the profiler opens each model once); else one is opened here.
 
     Returns:
         An `EnergyResult`.
@@ -184,7 +193,7 @@ def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: in
                 tried.append(f"{name}: {err.short}")
                 continue
             try:
-                windowed = _measure_inference(path, meter, threads, window_s, windows)
+                windowed = _measure_inference(path, meter, threads, window_s, windows, interpreter)
             except EnergyUnavailableError as err:
                 if method != "auto":
                     raise
@@ -200,7 +209,9 @@ def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: in
                     + (f" after {'; '.join(tried)}" if tried else ""))
             return _measured(windowed, note if method == "auto" else None, common)
     power = thread_power(threads, cpu_watts)
-    note = f"energy is an estimate, mean latency × {power.power_w:.3g} W: {power.detail}"
+    note = (f"energy is an estimate, the CPU time the interpreter's threads used per inference × "
+            f"{power.per_core_w:.3g} W per busy core (time the OS gave other processes is not billed): "
+            f"{power.detail}")
     if tried:
         note = f"no meter could be read ({'; '.join(tried)}); {note}"
     return EnergyResult(source="estimate", scope="estimate", power=power, note=note, **common)
@@ -250,17 +261,25 @@ def derived_metrics(energy_mj: float | None, latency_ms: float | None,
 def apply_energy(row, result: EnergyResult) -> None:
     """Fill a profiler `Row`'s energy fields and extra keys from `result` (in place).
 
-    An estimate is priced here, on the row's mean latency; the EDP uses the mean latency too
-    (energy per inference is a mean as well).
+    An estimate is priced here, on the row's CPU time per inference (`extra["cpu_ms_per_inference"]`,
+    which the profiler measures over the timed invokes); a row without it is priced on its mean
+    latency, and its note says so. The EDP uses the mean latency (energy per inference is a mean
+    as well).
 
     Example:
         >>> apply_energy(row, measure_energy(row.path, "model45"))  # doctest: +SKIP
         >>> row.energy_source, row.energy_scope, row.energy_measured  # doctest: +SKIP
         ('model45', 'model', False)
     """
-    energy = result.energy_mj
+    energy, note = result.energy_mj, result.note
     if result.power is not None:
-        energy = result.power.energy_mj(row.latency_ms_mean)
+        cpu_ms = row.extra.get("cpu_ms_per_inference")
+        if cpu_ms is not None:
+            energy = result.power.energy_for_cpu_mj(cpu_ms)
+        else:
+            energy = result.power.energy_mj(row.latency_ms_mean)
+            note = (f"energy is an estimate, mean latency × {result.power.power_w:.3g} W (no CPU time was "
+                    f"measured for this row): {result.power.detail}")
     derived = derived_metrics(energy, row.latency_ms_mean, row.macs)
     row.energy_mj = energy
     row.energy_source = result.source
@@ -285,25 +304,30 @@ def apply_energy(row, result: EnergyResult) -> None:
         "energy_model45_mj": result.model45_mj,
         "energy_model45_dram_mj": result.model45_dram_mj,
         **derived,
-        "energy_note": result.note,
+        "energy_others_cpu_share": result.others_cpu_share,
+        "energy_note": note,
     })
     if result.breakdown is not None:
         row.extra["energy_breakdown"] = result.breakdown
 
 
 def _measure_inference(path, counter: EnergyCounter, threads: int, window_s: float,
-                       windows: int) -> WindowedEnergy:
+                       windows: int, interpreter=None) -> WindowedEnergy:
     from edgeopt.profile.runner import fill_random_inputs
 
-    interpreter = open_interpreter(path, threads=threads)
-    fill_random_inputs(interpreter)
+    if interpreter is None:
+        interpreter = open_interpreter(path, threads=threads)
+        fill_random_inputs(interpreter)
     return measure_windows(counter, interpreter.invoke, window_s=window_s, windows=windows)
 
 
 def _measured(w: WindowedEnergy, auto_note: str | None, common: dict) -> EnergyResult:
     notes = ([auto_note] if auto_note else []) + list(w.notes)
     energy = w.net_mj
-    if energy <= 0:
+    if w.others_cpu_share is not None and w.others_cpu_share > BUSY_SHARE:
+        notes.insert(0, busy_note(w.others_cpu_share, w.source, w.gross_mj))
+        energy = None
+    elif energy <= 0:
         notes.insert(0, f"net energy {w.net_mj:.3g} mJ is at or below the idle noise "
                         f"(idle {w.idle_w:.2f} W, inferring {w.active_w:.2f} W): the inference "
                         "cannot be told apart from idle here; see energy_gross_mj")
@@ -312,5 +336,5 @@ def _measured(w: WindowedEnergy, auto_note: str | None, common: dict) -> EnergyR
         source=w.source, scope=w.scope, measured=True, energy_mj=energy, gross_mj=w.gross_mj,
         net_mj=w.net_mj, dram_mj=w.dram_mj, idle_w=w.idle_w, active_w=w.active_w,
         spread=w.spread, windows=w.windows, window_s=w.window_s, inferences=w.inferences,
-        counters=w.counters, note="; ".join(notes) or None, **common,
+        counters=w.counters, note="; ".join(notes) or None, others_cpu_share=w.others_cpu_share, **common,
     )

@@ -1,7 +1,10 @@
-"""Energy from the clock where no meter can be read: mean latency × the power of the threads used.
+"""Energy from the clock where no meter can be read: the model's CPU time × the power of a busy core.
 
-On a CPU the energy of an inference is power × time (DESIGN.md §4). Without a meter, the power
-of the threads an inference runs on is estimated as `threads × TDP / cores`, from:
+On a CPU the energy of an inference is power × time (DESIGN.md §4). Without a meter, the time is
+the CPU time the interpreter's threads used per inference (measured over the timed invokes: the
+invoking thread's for one interpreter thread, the process's for more), not the wall clock: when
+the OS runs another process, that time is not the model's and is not billed to it. The power of
+one busy core is estimated as `TDP / cores`, from:
 
 1. the user's figure for the CPU package (`--cpu-watts`, `profile.cpu_watts`), else
 2. CodeCarbon's CPU power table (`codecarbon/data/hardware/cpu_power.csv`, columns Name, TDP),
@@ -14,7 +17,7 @@ import pulls pandas, rapidfuzz, requests, prometheus...): `pip install --no-deps
 enough, which keeps a device install light. `EDGEOPT_CPU_POWER_TABLE` may name another CSV of
 the same format. The row always says which of the three gave the figure
 (`energy_power_source`), and the figure is never reported as measured. Between two rows with the
-same threads the energy ratio is exactly their mean-latency ratio: it cannot contradict the clock.
+same threads the energy ratio is exactly their CPU-time ratio: it cannot contradict the clock.
 """
 
 from __future__ import annotations
@@ -79,8 +82,17 @@ class ThreadPower:
     detail: str
 
     def energy_mj(self, latency_ms: float | None) -> float | None:
-        """Energy of one inference taking `latency_ms` (W × ms = mJ), None when unknown."""
+        """Energy of one inference taking `latency_ms` on all `threads` (W × ms = mJ), None when unknown."""
         return None if latency_ms is None else self.power_w * latency_ms
+
+    def energy_for_cpu_mj(self, cpu_ms: float | None) -> float | None:
+        """Energy of one inference that used `cpu_ms` of CPU time, summed over its threads (mJ).
+
+        Example:
+            >>> ThreadPower(8.0, 4.0, 2, "user", None, 8.0, 2, "").energy_for_cpu_mj(0.5)
+            2.0
+        """
+        return None if cpu_ms is None else self.per_core_w * cpu_ms
 
 
 def check_cpu_watts(cpu_watts: float | None) -> float | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.profile.energy.busy import LoadProbe
 from edgeopt.profile.energy.meter import (EnergyCounter, EnergyDelta, EnergyUnavailableError,
                                           MeterFrozenError)
 from edgeopt.profile.energy.powercap import Powercap
@@ -80,6 +81,8 @@ class WindowedEnergy:
         notes: Warnings a user should read (noise, short windows, dropped samples).
         raw_windows: Every kept window as (kind "idle"/"inference", seconds, inferences,
             package µJ), in order: the raw samples behind the medians.
+        others_cpu_share: Median share of every CPU that other processes kept busy over the
+            kept windows (`busy.others_share`), None where it cannot be read.
     """
 
     source: str
@@ -97,6 +100,7 @@ class WindowedEnergy:
     inferences: int
     notes: tuple[str, ...]
     raw_windows: tuple[tuple[str, float, int, int], ...] = ()
+    others_cpu_share: float | None = None
 
     @property
     def noisy(self) -> bool:
@@ -106,7 +110,8 @@ class WindowedEnergy:
 def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
                     window_s: float = PROTOCOL_WINDOW_S, windows: int = MIN_WINDOWS,
                     warmup_s: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> WindowedEnergy:
+                    sleep: Callable[[float], None] = time.sleep,
+                    load_probe: LoadProbe | None = None) -> WindowedEnergy:
     """Run the protocol: warm-up, idle windows, inference windows; medians and spread.
 
     Args:
@@ -117,6 +122,7 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
         windows: Idle windows and inference windows to keep (≥ 3).
         warmup_s: Untimed inferences first; default half a window, at most 1 s.
         sleep: How to idle (tests may pass a stub).
+        load_probe: Measures other processes' CPU share over each window (default /proc/stat).
 
     Returns:
         A `WindowedEnergy` in mJ and W.
@@ -144,8 +150,10 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
     batch = _warm_up_and_size_batch(invoke, warmup_s)
 
     dropped: list[str] = []
+    probe = load_probe or LoadProbe()
+    shares: list[float] = []
     idle = _collect(counter, windows, dropped, "idle",
-                    lambda: (sleep(window_s), 0)[1])
+                    lambda: (sleep(window_s), 0)[1], probe, shares)
     idle_w = statistics.median(d.package_uj / d.seconds for d, _ in idle) / 1e6
 
     def run_window() -> int:
@@ -158,7 +166,7 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
             done += batch
         return done
 
-    active = _collect(counter, windows, dropped, "inference", run_window)
+    active = _collect(counter, windows, dropped, "inference", run_window, probe, shares)
     check = getattr(counter, "check", None)
     if check is not None:
         check()  # a power sensor that never changed is frozen, however its windows look
@@ -197,6 +205,7 @@ def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
         raw_windows=tuple((kind, d.seconds, n, d.package_uj)
                           for kind, kept in (("idle", idle), ("inference", active))
                           for d, n in kept),
+        others_cpu_share=statistics.median(shares) if shares else None,
     )
 
 
@@ -216,19 +225,26 @@ def _warm_up_and_size_batch(invoke: Callable[[], object], warmup_s: float) -> in
 
 
 def _collect(counter: EnergyCounter, wanted: int, dropped: list[str], what: str,
-             body: Callable[[], int]) -> list[tuple[EnergyDelta, int]]:
-    """Run `body` inside counter windows until `wanted` are kept or 2×wanted were tried."""
+             body: Callable[[], int], probe: LoadProbe, shares: list[float]) -> list[tuple[EnergyDelta, int]]:
+    """Run `body` inside counter windows until `wanted` are kept or 2×wanted were tried.
+
+    Each kept window's share of the CPUs that other processes used is appended to `shares`.
+    """
     kept: list[tuple[EnergyDelta, int]] = []
     reasons: list[str] = []
     for _ in range(2 * wanted):
+        load = probe.start()
         token = counter.start()
         n = body()
         delta = counter.stop(token)
+        share = probe.stop(load)
         if delta.package_uj is None or delta.package_uj <= 0 or delta.seconds <= 0:
             reasons.append(delta.dropped or "no energy")
             dropped.append(f"{what} window: {reasons[-1]}")
             continue
         kept.append((delta, n))
+        if share is not None:
+            shares.append(share)
         if len(kept) == wanted:
             return kept
     if reasons and all(r.endswith("did not move") for r in reasons):

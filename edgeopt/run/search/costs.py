@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.profile.side_by_side import interleaved_p50_ms
+from edgeopt.profile.side_by_side import interleaved_quiet_ms
 from edgeopt.profile.tflite_channels import ChannelGroup, channel_groups, narrowed
 from edgeopt.run.search.netadapt import Unit, Widths
 
@@ -74,7 +74,7 @@ class ProxyCosts:
     units: list[Unit]
     objective: str = "p50"
     threads: int = 1
-    measure: Callable[..., list[float]] = interleaved_p50_ms
+    measure: Callable[..., list[float]] = interleaved_quiet_ms
 
     def __post_init__(self) -> None:
         self.groups = {precision: unit_groups(data, self.units) for precision, data in self.bases.items()}

@@ -10,7 +10,7 @@ then measured on the whole model like every other row.
 
 from __future__ import annotations
 
-from edgeopt.profile.side_by_side import interleaved_p50_ms
+from edgeopt.profile.side_by_side import interleaved_quiet_ms
 from edgeopt.profile.tflite_cut import op_model
 from edgeopt.run.search.costs import layer_of
 
@@ -45,7 +45,7 @@ def float_faster_layers(float_model: bytes, int8_model: bytes, layer_names: set[
     layers = sorted(set(in_float) & set(in_int8))
     pieces = [op_model(float_model, i) for layer in layers for i in in_float[layer]]
     pieces += [op_model(int8_model, i) for layer in layers for i in in_int8[layer]]
-    p50 = iter(interleaved_p50_ms(pieces, threads=threads)) if pieces else iter(())
+    p50 = iter(interleaved_quiet_ms(pieces, threads=threads)) if pieces else iter(())
     times = {layer: {"float32_ms": sum(next(p50) for _ in in_float[layer])} for layer in layers}
     for layer in layers:
         times[layer]["int8_ms"] = sum(next(p50) for _ in in_int8[layer])

@@ -1,0 +1,29 @@
+"""After a run is profiled: time each op of its baseline and best rows (where the time goes).
+
+The rows chosen are the report's (`edgeopt.report.ops.rows_to_explain`), the measurement is the
+device side's (`edgeopt.profile.ops`); this only chains the two for `run_recipe`, so results.json
+and report.md carry the per-op tables of the rows a reader looks at first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from edgeopt.common.row import Row
+from edgeopt.profile.ops import attach_op_times
+from edgeopt.report.ops import rows_to_explain
+from edgeopt.run.recipe import Recipe
+
+
+def explain_rows(rows: list[Row], recipe: Recipe, out_dir: Path, log_fn: Callable[[str], None]) -> None:
+    """Put `op_times` on the baseline and the best rows within budget, when the recipe asks (`profile.ops`)."""
+    if not recipe.profile.ops:
+        return
+    names = rows_to_explain(rows, recipe.baseline, recipe.accuracy_budget)
+    if not names:
+        return
+    log_fn("where the time goes (docs/where-time-goes.md):")
+    for note in attach_op_times(rows, names, lambda row: out_dir / row.path, runs=recipe.profile.runs,
+                                warmup=recipe.profile.warmup, threads=recipe.profile.threads, log_fn=log_fn):
+        log_fn(f"note: {note}")
