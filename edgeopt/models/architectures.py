@@ -179,3 +179,61 @@ def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int
         ],
         name="lenet_300_100",
     )
+
+
+@register_architecture("resnet8", "MLPerf Tiny's image-classification ResNet-8: 3 residual stacks (16/32/64), 1×1 shortcuts")
+def resnet8(input_shape, num_classes, filters: int = 16, pad_to: int | None = None, weight_decay: float = 1e-4):
+    """The ResNet-8 of MLPerf Tiny's image-classification reference (`resnet_v1_eembc`, CIFAR-10):
+    a 3×3 conv stem, then three stacks of two 3×3 convs with a residual Add (the second and third
+    stacks stride 2 and double the filters, with a strided 1×1 conv on the shortcut), average
+    pooling over the whole map, and a Dense classifier: 9 Conv2D layers, 78 666 parameters at
+    32×32×3 with 10 classes. Every conv is followed by BatchNormalization; ReLU follows the stem,
+    each stack's first conv, and each Add.
+
+    `pad_to` zero-pads smaller images to that square size first (28×28 Fashion-MNIST → 32×32, the
+    reference's input size); `weight_decay` is the reference's L2 factor on every conv kernel.
+    The last layer emits logits (the reference ends in a softmax).
+
+    Example:
+        >>> build_model("resnet8", (32, 32, 3), 10).count_params()
+        78666
+        >>> build_model("resnet8", (28, 28, 1), 10, pad_to=32).input_shape
+        (None, 28, 28, 1)
+    """
+    from edgeopt.common.errors import RecipeError
+    from edgeopt.tf.runtime import keras
+
+    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+        raise RecipeError(f"resnet8 option `filters` must be a positive integer (the reference uses 16). "
+                          f"Received: filters={filters!r}")
+    height, width = input_shape[0], input_shape[1]
+    if pad_to is not None and (isinstance(pad_to, bool) or not isinstance(pad_to, int) or pad_to < max(height, width)):
+        raise RecipeError(f"resnet8 option `pad_to` must be an integer ≥ the images' {height}×{width} (e.g. 32), or "
+                          f"null. Received: pad_to={pad_to!r}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < 1:
+        raise RecipeError(f"resnet8 option `weight_decay` must be a number in [0, 1) (the reference uses 1e-4). "
+                          f"Received: weight_decay={weight_decay!r}")
+    L = keras.layers
+    regularizer = keras.regularizers.l2(weight_decay) if weight_decay else None
+
+    def conv(x, channels, kernel, stride, name):
+        return L.Conv2D(channels, kernel, strides=stride, padding="same", kernel_initializer="he_normal",
+                        kernel_regularizer=regularizer, name=name)(x)
+
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    if pad_to is not None and (height, width) != (pad_to, pad_to):
+        top, left = (pad_to - height) // 2, (pad_to - width) // 2
+        x = L.ZeroPadding2D(((top, pad_to - height - top), (left, pad_to - width - left)), name="pad")(x)
+    x = L.ReLU(name="relu1")(L.BatchNormalization(name="bn1")(conv(x, filters, 3, 1, "conv1")))
+    for stack, (multiple, stride) in enumerate(((1, 1), (2, 2), (4, 2)), start=1):
+        channels, prefix = filters * multiple, f"stack{stack}"
+        y = conv(x, channels, 3, stride, f"{prefix}_conv1")
+        y = L.ReLU(name=f"{prefix}_relu1")(L.BatchNormalization(name=f"{prefix}_bn1")(y))
+        y = L.BatchNormalization(name=f"{prefix}_bn2")(conv(y, channels, 3, 1, f"{prefix}_conv2"))
+        if stride != 1:
+            x = conv(x, channels, 1, stride, f"{prefix}_shortcut")
+        x = L.ReLU(name=f"{prefix}_relu2")(L.Add(name=f"{prefix}_add")([x, y]))
+    pool = int(min(x.shape[1], x.shape[2]))
+    x = L.Flatten(name="flatten")(L.AveragePooling2D(pool, name="pool")(x))
+    return keras.Model(inputs, _logits(num_classes)(x), name="resnet8")

@@ -1,16 +1,21 @@
 """`eliminate`: remove redundant neurons of Dense layers, or output channels of Conv2D layers,
 without retraining (seed 003; for convs Chee et al., arXiv 2108.00065).
 
+A Conv2D is narrowed with its *channel group*: every conv tied to it by residual Adds, 1×1
+shortcuts or squeeze-excite gates loses the same channels (`techniques/elimination/groups.py`),
+and the log names the group. Listing several convs of one group narrows it once.
+
 Either a fixed width (`keep` or `keep_fraction`, one value for every listed layer or one per
-layer, applied to each listed layer in turn), or the seed's Algorithm 1 (`max_accuracy_drop`):
-each listed layer is swept independently on the input model, every configuration's accuracy and
-modelled energy go to `tradeoff.csv` and `tradeoff.png`, and the lowest-energy configuration
-within the threshold becomes the step's model. `finetune_epochs` optionally trains the smaller
-model afterwards.
+layer, applied per layer or group in turn), or the seed's Algorithm 1 (`max_accuracy_drop`):
+each listed layer or group is swept independently on the input model, every configuration's
+accuracy and modelled energy go to `tradeoff.csv` and `tradeoff.png`, and the lowest-energy
+configuration within the threshold becomes the step's model. `finetune_epochs` optionally
+trains the smaller model afterwards.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -91,17 +96,58 @@ class EliminateParams(StageParams):
                                  f"({', '.join(self.layers)}). Received: {key}={value}")
         return self
 
-    def count_for(self, layer: str, site) -> int:
-        """The number of neurons (channels) to keep in `layer` (fixed mode), checked against its width."""
+    def count_for(self, unit: "Unit") -> int:
+        """The number of neurons (channels) to keep in a layer or group (fixed mode), checked
+        against its width; the listed layers of one group must agree."""
+        from edgeopt.techniques.elimination.surgery import EliminationError
         from edgeopt.techniques.elimination.sweep import check_keep, keep_from_fraction
 
-        if self.keep is not None:
-            count = self.keep[layer] if isinstance(self.keep, dict) else self.keep
-        else:
-            fraction = self.keep_fraction[layer] if isinstance(self.keep_fraction, dict) else self.keep_fraction
-            count = keep_from_fraction(site, fraction)
-        check_keep(site, count)
+        def value(setting, layer):
+            return setting[layer] if isinstance(setting, dict) else setting
+
+        key = "keep" if self.keep is not None else "keep_fraction"
+        asked = {layer: value(getattr(self, key), layer) for layer in unit.layers}
+        if len(set(asked.values())) > 1:
+            raise EliminationError(
+                f"{', '.join(unit.layers)} write the same channel group {unit.target.describe()}, which is narrowed "
+                f"once, but `{key}` gives them different values ({asked}). Give them one value.")
+        setting = next(iter(asked.values()))
+        count = setting if key == "keep" else keep_from_fraction(unit.target, setting)
+        check_keep(unit.target, count)
         return count
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one listed layer narrows: a Dense layer (its Site) or a Conv2D's channel group, with
+    the listed layers that name it."""
+
+    name: str
+    layers: tuple[str, ...]
+    target: object  # Site (Dense) or ChannelGroup (Conv2D)
+
+    @property
+    def is_group(self) -> bool:
+        return not hasattr(self.target, "next_layer")
+
+
+def units_of(model, layers: list[str]) -> list[Unit]:
+    """The layers and channel groups `layers` name, in order of first mention; every name checked."""
+    from edgeopt.techniques.elimination.groups import channel_groups, group_of
+    from edgeopt.techniques.elimination.surgery import find_site
+    from edgeopt.tf.runtime import keras
+
+    groups, units = None, {}
+    for layer in layers:
+        if any(candidate.name == layer and type(candidate) is keras.layers.Conv2D for candidate in model.layers):
+            groups = channel_groups(model) if groups is None else groups
+            target = group_of(model, layer, groups)
+        else:
+            target = find_site(model, layer)
+        name = target.name if hasattr(target, "producers") else layer
+        previous = units.get(name)
+        units[name] = Unit(name, (previous.layers if previous else ()) + (layer,), target)
+    return list(units.values())
 
 
 @register_stage("eliminate", params=EliminateParams, consumes="keras", produces="keras")
@@ -117,18 +163,17 @@ def eliminate(params: EliminateParams, ctx: StageContext, source: Artifact | Non
 
 def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> Artifact:
     from edgeopt.models.keras_io import load_checked_model, save_keras_model
-    from edgeopt.techniques.elimination.surgery import find_site
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
-    sites = {layer: find_site(model, layer) for layer in params.layers}  # every name checked before any work
+    units = units_of(model, params.layers)  # every name checked before any work
     calibration = ctx.dataset.calibration_samples(params.calibration_samples, ctx.seed)
     x_test, y_test = ctx.dataset.x_test, ctx.dataset.y_test
     before = _summary(model, x_test, y_test, params.energy_precision)
 
     if params.max_accuracy_drop is None:
-        smaller, info = _fixed(model, params, sites, calibration, ctx)
+        smaller, info = _fixed(model, params, units, calibration, ctx)
     else:
-        smaller, info = _sweep(model, params, calibration, x_test, y_test, ctx)
+        smaller, info = _sweep(model, params, units, calibration, x_test, y_test, ctx)
 
     if params.finetune_epochs:
         smaller, info["finetune"] = _finetune(smaller, params, ctx)
@@ -156,31 +201,47 @@ def _finetune(model, params: EliminateParams, ctx: StageContext):
                    "history": fit.history}
 
 
-def _fixed(model, params: EliminateParams, sites, calibration, ctx: StageContext):
+def _fixed(model, params: EliminateParams, units: list[Unit], calibration, ctx: StageContext):
+    from edgeopt.techniques.elimination.group_eliminator import GroupEliminator
+    from edgeopt.techniques.elimination.groups import group_of
     from edgeopt.techniques.elimination.sweep import LayerEliminator
 
-    counts = {layer: params.count_for(layer, site) for layer, site in sites.items()}  # all checked before any work
-    # Layers are narrowed one after the other, each on the model the previous one left, so later
-    # layers see (and compensate for) the earlier eliminations.
-    for layer in params.layers:
-        eliminator = LayerEliminator(model, layer, calibration)
-        plan = eliminator.plan(counts[layer], params.method)
-        update = f"'{eliminator.site.next_layer}' updated" if params.method == "svd_qr" else "no weight update"
-        ctx.log(f"  {layer}: {eliminator.site.width} → {plan.neurons_kept} {eliminator.site.unit} "
-                f"({params.method}, {update})")
+    counts = {unit.name: params.count_for(unit) for unit in units}  # all checked before any work
+    # Layers and groups are narrowed one after the other, each on the model the previous one left,
+    # so later ones see (and compensate for) the earlier eliminations.
+    groups = {}
+    for unit in units:
+        if unit.is_group:
+            group = group_of(model, unit.name)  # the same group on the narrowed model
+            eliminator = GroupEliminator(model, group, calibration)
+            plan = eliminator.plan(counts[unit.name], params.method)
+            readers = ", ".join(dict.fromkeys(r.reader for r in group.readers))
+            update = f"readers {readers} refitted" if params.method == "svd_qr" else "no weight update"
+            ctx.log(f"  {', '.join(unit.layers)} → channel group {group.describe()}: {group.width} → "
+                    f"{plan.neurons_kept} channels ({params.method}, {update})")
+            groups[group.name] = {"producers": list(group.producers), "readers": list(dict.fromkeys(
+                r.reader for r in group.readers)), "merges": list(group.merges), "listed": list(unit.layers),
+                "before": group.width, "after": plan.neurons_kept}
+        else:
+            eliminator = LayerEliminator(model, unit.name, calibration)
+            plan = eliminator.plan(counts[unit.name], params.method)
+            update = f"'{eliminator.site.next_layer}' updated" if params.method == "svd_qr" else "no weight update"
+            ctx.log(f"  {unit.name}: {eliminator.site.width} → {plan.neurons_kept} {eliminator.site.unit} "
+                    f"({params.method}, {update})")
         model = eliminator.apply(plan)
-    widths = {layer: {"before": sites[layer].width, "after": counts[layer]} for layer in params.layers}
-    return model, {"mode": "fixed", "method": params.method, "widths": widths}
+    widths = {layer: {"before": unit.target.width, "after": counts[unit.name]} for unit in units for layer in unit.layers}
+    return model, {"mode": "fixed", "method": params.method, "widths": widths, "groups": groups}
 
 
-def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: StageContext):
+def _sweep(model, params: EliminateParams, units: list[Unit], calibration, x_test, y_test, ctx: StageContext):
     from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
     from edgeopt.techniques.elimination.surgery import EliminationError
-    from edgeopt.techniques.elimination.sweep import LayerEliminator, choose_point, sweep_layer, tradeoff_csv, tradeoff_plot
+    from edgeopt.techniques.elimination.sweep import eliminator_for, sweep_layer
+    from edgeopt.techniques.elimination.tradeoff import choose_point, tradeoff_csv, tradeoff_plot
 
     points = []
-    for layer in params.layers:
-        points += sweep_layer(model, layer, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
+    for unit in units:
+        points += sweep_layer(model, unit.name, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
                               step=params.sweep_step, method=params.method, compare_baseline=params.compare_baseline,
                               latency_runs=params.latency_runs if params.measure_latency else None,
                               latency_runtime=params.latency_runtime,
@@ -190,7 +251,7 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
         tried = [pt for pt in points if pt.method == params.method]
         best = max(tried, key=lambda pt: pt.accuracy)
         raise EliminationError(
-            f"no width of {', '.join(params.layers)} keeps the accuracy drop within max_accuracy_drop="
+            f"no width of {', '.join(unit.name for unit in units)} keeps the accuracy drop within max_accuracy_drop="
             f"{params.max_accuracy_drop} (best: {best.layer} with {best.neurons_kept} neurons, drop "
             f"{best.accuracy_drop:.4f}). Raise max_accuracy_drop, lower sweep_step or use more calibration_samples.")
     chosen.chosen = True
@@ -200,10 +261,10 @@ def _sweep(model, params: EliminateParams, calibration, x_test, y_test, ctx: Sta
         points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)"))
     ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — accuracy "
             f"{chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy {chosen.energy.total_uj:.2f} µJ")
-    eliminator = LayerEliminator(model, chosen.layer, calibration)
+    eliminator = eliminator_for(model, chosen.layer, calibration)
     smaller = eliminator.apply(eliminator.plan(chosen.neurons_kept, params.method))
     per_layer = {}
-    for layer in params.layers:
+    for layer in (unit.name for unit in units):
         mine = [pt for pt in points if pt.layer == layer and pt.method == params.method and pt.within_threshold]
         lowest = min(mine, key=lambda pt: pt.energy.total_uj) if mine else None
         per_layer[layer] = None if lowest is None else {

@@ -20,8 +20,10 @@ Readers: a Conv2D (any kernel, stride, padding — zero padding is a zero map, a
 combination of zero maps is zero), a Dense on channels (after GlobalAveragePooling2D /
 GlobalMaxPooling2D, or applied per position), and a Dense after Flatten, whose rows are
 position-major in NHWC (row (h·W + w)·C + c), so its update is kron(I_HW, T)ᵀ·W.
-Refused with a message: a residual Add or any other merge (the sum's channel j is shared with
-another branch), several readers, grouped/separable/transposed convs, and anything else.
+Residual Adds, squeeze-excite gates and Concatenate couple several convs' channels into one
+group with several readers: `groups.py` finds them, `group_eliminator.py` narrows them; this
+module holds what every group shares (which layers pass channels one by one, the reader's
+kernel as one row per channel, slicing per-channel weights).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ GLOBAL_POOLING = ("GlobalAveragePooling2D", "GlobalMaxPooling2D")
 # After Flatten the features are position-major; only element-wise layers may follow before the Dense.
 ELEMENT_WISE = ("Activation", "ReLU", "LeakyReLU", "ELU", "ThresholdedReLU", "Dropout", "GaussianNoise",
                 "GaussianDropout", "AlphaDropout", "ActivityRegularization")
-_MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")
 SLICED = ("BatchNormalization", "DepthwiseConv2D", "PReLU")  # per-channel layers with per-channel weights
 
 
@@ -45,14 +46,10 @@ def channel_problem(layer, after_flatten: bool) -> str | None:
     kind = type(layer).__name__
     allowed = ELEMENT_WISE if after_flatten else PER_CHANNEL + GLOBAL_POOLING + ("Flatten",)
     if kind not in allowed:
-        if kind in _MERGES:
-            return (f"a {kind} merges these channels with another branch's, channel by channel (a residual sum): "
-                    "removing channel j would need the same channel removed on every branch and in every reader of "
-                    "the result, which edgeopt does not do. Eliminate a conv inside a branch, whose output reaches a "
-                    "Conv2D or Dense through per-channel layers only")
         where = "after Flatten only element-wise layers may come before the Dense" if after_flatten else (
-            "the channels must reach the next Conv2D or Dense through per-channel layers (activation, "
-            "BatchNormalization, pooling, padding, dropout, DepthwiseConv2D), a global pooling or a Flatten")
+            "the channels must reach a Conv2D or Dense through per-channel layers (activation, "
+            "BatchNormalization, pooling, padding, dropout, DepthwiseConv2D), element-wise merges (Add, Multiply, "
+            "…), Concatenate, a global pooling or a Flatten")
         return f"{kind} is not one of the layers conv elimination can see through: {where}"
     if kind == "Activation":
         name = getattr(layer.activation, "__name__", str(layer.activation))
@@ -89,12 +86,6 @@ def reader_problem(layer, after_flatten: bool) -> str | None:
     if type(layer) is keras.layers.Dense:
         return None
     return f"{type(layer).__name__} cannot absorb the update (only a plain Conv2D or Dense can)"
-
-
-def is_reader(layer) -> bool:
-    from edgeopt.tf.runtime import keras
-
-    return type(layer) in (keras.layers.Conv2D, keras.layers.Dense)
 
 
 def reader_rows(kernel: np.ndarray, positions: int = 1) -> np.ndarray:
@@ -140,85 +131,11 @@ def rows_to_kernel(rows: np.ndarray, like_shape: tuple[int, ...], positions: int
     return r
 
 
-def slice_channel_weights(layer, keep: np.ndarray) -> list[np.ndarray]:
-    """The weights of a per-channel layer (BatchNormalization, DepthwiseConv2D, PReLU) for the kept channels."""
+def slice_channel_weights(layer, keep: np.ndarray, weights: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """The weights of a per-channel layer (BatchNormalization, DepthwiseConv2D, PReLU) for the kept
+    channels; `weights` instead of the layer's own when given."""
     kind = type(layer).__name__
-    weights = layer.get_weights()
+    weights = layer.get_weights() if weights is None else weights
     if kind == "DepthwiseConv2D":  # kernel (kh, kw, C, 1), bias (C,)
         return [w[:, :, keep, :] if w.ndim == 4 else w[keep] for w in weights]
     return [w[..., keep] for w in weights]  # BN's four (C,) vectors; PReLU's alpha (…, C)
-
-
-def channel_gram(model, tap: str, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, int, object]:
-    """G = X·Xᵀ of the maps at the input of layer `tap`, summed over images and positions in
-    batches (memory: one batch of maps, never X); returns (G, number of columns of X, dtype name)."""
-    from edgeopt.tf.runtime import keras, tf
-
-    tensor = model.get_layer(tap).input
-    reader = keras.Model(model.inputs, tensor)
-    call = tf.function(lambda batch: reader(batch, training=False))
-    channels = int(tensor.shape[-1])
-    gram = np.zeros((channels, channels))
-    columns = 0
-    for start in range(0, len(x), batch_size):
-        maps = np.asarray(call(tf.constant(x[start:start + batch_size])), dtype=np.float64).reshape(-1, channels)
-        gram += maps.T @ maps
-        columns += maps.shape[0]
-    return gram, columns, tensor.dtype.name
-
-
-def find_conv_site(model, layer):
-    """The Site of Conv2D `layer`: its reader, the per-channel layers between, and how to read X.
-
-    Raises:
-        EliminationError: naming the layer and the consumer that stops the rewrite, and why.
-    """
-    from edgeopt.techniques.elimination.surgery import EliminationError, Site, consumers_of
-
-    name = layer.name
-    if int(layer.groups) != 1 or layer.data_format != "channels_last":
-        raise EliminationError(f"Conv2D layer '{name}' has groups={layer.groups}, data_format='{layer.data_format}'; "
-                               "channel elimination works on plain channels_last convs (groups=1)")
-    activation = getattr(layer.activation, "__name__", str(layer.activation))
-    if activation in ("softmax", "log_softmax"):
-        raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': its activation '{activation}' mixes the "
-                               "channels (each output depends on all of them), so removing one changes the others")
-    between, sliced = [], []
-    positions, tap, after_flatten = 1, None, False
-    current = layer
-    while True:
-        consumers = consumers_of(model, current)
-        if not consumers:
-            where = "is an output of the model" if current is layer else (
-                f"reaches the model's output through {', '.join(between)} without a Conv2D or Dense reader")
-            raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': it {where}, so no layer can absorb "
-                                   "the removed channels")
-        if len(consumers) > 1:
-            merges = [c.name for c in consumers if type(c).__name__ in _MERGES]
-            why = (f"; '{merges[0]}' is a {type(model.get_layer(merges[0])).__name__} (a residual branch), whose "
-                   "channels would have to be removed identically on every branch") if merges else ""
-            raise EliminationError(
-                f"cannot eliminate channels of Conv2D '{name}': '{current.name}' feeds {len(consumers)} layers "
-                f"({', '.join(c.name for c in consumers)}); channel elimination needs a single reader{why}")
-        nxt = consumers[0]
-        if is_reader(nxt):
-            problem = reader_problem(nxt, after_flatten)
-            if problem:
-                raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': its reader '{nxt.name}' is "
-                                       f"{problem}")
-            return Site(name, nxt.name, tuple(between), int(layer.filters), kind="conv2d", sliced=tuple(sliced),
-                        positions=positions, tap=tap)
-        problem = channel_problem(nxt, after_flatten)
-        if problem:
-            raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': it feeds '{nxt.name}' "
-                                   f"({type(nxt).__name__}) — {problem}")
-        between.append(nxt.name)
-        if type(nxt).__name__ in SLICED:
-            sliced.append(nxt.name)
-        if type(nxt).__name__ == "Flatten":
-            spatial = nxt.input_shape[1:-1]
-            if any(d is None for d in spatial):
-                raise EliminationError(f"cannot eliminate channels of Conv2D '{name}': Flatten '{nxt.name}' has an "
-                                       f"unknown spatial size {nxt.input_shape}")
-            positions, tap, after_flatten = int(np.prod(spatial)), nxt.name, True
-        current = nxt

@@ -76,9 +76,7 @@ def find_site(model, layer_name: str) -> Site:
         raise EliminationError(f"the model has no layer named '{layer_name}'. {listing}")
     layer = by_name[layer_name]
     if type(layer) is keras.layers.Conv2D:
-        from edgeopt.techniques.elimination.channels import find_conv_site
-
-        return find_conv_site(model, layer)
+        return conv_site(model, layer_name)
     if type(layer) is not keras.layers.Dense:  # subclasses (LightDense, ...) have other weights
         raise EliminationError(f"layer '{layer_name}' is a {type(layer).__name__}, not a Dense or Conv2D layer; "
                                f"elimination removes Dense neurons or Conv2D output channels. {listing}")
@@ -104,6 +102,30 @@ def find_site(model, layer_name: str) -> Site:
                 "the next Dense layer, reached only through element-wise layers (Dropout, ReLU, Activation)")
         between.append(nxt.name)
         current = nxt
+
+
+def conv_site(model, layer_name: str) -> Site:
+    """The Site of a Conv2D whose channel group is itself alone with one reader (a plain chain).
+
+    Conv2D channels are eliminated per channel group (`groups.py`, `GroupEliminator`); this view
+    serves callers that handle one layer and one reader.
+
+    Raises:
+        EliminationError: the group cannot be narrowed, or couples other layers or readers.
+    """
+    from edgeopt.techniques.elimination.groups import group_of
+
+    group = group_of(model, layer_name)
+    if group.producers != (layer_name,) or len(group.readers) != 1 or group.merges or group.reshapes:
+        readers = ", ".join(dict.fromkeys(r.reader for r in group.readers))
+        raise EliminationError(
+            f"Conv2D '{layer_name}' belongs to the channel group {group.describe()}, read by {readers}: it is narrowed "
+            "as a group (GroupEliminator, eliminate_group, or the eliminate stage), not as one layer with one reader")
+    (read,) = group.readers
+    between = tuple(name for name in group.layers if name != layer_name)
+    flatten = next((name for name in between if type(model.get_layer(name)).__name__ == "Flatten"), None)
+    return Site(layer_name, read.reader, between, group.width, kind="conv2d", sliced=tuple(n for n, _ in group.sliced),
+                positions=read.positions, tap=flatten)
 
 
 def consumers_of(model, layer) -> list:
@@ -242,6 +264,10 @@ class MaskedEvaluator:
         full = np.zeros((self.site.width, rows.shape[1]), dtype=np.float32)
         full[keep] = rows
         self._next.set_weights([rows_to_kernel(full, self._next_shape, self.site.positions), *self._next_rest])
+
+    def set_plan(self, plan) -> None:
+        """`set` with a Plan's neurons and next kernel."""
+        self.set(plan.keep, plan.next_kernel)
 
     def outputs(self) -> np.ndarray:
         """The model's outputs on `x` under the current elimination."""

@@ -1,25 +1,26 @@
 """Algorithms 1 and 2 of seed 003 on a Keras model: eliminate neurons of a Dense layer, or
-output channels of a Conv2D layer (`channels.py`), without retraining, at one width or along a
-sweep that records accuracy and modelled energy.
+output channels of a Conv2D layer's channel group (`groups.py`, `group_eliminator.py`), without
+retraining, at one width or along a sweep that records accuracy and modelled energy
+(`tradeoff.py` holds the record, its CSV and plot).
 
 Accuracy during a sweep is scored on a masked working copy (exactly the outputs of the smaller
-model, see `MaskedEvaluator`); the model that is kept is rebuilt physically smaller.
+model, see `MaskedEvaluator` and `GroupMaskedEvaluator`); the model that is kept is rebuilt
+physically smaller.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Callable, Literal
 
 import numpy as np
 
-from edgeopt.techniques.elimination.energy import EnergyEstimate, LayerCost, dense_cost, estimate_energy, keras_layer_costs
-from edgeopt.techniques.elimination.linalg import (fold_into_next, gram_spectrum, largest_outgoing_norms, reconstruction,
+from edgeopt.techniques.elimination.energy import LayerCost, dense_cost, estimate_energy, keras_layer_costs
+from edgeopt.techniques.elimination.linalg import (fold_into_next, largest_outgoing_norms, reconstruction,
                                                    representative_rows, spectrum)
 from edgeopt.techniques.elimination.surgery import (EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
-                                                    dtype_eps, find_site, resized_architecture, shrink_model, site_activations)
+                                                    find_site, resized_architecture, shrink_model, site_activations)
+from edgeopt.techniques.elimination.tradeoff import TradeoffPoint
 
 Method = Literal["svd_qr", "weight_norm"]
 LatencyRuntime = Literal["keras", "litert_int8"]
@@ -41,14 +42,11 @@ class Plan:
 
 
 class LayerEliminator:
-    """Plans eliminations of one Dense layer's neurons or one Conv2D layer's output channels at
-    any width, from one pass over calibration data.
-
-    For a Dense layer X (neurons × images) is kept and its SVD taken; for a Conv2D layer X has
-    one column per image position, so only its Gram matrix is accumulated, batch by batch, and
-    the SVD read from it (`gram_spectrum`). Either way the selection (Algorithm 2) and the
-    least-squares T (Eq. 6) are the same functions; T is folded into the reader's kernel viewed
-    as one row per channel (`channels.reader_rows`).
+    """Plans eliminations of one Dense layer's neurons at any width, from one pass over
+    calibration data: X (neurons × images) is kept and its SVD taken once; the selection
+    (Algorithm 2) and the least-squares T (Eq. 6) are folded into the next Dense layer.
+    Conv2D channels are eliminated per channel group (`GroupEliminator`; `eliminator_for`
+    returns the right one for a layer name).
 
     Example:
         >>> eliminator = LayerEliminator(model, "fc1", dataset.calibration_samples(1000))
@@ -56,21 +54,41 @@ class LayerEliminator:
     """
 
     def __init__(self, model, layer: str, calibration_x: np.ndarray):
-        from edgeopt.techniques.elimination.channels import channel_gram, reader_rows
-
         self.model = model
         self.site = find_site(model, layer)
+        if self.site.kind != "dense":
+            raise EliminationError(f"'{layer}' is a Conv2D: its channels are eliminated with their channel group "
+                                   "(GroupEliminator, or eliminator_for)")
         self._spectrum = None
-        if self.site.kind == "dense":
-            self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
-            self.samples = int(self.activations.shape[1])
-        else:
-            gram, self.samples, dtype = channel_gram(model, self.site.tap or self.site.next_layer, calibration_x)
-            self.activations, self.eps = None, dtype_eps(dtype)
-            with blas_single_thread():
-                self._spectrum = gram_spectrum(gram, self.eps)
+        self.activations, self.eps = site_activations(model, self.site, calibration_x)  # X, (n, K)
+        self.samples = int(self.activations.shape[1])
         self.next_kernel = dense_weights(model.get_layer(self.site.next_layer))[0]
-        self._next_rows = reader_rows(self.next_kernel, self.site.positions)  # (channels, …)
+        self._next_rows = self.next_kernel
+
+    @property
+    def name(self) -> str:
+        return self.site.layer
+
+    @property
+    def width(self) -> int:
+        return self.site.width
+
+    @property
+    def unit(self) -> str:
+        return self.site.unit
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return (self.site.layer,)
+
+    def describe(self) -> str:
+        return f"'{self.site.layer}' ('{self.site.next_layer}' updated)"
+
+    def evaluator(self, x: np.ndarray) -> MaskedEvaluator:
+        return MaskedEvaluator(self.model, self.site, x)
+
+    def costs_at(self, neurons_kept: int) -> list[LayerCost]:
+        return resize_costs(self.model, keras_layer_costs(self.model), self.site, neurons_kept)
 
     @property
     def spectrum(self):
@@ -84,9 +102,7 @@ class LayerEliminator:
         return self.spectrum.rank
 
     def plan(self, neurons_kept: int, method: Method = "svd_qr") -> Plan:
-        """Choose `neurons_kept` neurons (channels) and compute the reader's kernel (seed Eq. 6 for svd_qr)."""
-        from edgeopt.techniques.elimination.channels import rows_to_kernel
-
+        """Choose `neurons_kept` neurons and compute the next layer's kernel (seed Eq. 6 for svd_qr)."""
         check_keep(self.site, neurons_kept)
         if method == "svd_qr":
             if neurons_kept > self.samples:
@@ -101,11 +117,25 @@ class LayerEliminator:
             rows = self._next_rows[keep]
         else:
             raise ValueError(f"method must be one of {', '.join(METHODS)}. Received: method={method!r}")
-        return Plan(self.site, method, keep, rows_to_kernel(rows, self.next_kernel.shape, self.site.positions))
+        return Plan(self.site, method, keep, rows)
 
     def apply(self, plan: Plan):
         """The physically smaller Keras model of `plan`."""
         return shrink_model(self.model, plan.site, plan.keep, plan.next_kernel)
+
+
+def eliminator_for(model, layer: str, calibration_x: np.ndarray):
+    """A LayerEliminator for a Dense `layer`, the GroupEliminator of its channel group for a Conv2D.
+
+    Both answer `name`, `width`, `unit`, `rank`, `samples`, `plan(p, method)`, `apply(plan)`,
+    `evaluator(x)` and `costs_at(p)`, which is all a sweep needs.
+    """
+    from edgeopt.techniques.elimination.group_eliminator import GroupEliminator
+    from edgeopt.tf.runtime import keras
+
+    if any(candidate.name == layer and type(candidate) is keras.layers.Conv2D for candidate in model.layers):
+        return GroupEliminator(model, layer, calibration_x)
+    return LayerEliminator(model, layer, calibration_x)
 
 
 def blas_single_thread():
@@ -117,21 +147,27 @@ def blas_single_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def check_keep(site: Site, neurons_kept: int) -> None:
-    """Raise EliminationError unless 1 ≤ neurons_kept < the layer's width."""
-    if not 1 <= neurons_kept < site.width:
+def _label(target) -> str:
+    """How a message names what is narrowed: a layer (Site) or a channel group."""
+    return f"layer '{target.layer}'" if isinstance(target, Site) else f"the channel group {target.describe()}"
+
+
+def check_keep(target, neurons_kept: int) -> None:
+    """Raise EliminationError unless 1 ≤ neurons_kept < the width of `target` (a Site or a ChannelGroup)."""
+    if not 1 <= neurons_kept < target.width:
         raise EliminationError(
-            f"layer '{site.layer}' has {site.width} {site.unit}, so the number kept must be in [1, {site.width - 1}]. "
+            f"{_label(target)} has {target.width} {target.unit}, so the number kept must be in [1, {target.width - 1}]"
+            f"{'' if isinstance(target, Site) else ': a group cannot lose all its channels, and keeping all of them removes nothing'}. "
             f"Received: keep={neurons_kept}")
 
 
-def keep_from_fraction(site: Site, fraction: float) -> int:
-    """round(fraction × width) neurons, or EliminationError when that rounds to none or to all."""
-    count = int(round(fraction * site.width))
-    if not 1 <= count < site.width:
+def keep_from_fraction(target, fraction: float) -> int:
+    """round(fraction × width) neurons of a Site or ChannelGroup, or EliminationError when that rounds to none or all."""
+    count = int(round(fraction * target.width))
+    if not 1 <= count < target.width:
         raise EliminationError(
-            f"keep_fraction={fraction} of the {site.width} {site.unit} of '{site.layer}' rounds to {count}; it must "
-            f"leave between 1 and {site.width - 1} {site.unit}. Choose another fraction or give `keep`.")
+            f"keep_fraction={fraction} of the {target.width} {target.unit} of {_label(target)} rounds to {count}; it "
+            f"must leave between 1 and {target.width - 1} {target.unit}. Choose another fraction or give `keep`.")
     return count
 
 
@@ -142,7 +178,8 @@ def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.nd
 
     Args:
         model: a Keras model; a Dense `layer` must feed a Dense layer (directly or through
-            element-wise layers), a Conv2D one a Conv2D or Dense reader (see `channels.py`).
+            element-wise layers); a Conv2D layer is narrowed with its whole channel group
+            (`groups.py`: the convs tied to it by residual Adds or gates lose the same channels).
         layer: name of the Dense or Conv2D layer to narrow.
         neurons_kept: how many neurons (channels) stay, in [1, width - 1].
         calibration_x: real input samples whose activations drive the choice (and Eq. 6).
@@ -150,7 +187,7 @@ def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.nd
             "weight_norm" (baseline: keep the largest outgoing weight norms, no update).
 
     Returns:
-        (smaller model, Plan).
+        (smaller model, Plan), or (smaller model, GroupPlan) for a Conv2D.
 
     Example:
         >>> smaller, plan = eliminate_neurons(model, "fc1", 100, dataset.calibration_samples(1000))
@@ -160,55 +197,12 @@ def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.nd
         >>> narrow.get_layer("conv2").filters
         32
     """
-    eliminator = LayerEliminator(model, layer, calibration_x)
+    eliminator = eliminator_for(model, layer, calibration_x)
     plan = eliminator.plan(neurons_kept, method)
     return eliminator.apply(plan), plan
 
 
 # --- Algorithm 1: the energy–accuracy sweep ---------------------------------------------------
-
-
-@dataclass
-class TradeoffPoint:
-    """One configuration of the sweep (the unmodified model has method 'original')."""
-
-    layer: str
-    method: str
-    neurons_kept: int
-    width: int
-    params: int
-    layer_params: int
-    macs: int
-    accuracy: float
-    accuracy_drop: float  # original accuracy − this accuracy, a fraction
-    within_threshold: bool
-    energy: EnergyEstimate
-    # Fidelity to the unmodified model on the same images. Near full width the accuracies of two
-    # eliminations differ by a few test images either way, while these separate them clearly.
-    agreement: float  # fraction of images whose top-1 class is the unmodified model's
-    output_error: float  # ‖outputs − original outputs‖_F / ‖original outputs‖_F
-    latency_ms_p50: float | None = None  # None: not measured
-    latency_runtime: str | None = None  # "keras" or "litert_int8"; None: not measured
-    chosen: bool = False
-
-    def csv_row(self) -> dict:
-        return {
-            "layer": self.layer, "method": self.method, "neurons_kept": self.neurons_kept, "width": self.width,
-            "params": self.params, "layer_params": self.layer_params, "macs": self.macs,
-            "accuracy": self.accuracy, "accuracy_drop": self.accuracy_drop,
-            "within_threshold": self.within_threshold, "agreement": self.agreement,
-            "output_error": self.output_error, "energy_uj": self.energy.total_uj,
-            "energy_mac_uj": self.energy.mac_uj, "energy_sram_weights_uj": self.energy.sram_weights_uj,
-            "energy_sram_activations_uj": self.energy.sram_activations_uj, "energy_dram_uj": self.energy.dram_uj,
-            "energy_source": self.energy.source, "energy_precision": self.energy.precision,
-            "latency_ms_p50": self.latency_ms_p50, "latency_runtime": self.latency_runtime, "chosen": self.chosen,
-        }
-
-
-CSV_COLUMNS = ("layer", "method", "neurons_kept", "width", "params", "layer_params", "macs", "accuracy",
-               "accuracy_drop", "within_threshold", "agreement", "output_error", "energy_uj", "energy_mac_uj",
-               "energy_sram_weights_uj", "energy_sram_activations_uj", "energy_dram_uj", "energy_source", "energy_precision",
-               "latency_ms_p50", "latency_runtime", "chosen")
 
 
 def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
@@ -233,9 +227,9 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
     """
     if method == "weight_norm" and compare_baseline:
         raise ValueError("compare_baseline compares svd_qr with the weight_norm baseline; method is already weight_norm")
-    eliminator = LayerEliminator(model, layer, calibration_x)
-    site = eliminator.site
-    evaluator = MaskedEvaluator(model, site, x_eval)
+    eliminator = eliminator_for(model, layer, calibration_x)
+    name, width, unit = eliminator.name, eliminator.width, eliminator.unit
+    evaluator = eliminator.evaluator(x_eval)
 
     def time_model(candidate) -> float | None:
         if not latency_runs:
@@ -244,28 +238,28 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             return litert_int8_latency_ms(candidate, latency_runs, calibration_x[:200])
         return keras_latency_ms(candidate, latency_runs)
 
-    costs = keras_layer_costs(model)
     base_logits = model.predict(x_eval, batch_size=1024, verbose=0)
     base_accuracy = accuracy_of(base_logits, y_eval)
     base_classes = np.argmax(base_logits, axis=-1)
     base_norm = float(np.linalg.norm(base_logits)) or 1.0  # all-zero outputs: report the absolute error
+    producers = set(eliminator.producers)
 
-    def point(method_name: str, plan: Plan | None) -> TradeoffPoint:
-        p = site.width if plan is None else plan.neurons_kept
+    def point(method_name: str, plan=None) -> TradeoffPoint:
+        p = width if plan is None else plan.neurons_kept
         if plan is None:
             outputs, latency = base_logits, time_model(model)
         else:
-            evaluator.set(plan.keep, plan.next_kernel)
+            evaluator.set_plan(plan)
             outputs = evaluator.outputs()
             # The baseline at p has the same architecture as the method at p; it is not timed twice.
             timed = latency_runs and method_name == method
             latency = time_model(eliminator.apply(plan)) if timed else None
         accuracy = accuracy_of(outputs, y_eval)
-        resized = resize_costs(model, costs, site, p)
+        resized = eliminator.costs_at(p) if plan is not None else keras_layer_costs(model)
         drop = base_accuracy - accuracy
         return TradeoffPoint(
-            layer=layer, method=method_name, neurons_kept=p, width=site.width,
-            params=sum(c.params for c in resized), layer_params=next(c.params for c in resized if c.name == layer),
+            layer=name, method=method_name, neurons_kept=p, width=width,
+            params=sum(c.params for c in resized), layer_params=sum(c.params for c in resized if c.name in producers),
             macs=sum(c.macs for c in resized), accuracy=accuracy, accuracy_drop=drop,
             within_threshold=drop <= max_accuracy_drop, energy=estimate_energy(resized, precision),
             agreement=float(np.mean(np.argmax(outputs, axis=-1) == base_classes)),
@@ -274,9 +268,9 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
 
     points = [point("original", None)]
     # Algorithm 1 starts at p = rank(X): neurons beyond the rank are exact combinations of others.
-    start = eliminator.rank if method == "svd_qr" else site.width
-    p = min(start, site.width - step) if start >= site.width else start
-    log(f"  {layer}: {site.width} {site.unit}, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
+    start = eliminator.rank if method == "svd_qr" else width
+    p = min(start, width - step) if start >= width else start
+    log(f"  {eliminator.describe()}: {width} {unit}, activation rank {eliminator.rank if method == 'svd_qr' else 'n/a'} "
         f"on {eliminator.samples} calibration samples; sweeping from {p} down by {step}")
     while p >= 1:
         current = point(method, eliminator.plan(p, method))
@@ -287,7 +281,7 @@ def sweep_layer(model, layer: str, calibration_x: np.ndarray, x_eval: np.ndarray
             break
         p -= step
     last = points[-2] if compare_baseline else points[-1]
-    log(f"  {layer}: stopped at {last.neurons_kept} {site.unit}, accuracy {last.accuracy:.4f} "
+    log(f"  {name}: stopped at {last.neurons_kept} {unit}, accuracy {last.accuracy:.4f} "
         f"(original {base_accuracy:.4f})")
     return points
 
@@ -302,14 +296,6 @@ def resize_costs(model, costs: list[LayerCost], site: Site, neurons_kept: int) -
         site.next_layer: dense_cost(site.next_layer, neurons_kept, int(reader.units), reader.use_bias),
     }
     return [new.get(c.name, c) for c in costs]
-
-
-def choose_point(points: list[TradeoffPoint], method: Method = "svd_qr") -> TradeoffPoint | None:
-    """The lowest-energy configuration of `method` within the threshold (ties: the more accurate)."""
-    candidates = [pt for pt in points if pt.method == method and pt.within_threshold]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda pt: (pt.energy.total_uj, -pt.accuracy))
 
 
 def keras_latency_ms(model, runs: int, warmup: int = 5) -> float:
@@ -332,59 +318,3 @@ def litert_int8_latency_ms(model, runs: int, calibration: np.ndarray, warmup: in
         path = Path(folder) / "configuration.tflite"
         path.write_bytes(tflite_bytes(model, "int8", calibration))
         return float(measure_latency(path, runs=runs, warmup=warmup, threads=1).p50_ms)
-
-
-def tradeoff_csv(points: list[TradeoffPoint]) -> str:
-    """The sweep as CSV text; a figure not measured is an empty cell, never 0."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for pt in points:
-        writer.writerow({k: ("" if v is None else v) for k, v in pt.csv_row().items()})
-    return buffer.getvalue()
-
-
-def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: str = "") -> bytes:
-    """PNG: accuracy against modelled energy (left) and against neurons kept (right), one line per
-    layer and method, the threshold dashed, the chosen configuration starred."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; no display on a server
-    import matplotlib.pyplot as plt
-
-    fig, (ax_energy, ax_width) = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    layers = list(dict.fromkeys(pt.layer for pt in points))
-    for index, layer in enumerate(layers):
-        colour = colours[index % len(colours)]
-        original = next(pt for pt in points if pt.layer == layer and pt.method == "original")
-        for method, style in (("svd_qr", "-"), ("weight_norm", "--")):
-            series = [original] + [pt for pt in points if pt.layer == layer and pt.method == method]
-            if len(series) == 1:
-                continue
-            label = f"{layer}: {'SVD + pivoted QR, Eq. 6' if method == 'svd_qr' else 'weight-norm baseline'}"
-            ax_energy.plot([pt.energy.total_uj for pt in series], [100 * pt.accuracy for pt in series],
-                           style, marker=".", markersize=3, color=colour, label=label)
-            ax_width.plot([pt.neurons_kept for pt in series], [100 * pt.accuracy for pt in series],
-                          style, marker=".", markersize=3, color=colour, label=label)
-    base = next(pt for pt in points if pt.method == "original")
-    for ax in (ax_energy, ax_width):
-        ax.axhline(100 * (base.accuracy - max_accuracy_drop), color="grey", linestyle=":",
-                   label=f"threshold: −{100 * max_accuracy_drop:g} points")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-    for pt in points:
-        if pt.chosen:
-            ax_energy.plot(pt.energy.total_uj, 100 * pt.accuracy, "*", markersize=14, color="black",
-                           label=f"chosen: {pt.layer}, {pt.neurons_kept} kept")
-            ax_width.plot(pt.neurons_kept, 100 * pt.accuracy, "*", markersize=14, color="black")
-    ax_energy.set_xlabel(f"energy per image (µJ, seed-003 model, {base.energy.precision})")
-    ax_width.set_xlabel("neurons (Dense) or channels (Conv2D) kept in the eliminated layer")
-    ax_energy.legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
