@@ -114,3 +114,30 @@ def test_a_squeeze_excite_gate_narrows_with_the_channels_it_gates():
     assert len(gated_group.producers) == 2  # c1 and the excite conv write the same channels
     ops = _run(narrowed(data, {gated_group.id: 4}))
     assert ("RESHAPE", (1, 1, 1, 4)) in ops and ("MUL", (1, 8, 8, 4)) in ops
+
+
+def test_search_units_are_the_keras_channel_groups_and_map_to_one_graph_group_each():
+    """The search narrows what `eliminate` narrows: a residual stream (stem + the conv added to it)
+    is one unit, and the converted graph shows it as one group in every precision."""
+    from edgeopt.models.conversion import tflite_bytes
+    from edgeopt.run.search.costs import unit_groups
+    from edgeopt.run.search.netadapt import grid_unit
+    from edgeopt.techniques.elimination.groups import channel_groups as keras_groups
+    from edgeopt.tf.runtime import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((12, 12, 1))
+    stem = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(x)
+    inner = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="inner")(stem)
+    branch = keras.layers.Conv2D(8, 3, padding="same", name="branch")(inner)
+    joined = keras.layers.Add(name="add")([stem, branch])
+    model = keras.Model(x, keras.layers.Dense(3, name="out")(keras.layers.GlobalAveragePooling2D(name="gap")(joined)))
+    units = [grid_unit(g.name, g.producers, g.width) for g in keras_groups(model) if not g.fixed]
+    assert {u.name: set(u.layers) for u in units} == {"stem": {"stem", "branch"}, "inner": {"inner"}}
+    calibration = np.random.default_rng(0).random((20, 12, 12, 1), np.float32)
+    for mode in ("float32", "int8"):
+        data = tflite_bytes(model, mode, calibration)
+        ids = unit_groups(data, units)
+        assert set(ids) == {"stem", "inner"} and ids["stem"] != ids["inner"]
+        smaller = narrowed(data, {ids["stem"]: 4, ids["inner"]: 2})
+        assert ("CONV_2D", (1, 12, 12, 4)) in _run(smaller) and ("CONV_2D", (1, 12, 12, 2)) in _run(smaller)

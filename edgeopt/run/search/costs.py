@@ -43,19 +43,24 @@ def unit_groups(flatbuffer: bytes, units: list[Unit]) -> dict[str, int]:
         EdgeoptError: A unit's layers write no group of the graph, or a fixed one.
     """
     layer_names = {layer for unit in units for layer in unit.layers}
-    found: dict[str, ChannelGroup] = {}
+    found: dict[str, list[ChannelGroup]] = {}
     for group in channel_groups(flatbuffer):
         for producer in group.producers:
             layer = layer_of(producer, layer_names)
             unit = next((u for u in units if layer in u.layers), None)
-            if unit is not None:
-                found.setdefault(unit.name, group)
+            if unit is not None and all(g.id != group.id for g in found.get(unit.name, [])):
+                found.setdefault(unit.name, []).append(group)
     missing = [u.name for u in units if u.name not in found]
-    fixed = [f"{name} ({group.fixed})" for name, group in found.items() if group.fixed]
-    if missing or fixed:
+    fixed = [f"{name} ({groups[0].fixed})" for name, groups in found.items() if groups[0].fixed]
+    # A Keras group (a residual stream) must be one group of the graph too, or its proxies would
+    # narrow only part of what the eliminate stage narrows.
+    split = [f"{name} (its layers write {len(groups)} separate channel groups of the .tflite)"
+             for name, groups in found.items() if len(groups) > 1]
+    if missing or fixed or split:
         raise EdgeoptError("the converted model does not show these units as channels that can be cut: "
-                           + "; ".join([f"{m} (no op of the .tflite comes from its layers)" for m in missing] + fixed))
-    return {name: group.id for name, group in found.items()}
+                           + "; ".join([f"{m} (no op of the .tflite comes from its layers)" for m in missing]
+                                       + fixed + split))
+    return {name: groups[0].id for name, groups in found.items()}
 
 
 @dataclass

@@ -161,23 +161,20 @@ class _Search:
         return SearchResult(self.out_dir, [], None, {}, self.trace.__dict__)
 
     def _units(self) -> list[Unit]:
+        """One unit per channel group a Conv2D or Dense writes (residual streams, gates: one group each)."""
         from edgeopt.models.keras_io import load_keras_model
-        from edgeopt.techniques.elimination.surgery import EliminationError, find_site
+        from edgeopt.techniques.elimination.groups import channel_groups
 
         model = load_keras_model(self.steps.artifacts["base"].path)
         units = []
-        for layer in model.layers:
-            if layer.__class__.__name__ not in ("Conv2D", "Dense"):
-                continue
-            try:
-                site = find_site(model, layer.name)
-            except EliminationError as exc:
-                self.log(f"  {layer.name}: not searched ({str(exc).split('. ')[0]})")
-                continue
-            if site.width >= 4:
-                units.append(grid_unit(layer.name, [layer.name], site.width))
+        for group in channel_groups(model):
+            if group.fixed:
+                self.log(f"  {group.describe()}: not searched (the group {group.fixed})")
+            elif group.width >= 4:
+                units.append(grid_unit(group.name, group.producers, group.width))
         self.trace.units = [u.__dict__ | {"layers": list(u.layers)} for u in units]
-        self.log("  units: " + (", ".join(f"{u.name} ({u.width})" for u in units) or "none"))
+        self.log("  units: " + (", ".join(f"{u.name} ({u.width}{', ' + str(len(u.layers)) + ' layers' if len(u.layers) > 1 else ''})"
+                                          for u in units) or "none"))
         return units
 
     # --- NetAdapt ---------------------------------------------------------------------------------
