@@ -83,3 +83,22 @@ def test_ties_in_accuracy_go_to_the_cheaper_proposal():
     iteration = next_iteration(1, units, {"a": 16, "b": 16}, costs=costs,
                                accuracy=lambda n, w, ps: [90.0 for _ in ps], cut=0.05, floor=0.0)
     assert iteration.chosen == min(iteration.proposals, key=lambda p: p.cost).unit
+
+
+def test_the_choice_is_the_lowest_quiet_level_within_the_budget_and_a_tie_goes_to_the_more_accurate():
+    import doctest
+
+    from edgeopt.common.row import Row
+    from edgeopt.run.search import choice
+
+    assert doctest.testmod(choice).failed == 0
+
+    def row(name, quiet, val, p50=1.0):
+        return Row(name, name, "tflite", latency_ms_p50=p50, extra={"latency_ms_quiet": quiet, "val_accuracy": val})
+
+    rows = [row("ref", 0.10, 91.0), row("fast", 0.04, 89.9), row("tie_low", 0.05, 90.2), row("tie_high", 0.05, 90.6),
+            row("p50_lies", 0.06, 91.0, p50=0.01)]
+    assert choice.choose(rows, 90.0, "p50").name == "tie_high"  # 'fast' is out of budget; the p50 is not the figure
+    assert choice.choose(rows, 92.0, "p50") is None
+    text = choice.why(rows[3], rows[0], 91.0, 1.0, "p50")
+    assert text.startswith("tie_high: the lowest p50") and "2.00× ref's p50" in text

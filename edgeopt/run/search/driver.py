@@ -30,6 +30,7 @@ from edgeopt.common.atomic import atomic_write_text
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.row import Row
 from edgeopt.run.pipeline import StepExecutor
+from edgeopt.run.search.choice import choose, why
 from edgeopt.run.search.netadapt import Iteration, Proposal, Unit, Widths, grid_unit, next_iteration
 from edgeopt.run.search.options import SearchOptions
 from edgeopt.run.search.steps import SearchSteps
@@ -334,7 +335,7 @@ class _Search:
             if getattr(self, "table_costs", None) is not None and row.extra["widths"] is not None:
                 timed = row.dtype if row.dtype in self.table_costs.table["models"] else "float32"
                 row.extra["target_p50_ms"] = self.table_costs.estimate(timed, row.extra["widths"])
-        best = self._choose(rows)
+        best = choose(rows, self.floor, self.options.objective)
         self._explain(rows, best)
         test_data = write_test_split(self.out_dir, dataset.x_test, dataset.y_test,
                                      {"name": dataset.name, "source": dataset.source,
@@ -346,7 +347,8 @@ class _Search:
             (self.out_dir / ".best.tflite.partial").replace(self.out_dir / "best.tflite")
             atomic_write_text(self.out_dir / "recipe.yaml", self.steps.rebuild_recipe(best.name, "search_best"))
         self.trace.final = {"rows": row_ids, "best": best.name if best else None,
-                            "why": self._why(best, rows)}
+                            "why": why(best, next(r for r in rows if r.name == self.trace.reference["row"]),
+                                       self.reference_accuracy, self.options.budget, self.options.objective)}
         self.save()
         write_run_report(self.out_dir, document, devices=[])
         return SearchResult(self.out_dir, rows, best, document, self.trace.__dict__)
@@ -360,29 +362,6 @@ class _Search:
         for note in attach_op_times(rows, list(dict.fromkeys(names)), lambda row: self.out_dir / row.path,
                                     threads=self.options.threads, log_fn=self.log):
             self.log(f"note: {note}")
-
-    def _objective(self, row: Row) -> float | None:
-        if self.options.objective in ("p50", "energy") and "target_p50_ms" in row.extra:
-            return row.extra["target_p50_ms"]  # the target's table decides, not this host's clock
-        # p50: the quiet level from the rounds all rows shared (docs/timing.md), else the p50.
-        latency = row.extra.get("latency_ms_quiet", row.latency_ms_p50)
-        return {"p50": latency, "energy": row.energy_mj, "size": row.size_bytes}[self.options.objective]
-
-    def _choose(self, rows: list[Row]) -> Row | None:
-        within = [r for r in rows if r.extra.get("val_accuracy") is not None
-                  and r.extra["val_accuracy"] >= self.floor and self._objective(r) is not None]
-        # Equal cost (a row and its final fine-tune share widths): the more accurate one.
-        return min(within, key=lambda r: (self._objective(r), -r.extra["val_accuracy"])) if within else None
-
-    def _why(self, best: Row | None, rows: list[Row]) -> str:
-        if best is None:
-            return "no row stays within the budget on the validation split"
-        reference = next(r for r in rows if r.name == self.trace.reference["row"])
-        ratio = (self._objective(reference) or 0) / (self._objective(best) or 1)
-        by = " on the target's latency table" if "target_p50_ms" in best.extra else ""
-        return (f"{best.name}: the lowest {self.options.objective}{by} of the rows whose validation accuracy is within "
-                f"{self.options.budget:g} points of {reference.name} ({best.extra['val_accuracy']:.2f} % vs "
-                f"{self.reference_accuracy:.2f} %); {ratio:.2f}× {reference.name}'s {self.options.objective}")
 
     # --- scoring ----------------------------------------------------------------------------------
     def _val_accuracy_tflite(self, path: Path) -> float:
