@@ -81,3 +81,24 @@ def test_plain_install_has_no_tensorflow_and_profiles_a_run_folder(tmp_path):
     reported = subprocess.run([edgeopt, "report", host_run], capture_output=True, text=True, env=env, timeout=300)
     assert reported.returncode == 0, reported.stderr
     assert "## board" in (host_run / "report.md").read_text()
+
+    # The latency-table kit: written on the host, timed on the board without TensorFlow, and the
+    # host's search then chooses by the board's table.
+    from edgeopt.run.search.driver import search
+    from edgeopt.run.search.options import search_options
+
+    options = dict(model=host_run / "base" / "model.keras", data="mnist_embedded", limit_train=400, limit_test=150,
+                   budget=5, precisions=("float32", "int8"), time_limit_min=0.7, seed=5)
+    host_search = tmp_path / "host" / "search"
+    search(search_options(**options, kit_only=True), host_search, log_fn=lambda _: None)
+    board_kit = Path(shutil.copytree(host_search / "kit", tmp_path / "board" / "kit"))
+    timed = subprocess.run([edgeopt, "profile", board_kit], capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=600)
+    assert timed.returncode == 0, timed.stderr
+    table = json.loads((board_kit / "latency_table.json").read_text())
+    assert table["entries"] and all(entry["p50_ms"] > 0 for entry in table["entries"])
+    assert table["machine"]["packages"]["ai-edge-litert"]
+    chosen = search(search_options(**options, latency_table=board_kit / "latency_table.json"), host_search,
+                    log_fn=lambda _: None)
+    assert chosen.best is not None and "on the target's latency table" in chosen.trace["final"]["why"]
+    assert chosen.best.extra["target_p50_ms"] > 0

@@ -35,6 +35,10 @@ class Dataset:
     num_classes: int
     source: str  # where the files came from, for the report
     scaling: InputScaling = InputScaling()  # how pixels became x_train / x_test (what the model takes)
+    # Held out of the training split (`data.validation_split`): what `edgeopt search` selects on,
+    # so the test split is only ever reported. None when nothing was held out.
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -83,11 +87,14 @@ def load_dataset(
     limit_test: int | None = None,
     seed: int = 0,
     scaling: InputScaling | None = None,
+    validation_split: float = 0.0,
 ) -> Dataset:
     """Load a registered dataset, optionally keeping a seeded random subset of each split.
 
     Images come back as float32 model inputs: pixels mapped by `scaling` (default: 0–255 → [0, 1]),
-    floats checked to lie in its input range.
+    floats checked to lie in its input range. With `validation_split`, that fraction of the
+    (limited) training split is moved, seeded, into `x_val`/`y_val` and out of `x_train`, so no
+    stage ever trains on it.
 
     Example:
         >>> ds = load_dataset("mnist_embedded", limit_train=500, scaling=InputScaling((0.0, 255.0)))
@@ -103,7 +110,14 @@ def load_dataset(
     scaling = scaling or InputScaling()
     x_train, x_test = (_scaled(x, scaling, f"dataset '{ds.name}' ({ds.source}): x_{split}")
                        for x, split in ((x_train, "train"), (x_test, "test")))
-    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source, scaling),
+    x_val = y_val = None
+    if validation_split:
+        held = np.zeros(len(x_train), bool)
+        held[np.random.default_rng(seed).choice(len(x_train), size=round(len(x_train) * validation_split),
+                                                replace=False)] = True
+        x_train, y_train, x_val, y_val = x_train[~held], y_train[~held], x_train[held], y_train[held]
+    return check_dataset(Dataset(ds.name, x_train, y_train, x_test, y_test, ds.num_classes, ds.source, scaling,
+                                 x_val, y_val),
                          limit_train, limit_test)
 
 

@@ -1,4 +1,4 @@
-"""Keras model → .tflite flatbuffer: float32, dynamic-range int8 weights, or full int8.
+"""Keras model → .tflite flatbuffer: float32, float16 weights, dynamic-range int8 weights, or full int8.
 
 The `convert` stage writes what this returns; elimination's sweep and the benchmarks convert
 candidates in memory with the same function, so every .tflite edgeopt makes is made one way.
@@ -7,8 +7,14 @@ candidates in memory with the same function, so every .tflite edgeopt makes is m
 from __future__ import annotations
 
 
-def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = None) -> bytes:
+def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = None,
+                 float_layers: tuple[str, ...] = ()) -> bytes:
     """The converted flatbuffer. Full int8 follows DESIGN.md §5: int8 in, int8 out, builtins only.
+
+    `float16` stores float16 weights that the runtime turns back into float32 when it loads them
+    (half the file, float32 speed on a CPU). With `float_layers` an int8 model keeps those Keras
+    layers' ops in float, between a DEQUANTIZE and a QUANTIZE: for a layer that this CPU runs faster
+    in float than in int8 (`edgeopt search` measures which).
 
     In int8, a model with LEAN layers keeps the ops LEAN names `lean_float_*` (its C'-wide
     divisions and their floors) in float: XNNPACK has no int8 DIV, MAXIMUM or ABS, so quantised
@@ -22,8 +28,10 @@ def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = No
     from edgeopt.tf.runtime import tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if mode in ("dynamic", "int8"):
+    if mode in ("dynamic", "int8", "float16"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":
         def representative_dataset():
             for sample in calibration:
@@ -33,8 +41,9 @@ def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = No
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-        if lean_float_ops or (lean_float_ops is None and _has_lean(model)):
-            return _int8_keeping_lean_divisions_float(converter)
+        lean = bool(lean_float_ops or (lean_float_ops is None and _has_lean(model)))
+        if lean or float_layers:
+            return _int8_keeping_float(converter, lean, tuple(float_layers))
     with native_output_captured():  # the converter prints MLIR diagnostics from C++
         return converter.convert()
 
@@ -45,8 +54,9 @@ def _has_lean(model) -> bool:
     return any(isinstance(layer, LEAN) for layer in model._flatten_layers(include_self=False))
 
 
-def _int8_keeping_lean_divisions_float(converter) -> bytes:
-    """Full int8 except the nodes LEAN names float: calibrate, then quantise with those denylisted.
+def _int8_keeping_float(converter, lean: bool, float_layers: tuple[str, ...]) -> bytes:
+    """Full int8 except the nodes LEAN names float and those of `float_layers`: calibrate, then
+    quantise with those denylisted.
 
     The two steps TensorFlow's public `QuantizationDebugger` uses for selective quantisation
     (calibrate-only conversion, then `mlir_quantize` with a denylist), here with int8 input and
@@ -61,7 +71,7 @@ def _int8_keeping_lean_divisions_float(converter) -> bytes:
     converter._experimental_calibrate_only = True  # noqa: SLF001 — the debugger's own switch
     with native_output_captured():
         calibrated = converter.convert()
-        nodes = lean_float_nodes(calibrated)
+        nodes = (lean_float_nodes(calibrated) if lean else []) + layer_nodes(calibrated, float_layers)
         return tflite_convert.mlir_quantize(calibrated, fully_quantize=True, input_data_type=tf.int8,
                                             output_data_type=tf.int8, denylisted_nodes=nodes)
 
@@ -96,3 +106,31 @@ def lean_float_nodes(flatbuffer: bytes) -> list[str]:
         if FLOAT_OP_PREFIX in names[out] or (out in outputs and from_marked):
             marked.add(out)
     return [names[t] for t in sorted(marked)]
+
+
+def layer_nodes(flatbuffer: bytes, layers: tuple[str, ...]) -> list[str]:
+    """Output-tensor names of the ops that Keras layers `layers` became (the converter names them
+    `<model>/<layer>/<op>`, joined by ';' when ops were fused).
+
+    Raises:
+        EdgeoptError: A layer left no op with its name in the graph (a typo, or a layer the
+            converter folded away, like a BatchNormalization into its conv).
+    """
+    if not layers:
+        return []
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeopt.common.errors import EdgeoptError
+
+    interpreter = Interpreter(model_content=flatbuffer,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    outputs = [names[op["outputs"][0]] for op in interpreter._get_ops_details()]  # noqa: SLF001
+    found = []
+    for layer in layers:
+        mine = [name for name in outputs if any(part.split("/")[-2:-1] == [layer] for part in name.split(";"))]
+        if not mine:
+            raise EdgeoptError(f"`float_layers` names layer '{layer}', but no op of the converted model comes from it. "
+                               "Name a Conv2D, DepthwiseConv2D or Dense layer of the model.")
+        found += mine
+    return found

@@ -73,7 +73,8 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = recipe.input_path(recipe.data.path) if recipe.data.path else None  # read only, logged in full
     dataset = load_dataset(recipe.data.name, data_path, limit_train=recipe.data.limit_train,
-                           limit_test=recipe.data.limit_test, seed=recipe.seed, scaling=recipe.data.scaling())
+                           limit_test=recipe.data.limit_test, seed=recipe.seed, scaling=recipe.data.scaling(),
+                           validation_split=recipe.data.validation_split)
     log_fn(f"data: {dataset.name} — {len(dataset.x_train)} train / {len(dataset.x_test)} test images "
            f"of shape {dataset.input_shape} from {dataset.source}; {dataset.scaling.describe()}")
     for warning in dataset_warnings(dataset):
@@ -133,17 +134,27 @@ def _run_sequentially(plan: list[PlannedStep], recipe: Recipe, dataset: Dataset,
                       log_fn: Callable[[str], None]) -> dict[str, Artifact]:
     artifacts: dict[str, Artifact] = {}
     for planned in plan:
-        step, fingerprint = planned.step, planned.fingerprint
-        heading = planned.heading(len(plan))
-        artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
-        if artifact:
-            log_fn(f"{heading} — unchanged, reusing {artifact.path}")
-        else:
-            log_fn(heading)
-            artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
-        _inherit_lineage(artifact, artifacts.get(step.source))
-        artifacts[step.id] = artifact
+        artifacts[planned.step.id] = run_or_reuse_step(planned, planned.heading(len(plan)), recipe, dataset, artifacts,
+                                                       out_dir, force, log_fn)
     return artifacts
+
+
+def run_or_reuse_step(planned: PlannedStep, heading: str, recipe: Recipe, dataset: Dataset,
+                      artifacts: dict[str, Artifact], out_dir: Path, force: bool,
+                      log_fn: Callable[[str], None]) -> Artifact:
+    """One step's artifact: the finished one in `out_dir` when its fingerprint is unchanged, else made now.
+
+    `artifacts` holds the artifacts of earlier steps by id (the step's `from` must be among them).
+    """
+    step, fingerprint = planned.step, planned.fingerprint
+    artifact = None if force else _finished_step(out_dir / step.id, fingerprint)
+    if artifact:
+        log_fn(f"{heading} — unchanged, reusing {artifact.path}")
+    else:
+        log_fn(heading)
+        artifact = _run_step(step, recipe, dataset, artifacts.get(step.source), out_dir, fingerprint, log_fn)
+    _inherit_lineage(artifact, artifacts.get(step.source))
+    return artifact
 
 
 # Facts about a model that survive conversion: an int8 file made from a pruned, mixed-precision

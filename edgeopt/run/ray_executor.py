@@ -119,6 +119,10 @@ class RayExecutor:
     def record(self) -> dict:
         return {"name": "ray", **self._record}
 
+    def session(self, log_fn: Callable[[str], None]):
+        """Keep one Ray running across several `run_steps` calls (a search runs steps in batches)."""
+        return _connected(import_ray(), self.address or os.environ.get("RAY_ADDRESS"), self.num_cpus, log_fn)
+
     def run_steps(self, plan: list[PlannedStep], recipe, dataset, out_dir: Path, *, force: bool,
                   log_fn: Callable[[str], None]) -> dict[str, Artifact]:
         ray = import_ray()

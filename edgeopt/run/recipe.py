@@ -57,6 +57,8 @@ class DataSpec(_Strict):
     path: str | None = Field(None, description="file or folder to read instead of the default location")
     limit_train: int | None = Field(None, ge=1, description="keep a seeded random subset of the training split")
     limit_test: int | None = Field(None, ge=1, description="keep a seeded random subset of the test split")
+    validation_split: float = Field(0.0, ge=0, lt=1, description="fraction of the training split held out, seeded, "
+                                    "never trained on (`edgeopt search` selects on it)")
     input_range: tuple[float, float] = Field(DEFAULT_RANGE, description="[lo, hi] the model takes pixels in: "
                                              "0–255 is mapped linearly onto it ([0, 255] raw, [-1, 1] MobileNet-style); "
                                              "float data must already lie in it")
@@ -65,7 +67,7 @@ class DataSpec(_Strict):
     std: list[float] | None = Field(None, min_length=1, description="per-channel std divided by after the mean")
 
     # Keys newer than the runs they must resume: left out of step fingerprints while at their default.
-    omit_when_default: ClassVar[tuple[str, ...]] = ("input_range", "mean", "std")
+    omit_when_default: ClassVar[tuple[str, ...]] = ("validation_split", "input_range", "mean", "std")
 
     @field_validator("name")
     @classmethod

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import ClassVar
+
+import numpy as np
 from pydantic import Field
 
 from edgeopt.stages.registry import Artifact, StageContext, StageParams, artifact_file, register_stage
@@ -14,6 +18,9 @@ class FinetuneParams(DistributeOptions, StageParams):
     batch_size: int = Field(64, ge=1, le=65536)
     learning_rate: float = Field(1e-4, gt=0, le=1, description="usually 10x below the training rate")
     precision: Precision = Field("float32", description="float32 | mixed_bfloat16 | mixed_float16 | auto (per device)")
+    samples_per_epoch: int | None = Field(None, ge=1, le=100_000_000, description="train on a seeded random subset "
+                                          "of this many training images (a short fine-tune); default: all of them")
+    omit_when_default: ClassVar[tuple[str, ...]] = (*DistributeOptions.omit_when_default, "samples_per_epoch")
 
 
 @register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
@@ -23,7 +30,12 @@ def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None)
     from edgeopt.tf.training import train_in_precision
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
-    trained, info = train_in_precision(model, ctx.dataset, precision=params.precision,
+    dataset = ctx.dataset
+    if params.samples_per_epoch and params.samples_per_epoch < len(dataset.x_train):
+        keep = np.sort(np.random.default_rng(ctx.seed).choice(len(dataset.x_train), params.samples_per_epoch,
+                                                               replace=False))
+        dataset = replace(dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep])
+    trained, info = train_in_precision(model, dataset, precision=params.precision,
                                        learning_rate=params.learning_rate, epochs=params.epochs,
                                        batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,
                                        distribute=params, log_fn=ctx.log)

@@ -1,0 +1,1 @@
+"""`edgeopt search`: NetAdapt over channel units and precisions, timed on the target (driver.py)."""

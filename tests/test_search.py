@@ -1,0 +1,107 @@
+"""`edgeopt search`: bad input is refused up front; a small search makes a run folder whose choice
+is within budget on the validation split, resumes to the same choice, and rebuilds from recipe.yaml."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def edgeopt(*args, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "edgeopt.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    """gap_cnn trained briefly on 800 embedded MNIST digits (about 87 % on their test split)."""
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.training import compile_classifier, fit_classifier
+
+    dataset = load_dataset("mnist_embedded", limit_train=800, seed=0)
+    model = compile_classifier(build_model("gap_cnn", dataset.input_shape, 10), 3e-3)
+    fit_classifier(model, dataset, epochs=5, batch_size=32, label="small", seed=0, log_fn=lambda _: None)
+    return save_keras_model(model, tmp_path_factory.mktemp("model") / "small.keras")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--budget", "0"], "--budget must be more than 0"),
+    (["--budget", "-1"], "--budget must be more than 0"),
+    (["--budget", "1", "--time-limit", "0"], "--time-limit must be more than 0 minutes"),
+    (["--budget", "1", "--objective", "speed"], "--objective"),
+    (["--budget", "1", "--precisions", "int4"], "--precisions must be one or more of"),
+])
+def test_bad_options_exit_2_before_anything_is_written(tmp_path, small_model, args, needle):
+    out = tmp_path / "out"
+    assert_user_error(edgeopt("search", small_model, "--data", "mnist_embedded", "--out", out, *args), needle)
+    assert not out.exists()
+
+
+def test_a_missing_model_exits_2(tmp_path):
+    out = tmp_path / "out"
+    assert_user_error(edgeopt("search", tmp_path / "nope.keras", "--data", "mnist_embedded", "--budget", "1",
+                              "--out", out), "nope.keras not found")
+    assert not out.exists()
+
+
+def test_a_model_with_nothing_to_search_exits_2(tmp_path):
+    from edgeopt.models.keras_io import save_keras_model
+    from edgeopt.tf.runtime import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, name="out")])
+    path = save_keras_model(model, tmp_path / "linear.keras")
+    result = edgeopt("search", path, "--data", "mnist_embedded", "--budget", "1", "--precisions", "float32",
+                     "--limit-train", "200", "--limit-test", "50", "--out", tmp_path / "out")
+    assert_user_error(result, "has nothing to search", "one precision (float32)")
+
+
+@pytest.mark.slow
+def test_a_small_search_chooses_within_budget_resumes_to_the_same_choice_and_rebuilds(tmp_path, small_model):
+    out = tmp_path / "search"
+    args = ["search", small_model, "--data", "mnist_embedded", "--limit-train", "800", "--limit-test", "300",
+            "--budget", "2", "--time-limit", "1.5", "--precisions", "float32,int8", "--out", out]
+    first = edgeopt(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    trace = json.loads((out / "search.json").read_text())
+    results = json.loads((out / "results.json").read_text())
+    rows = {row["name"]: row for row in results["rows"]}
+    best = trace["final"]["best"]
+    assert best in rows and "base_float32" in rows and results["recipe"]["baseline"] == "base_float32"
+    floor = trace["reference"]["val_accuracy"] - 2
+    assert rows[best]["val_accuracy"] >= floor
+    # Chosen by the quiet level of the rounds every row shared (docs/timing.md)
+    assert all(rows[best]["latency_ms_quiet"] <= row["latency_ms_quiet"] for row in rows.values()
+               if row["val_accuracy"] >= floor)
+    assert rows[best]["timing_session"] == rows["base_float32"]["timing_session"]
+    assert "op_times" in rows["base_float32"] and "op_times" in rows[best]  # where the time went
+    assert trace["iterations"], "NetAdapt made no iteration"
+    assert hashlib.sha256((out / "best.tflite").read_bytes()).hexdigest() == rows[best]["sha256"]
+    assert "chosen on the validation split" in first.stdout
+
+    again = edgeopt(*args)  # everything done: the same choice, every step reused
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "search.json").read_text())["final"]["best"] == best
+    assert "unchanged, reusing" in again.stderr and " epoch " not in again.stderr
+
+    rebuilt = edgeopt("run", out / "recipe.yaml", "--out", tmp_path / "rebuilt")
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    remade = json.loads((tmp_path / "rebuilt" / "results.json").read_text())
+    assert {r["name"]: r["accuracy"] for r in remade["rows"]}[best] == rows[best]["accuracy"]
