@@ -43,10 +43,15 @@ def local_ray():
     ray = pytest.importorskip("ray")
     from edgeopt.run.ray_executor import job_runtime_env
 
+    # ray.init installs its own SIGTERM handler and shutdown leaves it: put back what this
+    # test worker had, so later tests in the same worker (signals, run lock) see the default.
+    sigterm, blocked = signal.getsignal(signal.SIGTERM), signal.pthread_sigmask(signal.SIG_BLOCK, [])
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
              runtime_env=job_runtime_env())
     yield ray
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def run(text: str, out: Path, executor=None, **kwargs):
