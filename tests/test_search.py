@@ -95,6 +95,9 @@ def test_a_small_search_chooses_within_budget_resumes_to_the_same_choice_and_reb
     assert trace["iterations"], "NetAdapt made no iteration"
     assert hashlib.sha256((out / "best.tflite").read_bytes()).hexdigest() == rows[best]["sha256"]
     assert "chosen on the validation split" in first.stdout
+    reference = trace["reference"]  # the test split only informs: a warning when validation was seen
+    seen = reference["val_accuracy"] - reference["test_accuracy"] > 2
+    assert ("has most likely seen the validation images" in " ".join(first.stderr.split())) == seen
 
     again = edgeopt(*args)  # everything done: the same choice, every step reused
     assert again.returncode == 0, again.stderr[-3000:]

@@ -107,6 +107,7 @@ class _Search:
         self.trace.reference = {"row": reference, "val_accuracy": self.reference_accuracy}
         self.log(f"  reference {reference}: {self.reference_accuracy:.2f} % on the validation split; "
                  f"the budget keeps rows at ≥ {self.floor:.2f} %")
+        self._warn_if_validation_was_seen(self.steps.artifacts[reference].path)
         units = self._units()
         if not units and len(self.options.precisions) == 1:
             raise EdgeoptError(f"{self.options.model} has nothing to search: no Conv2D or Dense layer whose channels "
@@ -362,6 +363,21 @@ class _Search:
         for note in attach_op_times(rows, list(dict.fromkeys(names)), lambda row: self.out_dir / row.path,
                                     threads=self.options.threads, log_fn=self.log):
             self.log(f"note: {note}")
+
+    def _warn_if_validation_was_seen(self, path: Path) -> None:
+        """Say so when the model scores far higher on the validation split than on the test split: it
+        most likely trained on the validation images (the test split only informs, never chooses)."""
+        from edgeopt.profile.accuracy import evaluate_tflite
+
+        ds = self.steps.dataset
+        test = 100.0 * evaluate_tflite(path, ds.x_test, ds.y_test, threads=self.options.threads)
+        self.trace.reference["test_accuracy"] = test
+        if self.reference_accuracy - test > self.options.budget:
+            self.log(f"  warning: the model scores {self.reference_accuracy:.2f} % on the validation split and "
+                     f"{test:.2f} % on the test split: it has most likely seen the validation images in training, "
+                     f"so candidates are judged against an optimistic reference and the search may stop early. "
+                     f"Train it with `data: {{validation_split: {self.options.validation_split:g}}}` "
+                     f"(seed {self.options.seed}) to hold out the images the search validates on.")
 
     # --- scoring ----------------------------------------------------------------------------------
     def _val_accuracy_tflite(self, path: Path) -> float:
