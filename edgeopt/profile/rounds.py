@@ -82,6 +82,12 @@ class RoundTimes:
         return sum(self.cpu_ns) / invokes / 1e6
 
 
+def cpu_clock_for(threads: int) -> Callable[[], int]:
+    """The CPU-time clock of an interpreter with `threads` threads: the calling thread's for one
+    (it runs the whole graph itself), the whole process's for more (its worker threads count too)."""
+    return time.thread_time_ns if threads == 1 else time.process_time_ns
+
+
 def check_rounds(rounds: int) -> int:
     """`rounds` if it is an integer >= 1.
 

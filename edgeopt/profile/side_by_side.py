@@ -9,7 +9,7 @@ and a latency kit's single-op files — each summarised by its quiet level (`doc
 from __future__ import annotations
 
 from edgeopt.common.paired_stats import quiet_level
-from edgeopt.profile.rounds import time_in_rounds
+from edgeopt.profile.rounds import cpu_clock_for, time_in_rounds
 
 ROUNDS = 10  # a cost needs a stable level, not an interval: fewer rounds than a profile's 60
 
@@ -21,8 +21,6 @@ def interleaved_quiet_ms(models: list[bytes], *, rounds: int = ROUNDS, runs: int
     Every model's interpreter is made once, with random inputs; `time_in_rounds` times each one
     for a short warmed-up slice per round, in a fresh random order each round.
     """
-    import time
-
     from ai_edge_litert.interpreter import Interpreter
 
     from edgeopt.common.quiet import native_output_captured
@@ -35,7 +33,6 @@ def interleaved_quiet_ms(models: list[bytes], *, rounds: int = ROUNDS, runs: int
             interpreter.allocate_tensors()
             fill_random_inputs(interpreter)
             interpreters.append(interpreter)
-    cpu_clock = time.thread_time_ns if threads == 1 else time.process_time_ns
     timings = time_in_rounds([i.invoke for i in interpreters], rounds=rounds, runs=max(runs, rounds), warmup=warmup,
-                             seed=seed, cpu_clock=cpu_clock)
+                             seed=seed, cpu_clock=cpu_clock_for(threads))
     return [float(quiet_level(t.round_figures_ms())) for t in timings]

@@ -21,7 +21,6 @@ Rows timed together carry the same `timing_session` and their per-round figures
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,7 +34,7 @@ from edgeopt.profile.accuracy import check_eval_data, evaluate_tflite
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.profile.energy import apply_energy, check_energy_method, measure_energy
 from edgeopt.profile.energy.estimate import check_cpu_watts
-from edgeopt.profile.rounds import check_rounds, time_in_rounds
+from edgeopt.profile.rounds import check_rounds, cpu_clock_for, time_in_rounds
 from edgeopt.profile.runner import LatencyStats, check_run_options, fill_random_inputs
 from edgeopt.profile.sandbox import check_runs_in_child
 from edgeopt.profile.tflite_file import inspect_tflite, open_interpreter
@@ -137,7 +136,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
                 for path, info, interpreter in zip(paths, infos, interpreters)]
     log_fn(f"timing {len(paths)} model(s) together: {min(rounds, runs)} interleaved rounds, {threads} thread(s)")
     timings = time_in_rounds([it.invoke for it in interpreters], rounds=rounds, runs=runs, warmup=warmup,
-                             seed=seed, cpu_clock=time.thread_time_ns if threads == 1 else time.process_time_ns,
+                             seed=seed, cpu_clock=cpu_clock_for(threads),
                              log_fn=log_fn)
     session = uuid.uuid4().hex[:12]
     rows = []
