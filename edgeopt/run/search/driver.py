@@ -356,13 +356,10 @@ class _Search:
 
     def _explain(self, rows: list[Row], best: Row | None) -> None:
         """Per-op times of the reference and the chosen row: where the time went (docs/where-time-goes.md)."""
-        from edgeopt.profile.ops import attach_op_times
+        from edgeopt.run.explain import explain_named_rows
 
         names = [self.trace.reference["row"]] + ([best.name] if best is not None else [])
-        self.log("where the time goes (docs/where-time-goes.md):")
-        for note in attach_op_times(rows, list(dict.fromkeys(names)), lambda row: self.out_dir / row.path,
-                                    threads=self.options.threads, log_fn=self.log):
-            self.log(f"note: {note}")
+        explain_named_rows(rows, list(dict.fromkeys(names)), self.out_dir, self.log, threads=self.options.threads)
 
     def _warn_if_validation_was_seen(self, path: Path) -> None:
         """Say so when the model scores far higher on the validation split than on the test split: it
