@@ -103,6 +103,20 @@ def test_the_lock_is_held_only_inside_the_block(tmp_path):
         pass
 
 
+def test_taking_the_folder_clears_temp_files_a_killed_writer_left(tmp_path):
+    # atomic_write_bytes unlinks its temp file on an exception, not when the process is killed
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    left = [out / ".report.md.t9fmgdwu.partial", out / "data" / ".test.npz.abc123.partial"]
+    for path in left:
+        path.write_text("half")
+    (out / ".base.partial").mkdir()  # a step's unfinished folder: the step itself redoes it
+    (out / "report.md").write_text("whole")
+    with hold_run_folder(out, log_fn=lambda _: None):
+        assert not any(path.exists() for path in left)
+    assert (out / ".base.partial").is_dir() and (out / "report.md").read_text() == "whole"
+
+
 def test_same_process_cannot_hold_one_folder_twice(tmp_path):
     # flock locks belong to the open file, so even two holders in one process exclude each other
     with hold_run_folder(tmp_path, log_fn=lambda _: None):

@@ -65,6 +65,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def remove_leftover_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the `.NAME.*.partial` files a killed writer left anywhere under `folder`; return them.
+
+    `atomic_write_bytes` unlinks its temp file on any exception, but not when the process is
+    killed outright (SIGKILL, power loss). Call this only while holding the folder for writing
+    (its run lock): then no live writer owns such a file.
+    """
+    leftovers = [p for p in Path(folder).rglob(".*.partial") if p.is_file() and not p.is_symlink()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from edgeopt.common.atomic import disk_faults_named
+from edgeopt.common.atomic import disk_faults_named, remove_leftover_temp_files
 from edgeopt.common.errors import EdgeoptError, RunFolderLockedError
 from edgeopt.common.progress import log
 
@@ -75,6 +75,7 @@ def hold_run_folder(out_dir: str | Path, *, wait: bool = False,
         with disk_faults_named(path):
             _write(fd, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "command": " ".join(sys.argv)})
+            remove_leftover_temp_files(out_dir)  # half-written files of a writer killed outright
         try:
             yield out_dir
         finally:
