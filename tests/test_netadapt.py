@@ -70,6 +70,31 @@ def test_no_reachable_target_or_every_proposal_below_the_floor_stops_with_a_reas
     assert lossy.chosen is None and "< 80.00 %" in lossy.note
 
 
+def test_below_the_floor_the_best_proposal_gets_the_final_fine_tune_and_is_kept_if_it_recovers():
+    asked = []
+
+    def recover_to(score):
+        def recover(number, widths, proposal):
+            asked.append((number, dict(widths), proposal.unit, proposal.width))
+            return score
+        return recover
+
+    common = dict(costs=linear_costs({"conv1": 0.01, "conv2": 0.01}),
+                  accuracy=accuracy_losing({"conv1": 1.0, "conv2": 0.5}), cut=0.05, floor=88.0, budget_floor=89.0)
+    kept = next_iteration(4, UNITS, {"conv1": 32, "conv2": 64}, recover=recover_to(89.5), **common)
+    assert asked == [(4, {"conv1": 32, "conv2": 64}, "conv2", 52)]  # only the best proposal, once
+    assert kept.chosen == "conv2" and kept.kept.accuracy == 84.0 and kept.kept.recovered == 89.5
+    assert "84.00 % < 88.00 % after the short fine-tune" in kept.note and "89.50 % ≥ 89.00 %" in kept.note
+    assert Iteration.from_dict(kept.to_dict()) == kept  # the recovered score lives in the trace
+
+    stopped = next_iteration(4, UNITS, {"conv1": 32, "conv2": 64}, recover=recover_to(88.5), **common)
+    assert stopped.chosen is None and "88.50 % < 89.00 % after the final one" in stopped.note
+
+    above = next_iteration(4, UNITS, {"conv1": 32, "conv2": 64}, recover=recover_to(0.0),
+                           **{**common, "floor": 80.0})
+    assert above.chosen == "conv2" and above.kept.recovered is None and len(asked) == 2  # not asked above the floor
+
+
 def test_an_iteration_round_trips_through_the_trace():
     iteration = next_iteration(2, UNITS, {"conv1": 32, "conv2": 64}, costs=linear_costs({"conv1": 0.01, "conv2": 0.02}),
                                accuracy=accuracy_losing({"conv1": 0.2, "conv2": 0.1}), cut=0.1, floor=0.0)

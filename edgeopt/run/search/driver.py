@@ -6,7 +6,9 @@
 2. NetAdapt over the model's channel units (`netadapt.py`): each iteration times latency proxies
    of every candidate width side by side on this CPU (`costs.py`; or reads the target's latency
    table), narrows each unit to the widest width that reaches the iteration's target, fine-tunes
-   each briefly, and keeps the one that loses least validation accuracy.
+   each briefly, and keeps the one that loses least validation accuracy. When even that one falls
+   below the floor, it gets the final fine-tune first, and the search stops only if it still misses
+   the budget (the short fine-tune understates what fine-tuning recovers).
 3. The narrowest iterations still near the budget get a longer fine-tune and are converted to every
    precision; every `.tflite` made is a row, timed together; the best row by the objective whose
    validation accuracy is within budget becomes `best.tflite`.
@@ -33,6 +35,7 @@ from edgeopt.run.pipeline import StepExecutor
 from edgeopt.run.search.choice import choose, why
 from edgeopt.run.search.netadapt import Iteration, Proposal, Unit, Widths, grid_unit, next_iteration
 from edgeopt.run.search.options import SearchOptions
+from edgeopt.run.search.scoring import validation_accuracy_keras, validation_accuracy_tflite, validation_seen_warning
 from edgeopt.run.search.steps import SearchSteps
 from edgeopt.run.search.trace import TRACE_FILE, Trace
 
@@ -102,12 +105,15 @@ class _Search:
         bases = {p: a.path for p, a in zip(self.options.precisions, self.steps.run(
             [s for s in self.steps.document["steps"] if s["id"] != "base"]))}
         reference = self.steps.document["baseline"]
-        self.reference_accuracy = self._val_accuracy_tflite(self.steps.artifacts[reference].path)
+        self.reference_accuracy = validation_accuracy_tflite(self.steps.artifacts[reference].path, self.steps.dataset, self.options.threads)
         self.floor = self.reference_accuracy - self.options.budget
         self.trace.reference = {"row": reference, "val_accuracy": self.reference_accuracy}
         self.log(f"  reference {reference}: {self.reference_accuracy:.2f} % on the validation split; "
                  f"the budget keeps rows at ≥ {self.floor:.2f} %")
-        self._warn_if_validation_was_seen(self.steps.artifacts[reference].path)
+        self.trace.reference["test_accuracy"], warning = validation_seen_warning(
+            self.steps.artifacts[reference].path, self.reference_accuracy, self.steps.dataset, self.options)
+        if warning:
+            self.log(f"  warning: {warning}")
         units = self._units()
         if not units and len(self.options.precisions) == 1:
             raise EdgeoptError(f"{self.options.model} has nothing to search: no Conv2D or Dense layer whose channels "
@@ -196,9 +202,15 @@ class _Search:
             start = self.clock()
             iteration = next_iteration(number, units, widths, costs=self._cached_costs(costs, number),
                                        accuracy=self._accuracy_of(source), cut=self.options.cut,
-                                       floor=self.floor - self.options.budget)
+                                       floor=self.floor - self.options.budget,
+                                       recover=self._recovered_accuracy, budget_floor=self.floor)
             if replay:
-                iteration_seconds = self.trace.iterations[number - 1].get("seconds", iteration_seconds)
+                recorded = self.trace.iterations[number - 1]
+                iteration_seconds = recorded.get("seconds", iteration_seconds)
+                if {k: recorded.get(k) for k in iteration.to_dict()} != iteration.to_dict():
+                    # A trace written before the final fine-tune could rescue a stop: record what it decided.
+                    iteration_seconds = (iteration_seconds or 0) + self.clock() - start
+                    self.trace.iterations[number - 1] = {**iteration.to_dict(), "seconds": iteration_seconds}
             else:
                 iteration_seconds = self.clock() - start
                 self.trace.iterations.append({**iteration.to_dict(), "seconds": iteration_seconds})
@@ -209,13 +221,16 @@ class _Search:
                 self.log(f"  iteration {number}: stop — {iteration.note}")
                 break
             widths = {**widths, kept.unit: kept.width}
-            source = self._ft_id(number, kept)
+            # A kept proposal that needed the final fine-tune goes on from it: later cuts start recovered.
+            source = self._ft_id(number, kept) if kept.recovered is None else self._final_finetune(number, kept)["id"]
             accepted.append(iteration)
             # Batches are timed minutes apart: chain each batch's own ratio, never compare across them.
             speedup = float(np.prod([it.cost_before / it.kept.cost for it in accepted]))
             self.log(f"  iteration {number}: {kept.unit} → {kept.width} channels, {kept.precision} "
                      f"{_cost_text(kept.cost, self.options.objective)} (was {_cost_text(iteration.cost_before, self.options.objective)}), "
-                     f"validation {kept.accuracy:.2f} %; best so far {speedup:.2f}× the start by its proxies; "
+                     f"validation {kept.accuracy:.2f} %"
+                     + (f" ({kept.recovered:.2f} % after the final fine-tune)" if kept.recovered is not None else "")
+                     + f"; best so far {speedup:.2f}× the start by its proxies; "
                      f"{max(self.left(), 0) / 60:.1f} min left")
         self.save()
         return accepted
@@ -258,19 +273,35 @@ class _Search:
             if missing:
                 self.steps.run(steps)
                 for s in missing:
-                    self.trace.accuracy[s["id"]] = self._val_accuracy_keras(self.steps.artifacts[s["id"]].path)
+                    self.trace.accuracy[s["id"]] = validation_accuracy_keras(self.steps.artifacts[s["id"]].path, self.steps.dataset)
             else:
                 self.steps.run(steps)  # reuse them (a resumed search): the later steps start from them
             return [self.trace.accuracy[self._ft_id(number, p)] for p in proposals]
 
         return accuracy
 
+    def _final_finetune(self, number: int, proposal: Proposal) -> dict:
+        """The longer fine-tune of an iteration's kept proposal: a final candidate, or a stop's second opinion."""
+        return {"id": f"final{number}", "stage": "finetune", "from": self._ft_id(number, proposal),
+                "epochs": self.options.final_epochs, "learning_rate": self.options.learning_rate,
+                "batch_size": self.options.batch_size, "profile": False}
+
+    def _recovered_accuracy(self, number: int, widths: Widths, proposal: Proposal) -> float:
+        """Validation accuracy of `proposal` after the final fine-tune (the same step `_final` would run)."""
+        step = self._final_finetune(number, proposal)
+        self.log(f"  iteration {number}: the best proposal ({proposal.unit} → {proposal.width}) scores "
+                 f"{proposal.accuracy:.2f} % after the short fine-tune, under the floor; giving it the final "
+                 f"{self.options.final_epochs}-epoch fine-tune before stopping")
+        self.steps.run([step])  # its eliminate and short fine-tune steps ran when it was scored
+        if step["id"] not in self.trace.accuracy:
+            self.trace.accuracy[step["id"]] = validation_accuracy_keras(self.steps.artifacts[step["id"]].path, self.steps.dataset)
+        return self.trace.accuracy[step["id"]]
+
     # --- the end ----------------------------------------------------------------------------------
     def _final(self, accepted: list[Iteration]) -> list[str]:
         """Convert steps of every row: the base, each kept iteration, and the final fine-tunes."""
         rows = [f"base_{p}" for p in self.options.precisions]
-        near = [it for it in accepted if it.kept.accuracy >= self.floor - self.options.budget]
-        finals = near[-self.options.final_candidates:]
+        finals = accepted[-self.options.final_candidates:]
         steps = []
         for it in accepted:
             steps.append({"id": f"it{it.number}_{it.kept.precision}", "stage": "convert",
@@ -280,9 +311,7 @@ class _Search:
             final = f"final{it.number}"
             self.widths_of.update({f"{final}_{p}": {**it.widths_before, it.kept.unit: it.kept.width}
                                    for p in self.options.precisions})
-            steps.append({"id": final, "stage": "finetune", "from": self._ft_id(it.number, it.kept),
-                          "epochs": self.options.final_epochs, "learning_rate": self.options.learning_rate,
-                          "batch_size": self.options.batch_size, "profile": False})
+            steps.append(self._final_finetune(it.number, it.kept))  # reused where a stop's second opinion made it
             steps += [{"id": f"{final}_{p}", "stage": "convert", "from": final, "mode": p}
                       for p in self.options.precisions]
         if steps:
@@ -331,7 +360,7 @@ class _Search:
         rows = profile_run([plan[step_id] for step_id in row_ids], self.steps.artifacts, recipe, dataset,
                            self.out_dir, False, self.log)
         for step_id, row in zip(row_ids, rows):
-            row.extra["val_accuracy"] = self._val_accuracy_tflite(self.steps.artifacts[step_id].path)
+            row.extra["val_accuracy"] = validation_accuracy_tflite(self.steps.artifacts[step_id].path, self.steps.dataset, self.options.threads)
             row.extra["widths"] = self.widths_of.get(step_id)
             if getattr(self, "table_costs", None) is not None and row.extra["widths"] is not None:
                 timed = row.dtype if row.dtype in self.table_costs.table["models"] else "float32"
@@ -360,35 +389,6 @@ class _Search:
 
         names = [self.trace.reference["row"]] + ([best.name] if best is not None else [])
         explain_named_rows(rows, list(dict.fromkeys(names)), self.out_dir, self.log, threads=self.options.threads)
-
-    def _warn_if_validation_was_seen(self, path: Path) -> None:
-        """Say so when the model scores far higher on the validation split than on the test split: it
-        most likely trained on the validation images (the test split only informs, never chooses)."""
-        from edgeopt.profile.accuracy import evaluate_tflite
-
-        ds = self.steps.dataset
-        test = 100.0 * evaluate_tflite(path, ds.x_test, ds.y_test, threads=self.options.threads)
-        self.trace.reference["test_accuracy"] = test
-        if self.reference_accuracy - test > self.options.budget:
-            self.log(f"  warning: the model scores {self.reference_accuracy:.2f} % on the validation split and "
-                     f"{test:.2f} % on the test split: it has most likely seen the validation images in training, "
-                     f"so candidates are judged against an optimistic reference and the search may stop early. "
-                     f"Train it with `data: {{validation_split: {self.options.validation_split:g}}}` "
-                     f"(seed {self.options.seed}) to hold out the images the search validates on.")
-
-    # --- scoring ----------------------------------------------------------------------------------
-    def _val_accuracy_tflite(self, path: Path) -> float:
-        from edgeopt.profile.accuracy import evaluate_tflite
-
-        ds = self.steps.dataset
-        return 100.0 * evaluate_tflite(path, ds.x_val, ds.y_val, threads=self.options.threads)
-
-    def _val_accuracy_keras(self, path: Path) -> float:
-        from edgeopt.models.keras_io import load_keras_model
-
-        ds = self.steps.dataset
-        predictions = load_keras_model(path).predict(ds.x_val, batch_size=256, verbose=0)
-        return 100.0 * float(np.mean(np.argmax(predictions, axis=-1) == ds.y_val))
 
 
 def _cost_text(cost: float, objective: str) -> str:
