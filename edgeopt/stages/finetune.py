@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -20,14 +21,17 @@ class FinetuneParams(DistributeOptions, StageParams):
     precision: Precision = Field("float32", description="float32 | mixed_bfloat16 | mixed_float16 | auto (per device)")
     samples_per_epoch: int | None = Field(None, ge=1, le=100_000_000, description="train on a seeded random subset "
                                           "of this many training images (a short fine-tune); default: all of them")
-    omit_when_default: ClassVar[tuple[str, ...]] = (*DistributeOptions.omit_when_default, "samples_per_epoch")
+    learning_rate_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="constant: `learning_rate` throughout; cosine: decays from it to 0 over the fine-tune")
+    omit_when_default: ClassVar[tuple[str, ...]] = (*DistributeOptions.omit_when_default, "samples_per_epoch",
+                                                    "learning_rate_schedule")  # keeps older runs' fingerprints
 
 
 @register_stage("finetune", params=FinetuneParams, consumes="keras", produces="keras")
 def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None) -> Artifact:
     """Continue training a Keras model (epochs, batch size, learning rate, precision)."""
     from edgeopt.models.keras_io import load_checked_model, save_keras_model
-    from edgeopt.tf.training import train_in_precision
+    from edgeopt.tf.training import learning_rate_schedule, train_in_precision
 
     model = load_checked_model(source.path, ctx.dataset, f"the model of step '{ctx.step_id}'")
     dataset = ctx.dataset
@@ -35,9 +39,11 @@ def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None)
         keep = np.sort(np.random.default_rng(ctx.seed).choice(len(dataset.x_train), params.samples_per_epoch,
                                                                replace=False))
         dataset = replace(dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep])
+    rate = learning_rate_schedule(params.learning_rate_schedule, params.learning_rate,
+                                  steps=math.ceil(len(dataset.x_train) / params.batch_size) * params.epochs)
     trained, info = train_in_precision(model, dataset, precision=params.precision,
-                                       learning_rate=params.learning_rate, epochs=params.epochs,
+                                       learning_rate=rate, epochs=params.epochs,
                                        batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,
                                        distribute=params, log_fn=ctx.log)
     path = save_keras_model(trained, artifact_file(ctx.out_dir, "keras"))
-    return Artifact("keras", path, "float32", info)
+    return Artifact("keras", path, "float32", {**info, "learning_rate_schedule": params.learning_rate_schedule})

@@ -205,12 +205,7 @@ class _Search:
                                        floor=self.floor - self.options.budget,
                                        recover=self._recovered_accuracy, budget_floor=self.floor)
             if replay:
-                recorded = self.trace.iterations[number - 1]
-                iteration_seconds = recorded.get("seconds", iteration_seconds)
-                if {k: recorded.get(k) for k in iteration.to_dict()} != iteration.to_dict():
-                    # A trace written before the final fine-tune could rescue a stop: record what it decided.
-                    iteration_seconds = (iteration_seconds or 0) + self.clock() - start
-                    self.trace.iterations[number - 1] = {**iteration.to_dict(), "seconds": iteration_seconds}
+                iteration_seconds = self.trace.iterations[number - 1].get("seconds", iteration_seconds)
             else:
                 iteration_seconds = self.clock() - start
                 self.trace.iterations.append({**iteration.to_dict(), "seconds": iteration_seconds})
@@ -268,7 +263,7 @@ class _Search:
                               "layers": layers, "keep": p.width, "profile": False})
                 steps.append({"id": self._ft_id(number, p), "stage": "finetune", "from": self._eliminate_id(number, p),
                               "epochs": 1, "samples_per_epoch": samples, "learning_rate": options.learning_rate,
-                              "batch_size": options.batch_size, "profile": False})
+                              "learning_rate_schedule": "cosine", "batch_size": options.batch_size, "profile": False})
             missing = [s for s in steps if s["id"].endswith("_ft") and s["id"] not in self.trace.accuracy]
             if missing:
                 self.steps.run(steps)
@@ -284,7 +279,8 @@ class _Search:
         """The longer fine-tune of an iteration's kept proposal: a final candidate, or a stop's second opinion."""
         return {"id": f"final{number}", "stage": "finetune", "from": self._ft_id(number, proposal),
                 "epochs": self.options.final_epochs, "learning_rate": self.options.learning_rate,
-                "batch_size": self.options.batch_size, "profile": False}
+                # Decayed to 0: on a ResNet-8 cut, 2 epochs ended 1.3 points higher than at a constant rate.
+                "learning_rate_schedule": "cosine", "batch_size": self.options.batch_size, "profile": False}
 
     def _recovered_accuracy(self, number: int, widths: Widths, proposal: Proposal) -> float:
         """Validation accuracy of `proposal` after the final fine-tune (the same step `_final` would run)."""

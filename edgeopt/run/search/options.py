@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeopt.common.errors import EdgeoptError
 
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
+# Part of a search's identity: bump it when the same options make different steps or choices (2: the
+# fine-tunes decay their rate, a stop gets the final fine-tune), so an older trace is not replayed.
+SEARCH_VERSION = 2
 
 
 class SearchOptions(BaseModel):
@@ -68,7 +71,7 @@ class SearchOptions(BaseModel):
 
     def identity(self) -> str:
         """A digest of what decides the search's choices (not its time limit): resume checks it."""
-        keep = self.model_dump(mode="json", exclude={"time_limit_min", "kit_only"})
+        keep = {**self.model_dump(mode="json", exclude={"time_limit_min", "kit_only"}), "version": SEARCH_VERSION}
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,57 @@
+"""`finetune`'s learning-rate schedule: constant (as before) or a cosine decay to 0 over the fine-tune."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeopt.data.datasets import Dataset
+from edgeopt.tf.runtime import keras
+from edgeopt.tf.training import learning_rate_schedule
+
+
+def test_cosine_starts_at_the_rate_and_ends_at_zero_and_constant_is_the_number():
+    cosine = learning_rate_schedule("cosine", 1e-3, steps=40)
+    assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(20)) == pytest.approx(5e-4)
+    assert float(cosine(40)) == pytest.approx(0.0, abs=1e-9)
+    assert learning_rate_schedule("constant", 1e-3, steps=40) == 1e-3
+    with pytest.raises(ValueError, match="constant or cosine"):
+        learning_rate_schedule("step", 1e-3, steps=40)
+
+
+def test_finetune_with_cosine_trains_and_records_it_while_the_default_keeps_old_fingerprints(tmp_path):
+    from edgeopt.run.pipeline import step_fingerprint
+    from edgeopt.run.recipe import parse_recipe
+    from edgeopt.stages import STAGES
+    from edgeopt.stages.finetune import FinetuneParams
+    from edgeopt.stages.registry import Artifact, StageContext
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, (64, 6, 6, 1)).astype(np.float32), rng.integers(0, 3, 64)
+    ds = Dataset("tiny", x, y, x[:16], y[:16], 3, "test")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.save(tmp_path / "in.keras")
+    before = [w.copy() for w in model.get_weights()]
+    ctx = StageContext("ft", tmp_path, ds, 0, tmp_path, lambda _: None)
+    artifact = STAGES["finetune"].fn(FinetuneParams(epochs=2, batch_size=16, learning_rate_schedule="cosine"), ctx,
+                                     Artifact("keras", tmp_path / "in.keras"))
+    assert artifact.info["learning_rate_schedule"] == "cosine"
+    after = keras.models.load_model(artifact.path).get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(before, after))  # it trained
+    json.dumps(artifact.info)  # step.json can hold it
+
+    text = """
+name: t
+data: {name: digits}
+steps:
+  - {id: base, stage: train, architecture: small_cnn, epochs: 1}
+  - {id: ft, stage: finetune, from: base, epochs: 1%s}
+"""
+    plain, explicit, cosine = (parse_recipe(text % extra, tmp_path / "r.yaml")
+                               for extra in ("", ", learning_rate_schedule: constant", ", learning_rate_schedule: cosine"))
+    prints = [step_fingerprint(r.steps[1], r, "base-fingerprint") for r in (plain, explicit, cosine)]
+    assert prints[0] == prints[1] != prints[2]
