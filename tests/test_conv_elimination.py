@@ -237,12 +237,14 @@ def test_stage_narrows_several_convs_per_layer_counts_and_fine_tunes(digits, tra
     from edgeopt.models.keras_io import load_keras_model
 
     artifact = _run_stage({"layers": ["conv1", "conv2"], "keep": {"conv1": 6, "conv2": 8}, "calibration_samples": 200,
-                           "finetune_epochs": 1}, digits, trained_cnn, tmp_path)
+                           "finetune_epochs": 1, "finetune_learning_rate_schedule": "cosine"},
+                          digits, trained_cnn, tmp_path)
     smaller = load_keras_model(artifact.path)
     assert (smaller.get_layer("conv1").filters, smaller.get_layer("conv2").filters) == (6, 8)
     assert artifact.info["after"]["conv_filters"] == {"conv1": 6, "conv2": 8}
     assert artifact.info["widths"] == {"conv1": {"before": 8, "after": 6}, "conv2": {"before": 16, "after": 8}}
     assert artifact.info["finetune"]["epochs"] == 1 and artifact.info["train_seconds"] > 0
+    assert artifact.info["finetune"]["learning_rate_schedule"] == "cosine"
     assert 0 <= artifact.info["finetune"]["accuracy_before"] <= 1
     assert artifact.info["after"]["params"] == smaller.count_params() < artifact.info["before"]["params"]
 

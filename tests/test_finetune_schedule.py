@@ -55,3 +55,22 @@ steps:
                                for extra in ("", ", learning_rate_schedule: constant", ", learning_rate_schedule: cosine"))
     prints = [step_fingerprint(r.steps[1], r, "base-fingerprint") for r in (plain, explicit, cosine)]
     assert prints[0] == prints[1] != prints[2]
+
+
+def test_eliminate_takes_the_same_schedule_for_its_fine_tune_and_its_default_keeps_old_fingerprints(tmp_path):
+    from edgeopt.run.pipeline import step_fingerprint
+    from edgeopt.run.recipe import parse_recipe
+
+    text = """
+name: t
+data: {name: digits}
+steps:
+  - {id: base, stage: train, architecture: small_cnn, epochs: 1}
+  - {id: cut, stage: eliminate, from: base, layers: [conv1], keep_fraction: 0.5, finetune_epochs: 1%s}
+"""
+    plain, explicit, cosine = (parse_recipe(text % extra, tmp_path / "r.yaml") for extra in
+                               ("", ", finetune_learning_rate_schedule: constant",
+                                ", finetune_learning_rate_schedule: cosine"))
+    prints = [step_fingerprint(r.steps[1], r, "base-fingerprint") for r in (plain, explicit, cosine)]
+    assert prints[0] == prints[1] != prints[2]
+    assert cosine.steps[1].params.finetune_learning_rate_schedule == "cosine"

@@ -15,8 +15,9 @@ trains the smaller model afterwards.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,6 +46,9 @@ class EliminateParams(StageParams):
     finetune_epochs: int = Field(0, ge=0, le=1000, description="epochs of training after the cut (0: none)")
     finetune_learning_rate: float = Field(5e-4, gt=0, le=1, description="learning rate of that fine-tuning")
     finetune_batch_size: int = Field(64, ge=1, le=65536, description="batch size of that fine-tuning")
+    finetune_learning_rate_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="as finetune's learning_rate_schedule: constant, or cosine decay to 0")
+    omit_when_default: ClassVar[tuple[str, ...]] = ("finetune_learning_rate_schedule",)  # older runs' fingerprints
 
     @field_validator("layers")
     @classmethod
@@ -191,14 +195,16 @@ def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> 
 def _finetune(model, params: EliminateParams, ctx: StageContext):
     """Train the smaller model for `finetune_epochs`; the facts record the accuracy before it."""
     from edgeopt.techniques.elimination.surgery import accuracy_of
-    from edgeopt.tf.training import compile_classifier, fit_classifier
+    from edgeopt.tf.training import compile_classifier, fit_classifier, learning_rate_schedule
 
     before = accuracy_of(model.predict(ctx.dataset.x_test, batch_size=1024, verbose=0), ctx.dataset.y_test)
-    compile_classifier(model, params.finetune_learning_rate, ctx.log)
+    steps = math.ceil(len(ctx.dataset.x_train) / params.finetune_batch_size) * params.finetune_epochs
+    compile_classifier(model, learning_rate_schedule(params.finetune_learning_rate_schedule,
+                                                     params.finetune_learning_rate, steps=steps), ctx.log)
     fit = fit_classifier(model, ctx.dataset, epochs=params.finetune_epochs, batch_size=params.finetune_batch_size,
                          label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
     return model, {"epochs": params.finetune_epochs, "accuracy_before": before, "train_seconds": fit.train_seconds,
-                   "history": fit.history}
+                   "learning_rate_schedule": params.finetune_learning_rate_schedule, "history": fit.history}
 
 
 def _fixed(model, params: EliminateParams, units: list[Unit], calibration, ctx: StageContext):
