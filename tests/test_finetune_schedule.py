@@ -13,12 +13,12 @@ from edgeopt.tf.training import learning_rate_schedule
 
 
 def test_cosine_starts_at_the_rate_and_ends_at_zero_and_constant_is_the_number():
-    cosine = learning_rate_schedule("cosine", 1e-3, steps=40)
+    cosine = learning_rate_schedule("cosine", 1e-3, samples=395, batch_size=10, epochs=1)  # 40 batches
     assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(20)) == pytest.approx(5e-4)
     assert float(cosine(40)) == pytest.approx(0.0, abs=1e-9)
-    assert learning_rate_schedule("constant", 1e-3, steps=40) == 1e-3
+    assert learning_rate_schedule("constant", 1e-3, samples=395, batch_size=10, epochs=1) == 1e-3
     with pytest.raises(ValueError, match="constant or cosine"):
-        learning_rate_schedule("step", 1e-3, steps=40)
+        learning_rate_schedule("step", 1e-3, samples=395, batch_size=10, epochs=1)
 
 
 def test_finetune_with_cosine_trains_and_records_it_while_the_default_keeps_old_fingerprints(tmp_path):

@@ -15,7 +15,6 @@ trains the smaller model afterwards.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -198,9 +197,10 @@ def _finetune(model, params: EliminateParams, ctx: StageContext):
     from edgeopt.tf.training import compile_classifier, fit_classifier, learning_rate_schedule
 
     before = accuracy_of(model.predict(ctx.dataset.x_test, batch_size=1024, verbose=0), ctx.dataset.y_test)
-    steps = math.ceil(len(ctx.dataset.x_train) / params.finetune_batch_size) * params.finetune_epochs
-    compile_classifier(model, learning_rate_schedule(params.finetune_learning_rate_schedule,
-                                                     params.finetune_learning_rate, steps=steps), ctx.log)
+    rate = learning_rate_schedule(params.finetune_learning_rate_schedule, params.finetune_learning_rate,
+                                  samples=len(ctx.dataset.x_train), batch_size=params.finetune_batch_size,
+                                  epochs=params.finetune_epochs)
+    compile_classifier(model, rate, ctx.log)
     fit = fit_classifier(model, ctx.dataset, epochs=params.finetune_epochs, batch_size=params.finetune_batch_size,
                          label=ctx.step_id, seed=ctx.seed, log_fn=ctx.log)
     return model, {"epochs": params.finetune_epochs, "accuracy_before": before, "train_seconds": fit.train_seconds,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import ClassVar, Literal
 
@@ -39,8 +38,8 @@ def finetune(params: FinetuneParams, ctx: StageContext, source: Artifact | None)
         keep = np.sort(np.random.default_rng(ctx.seed).choice(len(dataset.x_train), params.samples_per_epoch,
                                                                replace=False))
         dataset = replace(dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep])
-    rate = learning_rate_schedule(params.learning_rate_schedule, params.learning_rate,
-                                  steps=math.ceil(len(dataset.x_train) / params.batch_size) * params.epochs)
+    rate = learning_rate_schedule(params.learning_rate_schedule, params.learning_rate, samples=len(dataset.x_train),
+                                  batch_size=params.batch_size, epochs=params.epochs)
     trained, info = train_in_precision(model, dataset, precision=params.precision,
                                        learning_rate=rate, epochs=params.epochs,
                                        batch_size=params.batch_size, label=ctx.step_id, seed=ctx.seed,

@@ -105,7 +105,8 @@ class _Search:
         bases = {p: a.path for p, a in zip(self.options.precisions, self.steps.run(
             [s for s in self.steps.document["steps"] if s["id"] != "base"]))}
         reference = self.steps.document["baseline"]
-        self.reference_accuracy = validation_accuracy_tflite(self.steps.artifacts[reference].path, self.steps.dataset, self.options.threads)
+        self.reference_accuracy = validation_accuracy_tflite(self.steps.artifacts[reference].path,
+                                                             self.steps.dataset, self.options.threads)
         self.floor = self.reference_accuracy - self.options.budget
         self.trace.reference = {"row": reference, "val_accuracy": self.reference_accuracy}
         self.log(f"  reference {reference}: {self.reference_accuracy:.2f} % on the validation split; "
@@ -264,14 +265,8 @@ class _Search:
                 steps.append({"id": self._ft_id(number, p), "stage": "finetune", "from": self._eliminate_id(number, p),
                               "epochs": 1, "samples_per_epoch": samples, "learning_rate": options.learning_rate,
                               "learning_rate_schedule": "cosine", "batch_size": options.batch_size, "profile": False})
-            missing = [s for s in steps if s["id"].endswith("_ft") and s["id"] not in self.trace.accuracy]
-            if missing:
-                self.steps.run(steps)
-                for s in missing:
-                    self.trace.accuracy[s["id"]] = validation_accuracy_keras(self.steps.artifacts[s["id"]].path, self.steps.dataset)
-            else:
-                self.steps.run(steps)  # reuse them (a resumed search): the later steps start from them
-            return [self.trace.accuracy[self._ft_id(number, p)] for p in proposals]
+            self.steps.run(steps)  # a resumed search reuses them: later steps start from them
+            return [self._validation_accuracy(self._ft_id(number, p)) for p in proposals]
 
         return accuracy
 
@@ -289,9 +284,14 @@ class _Search:
                  f"{proposal.accuracy:.2f} % after the short fine-tune, under the floor; giving it the final "
                  f"{self.options.final_epochs}-epoch fine-tune before stopping")
         self.steps.run([step])  # its eliminate and short fine-tune steps ran when it was scored
-        if step["id"] not in self.trace.accuracy:
-            self.trace.accuracy[step["id"]] = validation_accuracy_keras(self.steps.artifacts[step["id"]].path, self.steps.dataset)
-        return self.trace.accuracy[step["id"]]
+        return self._validation_accuracy(step["id"])
+
+    def _validation_accuracy(self, step_id: str) -> float:
+        """A Keras step's validation accuracy, scored once and kept in the trace (a resumed search reads it)."""
+        if step_id not in self.trace.accuracy:
+            path = self.steps.artifacts[step_id].path
+            self.trace.accuracy[step_id] = validation_accuracy_keras(path, self.steps.dataset)
+        return self.trace.accuracy[step_id]
 
     # --- the end ----------------------------------------------------------------------------------
     def _final(self, accepted: list[Iteration]) -> list[str]:
@@ -356,7 +356,8 @@ class _Search:
         rows = profile_run([plan[step_id] for step_id in row_ids], self.steps.artifacts, recipe, dataset,
                            self.out_dir, False, self.log)
         for step_id, row in zip(row_ids, rows):
-            row.extra["val_accuracy"] = validation_accuracy_tflite(self.steps.artifacts[step_id].path, self.steps.dataset, self.options.threads)
+            row.extra["val_accuracy"] = validation_accuracy_tflite(self.steps.artifacts[step_id].path,
+                                                                   self.steps.dataset, self.options.threads)
             row.extra["widths"] = self.widths_of.get(step_id)
             if getattr(self, "table_costs", None) is not None and row.extra["widths"] is not None:
                 timed = row.dtype if row.dtype in self.table_costs.table["models"] else "float32"
