@@ -9,7 +9,7 @@ import pytest
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.run.search.costs import TableCosts, unit_groups
 from edgeopt.run.search.kit import check_table_matches, unit_grid, write_kit
-from edgeopt.run.search.netadapt import grid_unit
+from edgeopt.run.search.units import grid_unit
 
 
 def fake_table(per_channel: dict[str, float]) -> dict:
