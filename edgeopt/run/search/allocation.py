@@ -79,17 +79,30 @@ def allocate(options: Options, saving_needed: float, resolution: int = RESOLUTIO
         float(sum(max(options[u][w][1], 0.0) for u, w in widths.items()))
 
 
-def ladder(options: Options, full_cost: float, targets: tuple[float, ...] = LADDER) -> list[Allocation]:
-    """One allocation per reachable target cost (a fraction of `full_cost`), duplicates dropped.
+def cost_targets(full_cost: float, fastest_full_cost: float) -> dict[float, float]:
+    """LADDER's targets for a precision whose full model costs `full_cost`, as fractions of its own
+    cost: the ladder is one of absolute costs, fractions of the fastest precision's full model.
+
+    Example:
+        >>> cost_targets(2.0, 1.0)[0.5]
+        0.25
+    """
+    return {target: target * fastest_full_cost / full_cost for target in LADDER}
+
+
+def ladder(options: Options, full_cost: float, targets: dict[float, float] | None = None) -> list[Allocation]:
+    """One allocation per reachable target (name → fraction of `full_cost`), duplicates dropped.
 
     Example:
         >>> options = {"a": {16: (0, 0), 8: (5, 0.2)}, "b": {32: (0, 0), 16: (4, 0.1)}}
-        >>> [a.widths for a in ladder(options, 20.0, (0.9, 0.8, 0.6))]
+        >>> [a.widths for a in ladder(options, 20.0, {0.9: 0.9, 0.8: 0.8, 0.6: 0.6})]
         [{'a': 16, 'b': 16}, {'a': 8, 'b': 16}]
     """
     seen, found = set(), []
-    for target in targets:
-        allocated = allocate(options, full_cost * (1 - target))
+    for target, fraction in (targets or {t: t for t in LADDER}).items():
+        if fraction >= 1:
+            continue  # this precision is already cheaper than the target at full width
+        allocated = allocate(options, full_cost * (1 - fraction))
         if allocated is None:
             break  # deeper targets are out of reach too
         widths, saving, loss = allocated

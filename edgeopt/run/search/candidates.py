@@ -18,13 +18,14 @@ from typing import Callable
 
 import numpy as np
 
-from edgeopt.run.search.allocation import ladder
+from edgeopt.run.search.allocation import LADDER, cost_targets, ladder
 from edgeopt.run.search.finalists import Candidate
 from edgeopt.run.search.plateaus import measure_curves, plateau_table
 from edgeopt.run.search.trace import Trace
 from edgeopt.run.search.units import UNIFORM_FRACTIONS, Unit, uniform_widths
 
-SENSITIVITY_IMAGES = 2000  # selection images the unit × width table is scored on (one pass per cell)
+CALIBRATION_IMAGES = 256  # training images a cheap score's least-squares refit is fitted on (positions × images)
+SENSITIVITY_IMAGES = 2000  # selection images every cheap score is taken on (one pass per cell or candidate)
 
 
 def curves_of(trace: Trace, units: list[Unit], costs, log: Callable[[str], None]) -> dict:
@@ -69,15 +70,24 @@ def configurations(units: list[Unit], curves: dict, tops: dict[str, list[int]], 
 
     for fraction in UNIFORM_FRACTIONS:
         add(Candidate(f"uniform{fraction * 100:g}".replace(".", "_"), "uniform", uniform_widths(units, fraction, tops)))
-    number = 0
+    # Targets are fractions of the cheapest precision's full cost; each is allocated in every
+    # precision, and the precision whose allocation loses least takes it (int8 may be cheapest at full
+    # width while float32 wins once everything is cut: the allocation sees both).
+    fastest = min(per_unit[units[0].name][units[0].width] for per_unit in curves.values())
+    allocations = {}
     for precision, per_unit in curves.items():
         full_cost = per_unit[units[0].name][units[0].width]
         options = {u.name: {w: (full_cost - per_unit[u.name][w], reference - table[u.name].get(w, reference))
                             for w in tops[u.name] if w in per_unit[u.name]} | {u.width: (0.0, 0.0)}
                    for u in units}
-        for allocation in ladder(options, full_cost):
+        allocations[precision] = {a.target: a for a in ladder(options, full_cost, cost_targets(full_cost, fastest))}
+    number = 0
+    for target in LADDER:
+        offers = [per_precision[target] for per_precision in allocations.values() if target in per_precision]
+        if offers:
+            best = min(offers, key=lambda a: (a.loss, -a.saving))
             number += 1
-            add(Candidate(f"alloc{number}", "allocated", allocation.widths, target=allocation.target))
+            add(Candidate(f"alloc{number}", "allocated", best.widths, target=target))
     return found
 
 

@@ -3,8 +3,8 @@
 A configuration's proxy is the deployed `.tflite` of the model the search started from with each
 unit's channel group cut to its width (`profile/tflite_channels.py`): the same ops, shapes,
 dtypes and XNNPACK partitions as the eliminated model, made in milliseconds. All proxies of one
-NetAdapt iteration are timed side by side, in interleaved rounds, in every precision the search
-deploys; a configuration costs its fastest precision's time. With objective `size` a
+batch (the plateau sweep, the candidates) are timed side by side, in interleaved rounds, in every
+precision the search deploys; a configuration costs its fastest precision's time. With objective `size` a
 configuration costs its smallest file instead, which needs no timing at all.
 """
 

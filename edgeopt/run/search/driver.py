@@ -187,13 +187,15 @@ class _Search:
 
     # --- candidates, measured and scored before any training ----------------------------------------
     def _explore(self, units: list[Unit]) -> list[Candidate]:
-        from edgeopt.run.search.candidates import SENSITIVITY_IMAGES, configurations, curves_of, \
+        from edgeopt.run.search.candidates import CALIBRATION_IMAGES, SENSITIVITY_IMAGES, configurations, curves_of, \
             measured_candidates, sensitivity_of
         from edgeopt.run.search.plateaus import searched_widths
-        from edgeopt.run.search.sensitivity import configuration_accuracy, top1
+        from edgeopt.run.search.sensitivity import Narrower, configuration_accuracy, top1
 
         dataset, costs = self.steps.dataset, self._costs(units)
-        calibration = dataset.calibration_samples(1000, self.options.seed)
+        # A Dense unit's refit needs at least as many images as it keeps neurons.
+        calibration = dataset.calibration_samples(max([CALIBRATION_IMAGES] + [u.width for u in units]),
+                                                  self.options.seed)
         curves = curves_of(self.trace, units, costs, self.log)
         tops = searched_widths(curves, units)
         if self.options.latency_table is not None:  # the kit measured its own grid: search those widths
@@ -204,11 +206,12 @@ class _Search:
         table = sensitivity_of(self.trace, self.model, units, tops, calibration, x, y, self.log)
         self.save()
         untrained = top1(self.model.predict(x, batch_size=512, verbose=0), y)
+        narrower = Narrower(self.model, units, calibration)
         self.log(f"  {self.left_text()}")
         candidates = measured_candidates(
             self.trace, units, configurations(units, curves, tops, table, untrained), costs,
-            lambda widths: configuration_accuracy(self.model, units, widths, calibration, dataset.x_train,
-                                                  dataset.x_val, dataset.y_val, seed=self.options.seed), self.log)
+            lambda widths: configuration_accuracy(narrower, widths, dataset.x_train, x, y, seed=self.options.seed),
+            self.log)
         self.save()
         return self._finetune_finalists(candidates)
 

@@ -45,16 +45,35 @@ def unit_table(model, units: list[Unit], widths: dict[str, list[int]], calibrati
     return table
 
 
-def narrowed_model(model, units: list[Unit], widths: Widths, calibration: np.ndarray):
-    """`model` with every unit cut to `widths` in turn (each refit on the model the last one left)."""
-    from edgeopt.techniques.elimination.group_eliminator import GroupEliminator
-    from edgeopt.techniques.elimination.groups import group_of
+class Narrower:
+    """`model` with every unit cut to given widths in turn (each refit on the model the last one left,
+    as the `eliminate` stage does), sharing the work of common prefixes between configurations: the
+    calibration pass of a unit on a given model is the costly part, and allocations often agree on
+    the first units."""
 
-    for unit in units:
-        if widths[unit.name] < unit.width:
-            eliminator = GroupEliminator(model, group_of(model, unit.name), calibration)
-            model = eliminator.apply(eliminator.plan(widths[unit.name]))
-    return model
+    def __init__(self, model, units: list[Unit], calibration: np.ndarray):
+        self.units, self.calibration = units, calibration
+        self._models = {(): model}
+        self._eliminators: dict = {}
+
+    def __call__(self, widths: Widths):
+        from edgeopt.techniques.elimination.group_eliminator import GroupEliminator
+        from edgeopt.techniques.elimination.groups import group_of
+
+        key: tuple = ()
+        for unit in self.units:
+            if widths[unit.name] >= unit.width:
+                continue
+            longer = key + ((unit.name, widths[unit.name]),)
+            if longer not in self._models:
+                model = self._models[key]
+                if (key, unit.name) not in self._eliminators:
+                    self._eliminators[(key, unit.name)] = GroupEliminator(model, group_of(model, unit.name),
+                                                                          self.calibration)
+                eliminator = self._eliminators[(key, unit.name)]
+                self._models[longer] = eliminator.apply(eliminator.plan(widths[unit.name]))
+            key = longer
+        return self._models[key]
 
 
 def reestimate_batchnorm(model, x_train: np.ndarray, seed: int = 0) -> None:
@@ -78,10 +97,15 @@ def reestimate_batchnorm(model, x_train: np.ndarray, seed: int = 0) -> None:
             layer.momentum = saved[layer.name]
 
 
-def configuration_accuracy(model, units: list[Unit], widths: Widths, calibration: np.ndarray, x_train: np.ndarray,
-                           x: np.ndarray, y: np.ndarray, *, batchnorm: bool = True, seed: int = 0) -> float:
-    """Accuracy (%) on (x, y) of `model` cut to `widths`, refit, BatchNorm re-estimated, not trained."""
-    smaller = narrowed_model(model, units, widths, calibration)
-    if batchnorm:
-        reestimate_batchnorm(smaller, x_train, seed)
+def configuration_accuracy(narrower: Narrower, widths: Widths, x_train: np.ndarray, x: np.ndarray, y: np.ndarray,
+                           *, batchnorm: bool = True, seed: int = 0) -> float:
+    """Accuracy (%) on (x, y) of the model cut to `widths`, refit, BatchNorm re-estimated, not trained."""
+    from edgeopt.tf.runtime import keras
+
+    smaller = narrower(widths)
+    if batchnorm:  # on a copy: the narrower keeps its models for other configurations
+        work = keras.models.clone_model(smaller)
+        work.set_weights(smaller.get_weights())
+        reestimate_batchnorm(work, x_train, seed)
+        smaller = work
     return top1(smaller.predict(x, batch_size=512, verbose=0), y)
