@@ -186,3 +186,12 @@ def test_a_model_that_trained_on_the_validation_split_is_judged_on_half_the_test
     kept, record = selection_split(ds, 89.0, 88.8, "auto", seed=0)
     assert record["split"] == "validation" and kept is ds
     assert selection_split(ds, 89.0, 88.8, "test", seed=0)[1]["split"] == "test-selection"
+
+
+@pytest.mark.parametrize("name", ["allocation", "budget", "choice", "finalists", "plateaus", "selection", "units"])
+def test_the_examples_in_the_search_modules_hold(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"edgeopt.run.search.{name}"), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
