@@ -42,6 +42,7 @@ from edgeopt.run.search.units import Unit, grid_unit
 
 RESERVE_SECONDS_PER_ROW = 4.0  # conversion, accuracy and timing of one final row (the timing batch is shared)
 RESERVE_SECONDS = 30.0  # the final timing's fixed part, the report, the per-op profiles
+FINETUNE_OVERHEAD_SECONDS = 15.0  # a candidate's cut, saving, loading and scoring besides its training
 
 
 @dataclass
@@ -231,7 +232,7 @@ class _Search:
                 self.trace.stop = "no allocation left that the fine-tunes so far predict within budget and faster"
                 break
             if chosen.name not in self.trace.finalists and self.left() < self._reserve(candidates) + \
-                    self.trace.finetune.get("seconds_each", 0):
+                    self.trace.finetune.get("measured_seconds_each", self.trace.finetune["seconds_each"]):
                 self.trace.stop = f"time: {self.left_text()}, kept for the conversions and the final timing"
                 break
             self.log(f"  fine-tuning {chosen.name} ({chosen.precision} {chosen.cost:.4g}, {chosen.cheap:.2f} % before); "
@@ -248,7 +249,7 @@ class _Search:
             return
         dataset, options = self.steps.dataset, self.options
         rate = training_images_per_second(self.model, dataset.x_train, dataset.y_train, options.batch_size)
-        seconds = max(self.left() - self._reserve([]) - RESERVE_SECONDS * fine_tunes / 4, 0.0)
+        seconds = max(self.left() - self._reserve([]) - FINETUNE_OVERHEAD_SECONDS * fine_tunes, 0.0)
         images = options.finetune_samples or finetune_images(seconds, rate, fine_tunes, len(dataset.x_train),
                                                              options.max_finetune_epochs)
         self.trace.finetune = {"images": images, "images_per_second": rate, "seconds_each": images / rate,
@@ -273,6 +274,7 @@ class _Search:
                  "batch_size": self.options.batch_size, "profile": False}]
 
     def _tune(self, batch: list[Candidate]) -> None:
+        start, fresh = self.clock(), [c for c in batch if c.name not in self.trace.finalists]
         self.steps.run([step for c in batch for step in self._steps_of(c)])  # independent: Ray runs them together
         for candidate in batch:
             candidate.tuned = self._tuned_accuracy(candidate)
@@ -281,6 +283,8 @@ class _Search:
             verdict = "within budget" if candidate.tuned >= self.floor else "below the floor"
             self.log(f"    {candidate.name}: {candidate.cheap:.2f} % → {candidate.tuned:.2f} % after the fine-tune "
                      f"({verdict})")
+        if fresh:  # what one really took, cut and scoring included: the next one must fit in the time left
+            self.trace.finetune["measured_seconds_each"] = (self.clock() - start) / len(fresh)
         self.save()
 
     def _tuned_accuracy(self, candidate: Candidate) -> float:
