@@ -1,0 +1,49 @@
+"""`edgeopt stages`, `datasets`, `architectures`: what a recipe can name."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeopt.cli.common import app
+
+
+@app.command()
+def stages() -> None:
+    """List the stages a recipe can use, with their parameters and the package each comes from."""
+    from edgeopt.stages import STAGES
+
+    for spec in STAGES.values():
+        takes = f"{spec.consumes} → {spec.produces}" if spec.consumes else f"→ {spec.produces}"
+        typer.echo(f"{spec.name}  ({takes})  {spec.summary}  [{spec.package}]")
+        for name, field in spec.params.model_fields.items():
+            default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
+            typer.echo(f"    {name}: {_type_name(field.annotation)} ({default})"
+                       + (f" — {field.description}" if field.description else ""))
+
+
+def _type_name(annotation) -> str:
+    """`int`, `float | None`, `one of: float32, dynamic, int8` — what a recipe author can write."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of: " + ", ".join(map(str, typing.get_args(annotation)))
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets a recipe or `profile --data` can name."""
+    from edgeopt.data.datasets import DATASETS
+
+    for name, (_, summary) in DATASETS.items():
+        typer.echo(f"{name}  {summary}")
+
+
+@app.command()
+def architectures() -> None:
+    """List the base architectures the `train` stage can build."""
+    from edgeopt.models.architectures import ARCHITECTURES, architecture_options
+
+    for name, (_, summary) in ARCHITECTURES.items():
+        opts = ", ".join(f"{k}={v!r}" for k, v in architecture_options(name).items())
+        typer.echo(f"{name}  {summary}" + (f"  [options: {opts}]" if opts else ""))
