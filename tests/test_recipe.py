@@ -157,7 +157,7 @@ def test_an_empty_recipe_says_it_is_empty():
     assert "the recipe is empty" in message and "NoneType" not in message
 
 
-@pytest.mark.parametrize("content, problem", [(None, "is not found"), (b"hello\n", "neither a .keras archive"),
+@pytest.mark.parametrize("content, problem", [(None, "m.keras not found"), (b"hello\n", "neither a .keras archive"),
                                               (b"", "empty (0 bytes)"),
                                               (b"\x1c\x00\x00\x00TFL3" + bytes(32), "a TensorFlow Lite model")])
 def test_a_load_step_must_name_a_keras_file_that_exists(tmp_path, content, problem):

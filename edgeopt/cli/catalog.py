@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from edgeopt.cli.common import app
+from edgeopt.cli.help import EdgeoptCommand
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 def stages() -> None:
     """List the stages a recipe can use, with their parameters and the package each comes from."""
     from edgeopt.stages import STAGES
@@ -30,7 +31,7 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 def datasets() -> None:
     """List the datasets a recipe or `profile --data` can name."""
     from edgeopt.data.datasets import DATASETS
@@ -39,7 +40,7 @@ def datasets() -> None:
         typer.echo(f"{name}  {summary}")
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 def architectures() -> None:
     """List the base architectures the `train` stage can build."""
     from edgeopt.models.architectures import ARCHITECTURES, architecture_options

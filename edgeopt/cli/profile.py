@@ -9,14 +9,16 @@ from typing import List, Optional
 import typer
 
 from edgeopt.cli.common import app, scaling_option, user_errors_exit_2
+from edgeopt.cli.help import EdgeoptCommand, complete_from
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
+from edgeopt.profile.energy import ENERGY_METHODS
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
 def profile(
-    models: List[Path] = typer.Argument(..., help="one or more .tflite files, one run folder made by `edgeopt run`, "
+    models: List[Path] = typer.Argument(..., metavar="MODEL", help="one or more .tflite files, one run folder made by `edgeopt run`, "
                                         "or a latency kit made by `edgeopt search --kit-only`"),
     data: Optional[str] = typer.Option(None, "--data", help="dataset for accuracy (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
@@ -30,7 +32,7 @@ def profile(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help=f"interpreter threads (default: {PROFILE_DEFAULTS['threads']}; a run folder: the run's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (schema_version 1) instead of a table"),
     energy: Optional[str] = typer.Option(
-        None, "--energy", help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
+        None, "--energy", metavar=f"[{'|'.join(ENERGY_METHODS)}]", autocompletion=complete_from(ENERGY_METHODS), help="auto (the first meter that can be read: rapl, hwmon, rpi-pmic; else the estimate) "
         "| rapl | pyrapl | hwmon | rpi-pmic | estimate (the model's CPU time × CPU power, labelled) | model45 (45 nm "
         f"accelerator model) | off (default: {PROFILE_DEFAULTS['energy']}; a run folder: the run's)"),
     cpu_watts: Optional[float] = typer.Option(None, "--cpu-watts",

@@ -7,13 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from edgeopt.cli.common import app, user_errors_exit_2
+from edgeopt.cli.common import app, counted, user_errors_exit_2
+from edgeopt.cli.help import EdgeoptCommand
 from edgeopt.common.errors import EdgeoptError
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
-def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeopt run`, with devices/*.json")) -> None:
+def report(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run folder made by `edgeopt run`, with devices/*.json")) -> None:
     """Render RUN_DIR/report.md and pareto.png again: the host's table and every devices/*.json.
 
     Each machine gets its table (same rows, baseline and budget) and its best rows within budget;
@@ -32,14 +33,13 @@ def report(run_dir: Path = typer.Argument(..., help="a run folder made by `edgeo
         typer.echo(label)
         for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")) or ["  (no budget)"]:
             typer.echo(f"  {line}")
-    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "")
-               + f" ({len(devices)} device file{'s' if len(devices) != 1 else ''})")
+    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "") + f" ({counted(len(devices), 'device file')})")
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
 def check(
-    run_dir: Path = typer.Argument(..., help="a run folder (the --out of `edgeopt run`)"),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run folder (the --out of `edgeopt run`)"),
     row: Optional[List[str]] = typer.Option(None, "--row", help="row to check; repeat for more (default: the rows "
                                             "the report names best within the accuracy budget)"),
     min_accuracy: Optional[float] = typer.Option(None, "--min-accuracy", help="lowest accuracy, in percent (95 = 95 %)"),
@@ -67,7 +67,7 @@ def check(
     for result in results:
         typer.echo(result.line())
     failed = sum(not r.passed for r in results)
-    typer.echo(f"{len(results)} checks on {figures.source}: {len(results) - failed} passed, {failed} failed")
+    typer.echo(f"{counted(len(results), 'check')} on {figures.source}: {len(results) - failed} passed, {failed} failed")
     if junit:
         try:
             atomic_write_text(junit, junit_xml(results, figures.name + (f".{device}" if device else "")))

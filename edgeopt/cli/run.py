@@ -7,14 +7,15 @@ from typing import List, Optional
 
 import typer
 
-from edgeopt.cli.common import SET_HELP, Executor, app, user_errors_exit_2
+from edgeopt.cli.common import SET_HELP, Executor, app, counted, user_errors_exit_2
+from edgeopt.cli.help import EdgeoptCommand
 from edgeopt.common.errors import EdgeoptError
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
 def run(
-    recipe: Path = typer.Argument(..., help="recipe YAML file, e.g. recipes/quickstart.yaml"),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="recipe YAML file, e.g. recipes/quickstart.yaml"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/<recipe name>)"),
     force: bool = typer.Option(False, "--force", help="redo every step and profile, even those unchanged since the last run"),
     executor: Executor = typer.Option("sequential", "--executor", case_sensitive=False,
@@ -62,15 +63,15 @@ def run(
         typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
-def validate(recipe: Path = typer.Argument(..., help="recipe YAML file"),
+def validate(recipe: Path = typer.Argument(..., metavar="RECIPE", help="recipe YAML file"),
              overrides: Optional[List[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP)) -> None:
     """Check a recipe completely (with any `--set` overrides) without running it."""
     from edgeopt.run.recipe import load_recipe
 
     parsed = load_recipe(recipe, overrides or ())
     with_set = "".join(f" --set {o}" for o in parsed.overrides)
-    typer.echo(f"{recipe}{with_set}: valid — {len(parsed.steps)} steps on '{parsed.data.name}':")
+    typer.echo(f"{recipe}{with_set}: valid — {counted(len(parsed.steps), 'step')} on '{parsed.data.name}':")
     for step in parsed.steps:
         typer.echo(f"  {step.id}: {step.stage}" + (f" ← {step.source}" if step.source else ""))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import typing
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from edgeopt.cli.common import Executor, app, scaling_option, user_errors_exit_2
+from edgeopt.cli.help import EdgeoptCommand, complete_from
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
+from edgeopt.run.search.options import PRECISIONS, SearchOptions
+
+OBJECTIVES = typing.get_args(SearchOptions.model_fields["objective"].annotation)  # p50, energy, size
 
 
-@app.command()
+@app.command(cls=EdgeoptCommand)
 @user_errors_exit_2
 def search(
-    model: Path = typer.Argument(..., help="your Keras model (.keras or .h5)"),
+    model: Path = typer.Argument(..., metavar="MODEL", help="your Keras model (.keras or .h5)"),
     data: str = typer.Option(..., "--data", help="dataset it was trained on (see `edgeopt datasets`)"),
     data_path: Optional[Path] = typer.Option(None, "--data-path", help="read the dataset from this file or folder"),
     input_range: Optional[str] = typer.Option(None, "--input-range", metavar="LO,HI",
@@ -24,11 +29,14 @@ def search(
                                                    "(default 0,1)"),
     budget: float = typer.Option(..., "--budget", help="accuracy points the result may lose against the model's "
                                  "own float32 .tflite (1 = one point)"),
-    objective: str = typer.Option("p50", "--objective", help="p50 (latency), energy, or size"),
+    objective: str = typer.Option("p50", "--objective", metavar=f"[{'|'.join(OBJECTIVES)}]",
+                                  autocompletion=complete_from(OBJECTIVES),
+                                  help="what to make smallest: p50 latency, energy or size"),
     time_limit: float = typer.Option(30.0, "--time-limit", help="minutes for the whole search"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/search_<model name>)"),
     precisions: str = typer.Option("float32,float16,dynamic,int8", "--precisions",
-                                   help="deployed precisions to consider, comma-separated"),
+                                   metavar="P,P,...", help="deployed precisions to consider, comma-separated, "
+                                   f"from {', '.join(PRECISIONS)}"),
     latency_table: Optional[Path] = typer.Option(None, "--latency-table", help="latency table measured on the target "
                                                  "by `edgeopt profile KIT` (default: time on this CPU)"),
     kit_only: bool = typer.Option(False, "--kit-only", help="write OUT/kit, the latency-table kit to time on the "
@@ -53,6 +61,7 @@ def search(
     """
     from edgeopt.common.train_extra import require_train
 
+    chosen = _check_search_input(model, data, objective, precisions, kit_only, latency_table)
     require_train("`edgeopt search`")
     from edgeopt.common.progress import log
     from edgeopt.report.table import best_within_budget, render_table
@@ -64,9 +73,7 @@ def search(
                              time_limit_min=time_limit, seed=seed, threads=threads, limit_train=limit_train,
                              limit_test=limit_test, latency_table=latency_table, kit_only=kit_only,
                              input_range=scaling_option(input_range).input_range if input_range else None,
-                             precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()))
-    if not model.is_file():
-        raise EdgeoptError(f"model {model} not found. Give a .keras or .h5 file.")
+                             precisions=chosen)
     if ray_address and executor is not Executor.ray:
         raise EdgeoptError("--ray-address applies only with --executor ray. Add `--executor ray`, or drop --ray-address.")
     steps_on = None
@@ -92,3 +99,38 @@ def search(
         if result.best is not None:
             typer.echo(f"wrote {out_dir / 'best.tflite'}, {out_dir / 'recipe.yaml'} (rebuilds it), "
                        f"{out_dir / 'search.json'} (the trace) and {out_dir / 'results.json'}")
+
+
+def _check_search_input(model: Path, data: str, objective: str, precisions: str, kit_only: bool,
+                        latency_table: Optional[Path]) -> tuple[str, ...]:
+    """What a newcomer can get wrong, all found in milliseconds, before TensorFlow starts or any data
+    loads, and said at once; returns the precisions asked for."""
+    from edgeopt.common.errors import did_you_mean
+    from edgeopt.data.datasets import DATASETS
+    from edgeopt.models.keras_file import keras_file_problem
+
+    problems = []
+    problem = keras_file_problem(model)
+    if problem:
+        tflite = "TensorFlow Lite" in problem
+        problems.append(
+            f"search takes your Keras model, a .keras or .h5 file; {model} {problem}. "
+            + (f"Give the Keras model it was converted from; to measure this .tflite, run `edgeopt profile {model}`."
+               if tflite else "Save it with `model.save('model.keras')` and give that file."))
+    if data not in DATASETS:
+        problems.append(f"--data names no dataset. Received: --data {data}.{did_you_mean(data, DATASETS)} "
+                        f"Known: {', '.join(DATASETS)} (`edgeopt datasets`).")
+    if objective not in OBJECTIVES:
+        problems.append(f"--objective must be one of {', '.join(OBJECTIVES)}. Received: --objective {objective}")
+    chosen = tuple(p.strip() for p in precisions.split(",") if p.strip())
+    unknown = [p for p in chosen if p not in PRECISIONS]
+    if unknown or not chosen:
+        problems.append(f"--precisions must be one or more of {', '.join(PRECISIONS)}, comma-separated. "
+                        f"Received: --precisions {precisions!r}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if kit_only and latency_table:
+        problems.append("--latency-table does not apply with --kit-only: the kit is what measures that table on the "
+                        "target. Drop --latency-table to write the kit, or --kit-only to search with the table.")
+    if problems:
+        raise EdgeoptError("\n".join(problems))
+    return chosen
+

@@ -17,24 +17,24 @@ TFLITE_IDENTIFIER = b"TFL3"  # bytes 4–8 of a .tflite flatbuffer
 def keras_file_problem(path: Path) -> str | None:
     """Why `path` is not a Keras model file (a .keras zip or an HDF5 .h5), or None when it looks like one.
 
-    The answer is a phrase that completes "MODEL is ...", e.g. "a TensorFlow Lite model".
+    The answer completes a sentence that starts with the path: "not found", "is a TensorFlow Lite model (.tflite)", …
 
     Example:
         >>> keras_file_problem(Path("runs/quickstart/base_int8/model.tflite"))  # doctest: +SKIP
-        'a TensorFlow Lite model (.tflite)'
+        'is a TensorFlow Lite model (.tflite)'
     """
     path = Path(path)
     if not path.exists():
         return "not found"
     if path.is_dir():
-        return "a folder"
+        return "is a folder"
     try:
         with path.open("rb") as f:
             head = f.read(8)
     except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
+        return f"is unreadable ({exc.strerror or exc})"
     if not head:
-        return "empty (0 bytes)"
+        return "is empty (0 bytes)"
     if head == HDF5_SIGNATURE:
         return None
     if zipfile.is_zipfile(path):
@@ -42,8 +42,8 @@ def keras_file_problem(path: Path) -> str | None:
             with zipfile.ZipFile(path) as archive:
                 names = set(archive.namelist())
         except (OSError, zipfile.BadZipFile):
-            return "a damaged zip archive"
-        return None if "config.json" in names else "a zip archive without a Keras model's config.json"
+            return "is a damaged zip archive"
+        return None if "config.json" in names else "is a zip archive without a Keras model's config.json"
     if head[4:8] == TFLITE_IDENTIFIER:
-        return "a TensorFlow Lite model (.tflite)"
-    return "neither a .keras archive nor an HDF5 .h5 file"
+        return "is a TensorFlow Lite model (.tflite)"
+    return "is neither a .keras archive nor an HDF5 .h5 file"

@@ -220,7 +220,7 @@ def _input_file_problems(index: int, step: Step, recipe_path: Path) -> list[str]
     problem = keras_file_problem(full)
     if problem is None:
         return []
-    return [f"step {index} '{step.id}' (stage load): `path` must be a Keras model file (.keras or .h5); {full} is {problem}. "
+    return [f"step {index} '{step.id}' (stage load): `path` must be a Keras model file (.keras or .h5); {full} {problem}. "
             f"Received: path={step.params.path!r}. Relative paths start at the recipe's folder."]
 
 
