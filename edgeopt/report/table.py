@@ -150,10 +150,11 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
             continue
         best = best_of[key]
         delta = 100 * (best.accuracy - base.accuracy)
-        source = ""
-        if key == "energy_mj":
-            source = (f", energy measured ({energy_label(best)})" if best.energy_measured
-                      else f", energy a labelled estimate ({energy_label(best)})")
+        source = f", {energy_provenance(best)}" if key == "energy_mj" else ""
+        if best.name == base.name:  # "1.00× less energy than itself" says nothing
+            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}`, the baseline itself: no other "
+                         f"row within the budget beats it{source}.")
+            continue
         if key == "latency_ms_p50":  # from the rounds when timed together: with its interval and ties
             ratio = faster_cell(best, base, interval=False)
             lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — {ratio} {word} than "
@@ -186,6 +187,14 @@ def _fastest_line(rows: list[Row], base: Row | None) -> list[str]:
         ratio = faster_cell(best, base, interval=False)
         line = f"Fastest: `{best.name}` — {ratio} faster than `{base.name}`{interval_text(best, base)}."
     return [line + _tie_sentence(best, tied, base)]
+
+
+def energy_provenance(row: Row) -> str:
+    """"energy measured (rapl: cpu-package)", "energy estimated, not measured": how far to trust a figure."""
+    label = energy_label(row)
+    if row.energy_measured:
+        return f"energy measured ({label})"
+    return "energy estimated, not measured" if label == "estimate" else f"energy modelled ({label}), not measured"
 
 
 def energy_label(row: Row) -> str:
