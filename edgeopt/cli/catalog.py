@@ -36,8 +36,9 @@ def datasets() -> None:
     """List the datasets a recipe or `profile --data` can name."""
     from edgeopt.data.datasets import DATASETS
 
+    width = max(map(len, DATASETS))
     for name, (_, summary) in DATASETS.items():
-        typer.echo(f"{name}  {summary}")
+        typer.echo(f"{name:<{width}}  {summary}")
 
 
 @app.command(cls=EdgeoptCommand)
@@ -45,6 +46,7 @@ def architectures() -> None:
     """List the base architectures the `train` stage can build."""
     from edgeopt.models.architectures import ARCHITECTURES, architecture_options
 
+    width = max(map(len, ARCHITECTURES))
     for name, (_, summary) in ARCHITECTURES.items():
         opts = ", ".join(f"{k}={v!r}" for k, v in architecture_options(name).items())
-        typer.echo(f"{name}  {summary}" + (f"  [options: {opts}]" if opts else ""))
+        typer.echo(f"{name:<{width}}  {summary}" + (f"\n{'':<{width}}  options: {opts}" if opts else ""))
