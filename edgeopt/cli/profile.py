@@ -92,16 +92,18 @@ def profile(
     from edgeopt.data.datasets import load_dataset
     from edgeopt.profile import profile_tflites
     from edgeopt.profile.machine import machine_info
+    from edgeopt.report.names import model_names, unrelated_reason
     from edgeopt.report.table import (best_within_budget, energy_notes, profile_document, render_breakdown,
                                       render_json, render_table)
 
+    names = model_names(models)  # a file given twice stops here, before any data loads
     settings = {**PROFILE_DEFAULTS, **{key: value for key, value in options.items() if value is not None}}
     if input_range and not data:
         raise EdgeoptError("--input-range scales the dataset given with --data; add --data NAME.")
     dataset = load_dataset(data, data_path, limit_test=limit_test, scaling=scaling_option(input_range)) \
         if data else None
     # Timed together, in interleaved rounds: speed-ups against the first model hold on a busy machine.
-    rows = profile_tflites(models, names=[model.stem if len(models) == 1 else str(model) for model in models],
+    rows = profile_tflites(models, names=names,
                            x_test=dataset.x_test if dataset else None, y_test=dataset.y_test if dataset else None,
                            breakdown=breakdown, log_fn=log if len(models) > 1 else (lambda _: None), **settings)
     if ops:
@@ -113,8 +115,9 @@ def profile(
     if as_json:
         sys.stdout.write(render_json(profile_document(rows, machine_info())))
     else:
-        typer.echo(render_table(rows))
-        for line in best_within_budget(rows, None, None):
+        unrelated = unrelated_reason([tuple(row.extra.get("input_shape") or ()) for row in rows])
+        typer.echo(render_table(rows, rank=unrelated is None))
+        for line in best_within_budget(rows, None, None) if unrelated is None else [f"Not ranked: {unrelated}."]:
             typer.echo(line)
         if breakdown:
             typer.echo("\n" + render_breakdown(rows))

@@ -29,8 +29,9 @@ def _ratio(base: float | None, value: float | None) -> str:
     return f"{base / value:.2f}×"
 
 
-def table_rows(rows: list[Row], baseline: str | None = None,
-               budget_points: float | None = None) -> tuple[list[str], list[list[str]]]:
+def table_rows(rows: list[Row], baseline: str | None = None, budget_points: float | None = None,
+               rank: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The table's cells; `rank=False` leaves "smaller" and "faster" empty (models of different tasks)."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
     headers = ["name", "format", "dtype", "params", "MACs", "size KiB", "gzip KiB", "accuracy %",
@@ -48,8 +49,8 @@ def table_rows(rows: list[Row], baseline: str | None = None,
             _fmt(None if r.accuracy is None else 100 * r.accuracy, ".2f"),
             _fmt(delta, "+.2f"), _fmt(r.latency_ms_p50, ".3f"), _fmt(r.latency_ms_p90, ".3f"),
             _fmt(r.energy_mj, ".4g"), source,
-            _ratio(base.size_bytes, r.size_bytes),
-            faster_cell(r, base) + (f" {TIE_MARK}" if r.name in tied else ""),
+            _ratio(base.size_bytes, r.size_bytes) if rank else NA,
+            (faster_cell(r, base) + (f" {TIE_MARK}" if r.name in tied else "")) if rank else NA,
         ])
         if budget_points is not None:
             body[-1].append({True: "yes", False: "OVER", None: NA}[verdicts[r.name]])
@@ -215,9 +216,9 @@ def energy_groups(rows: list[Row]) -> dict[str, list[str]]:
 
 
 def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple",
-                 budget_points: float | None = None) -> str:
-    """The comparison table; "smaller"/"faster" and Δacc are against the baseline row."""
-    headers, body = table_rows(rows, baseline, budget_points)
+                 budget_points: float | None = None, rank: bool = True) -> str:
+    """The comparison table; "smaller"/"faster" and Δacc are against the baseline row (none if not `rank`)."""
+    headers, body = table_rows(rows, baseline, budget_points, rank)
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
