@@ -109,3 +109,15 @@ def test_a_best_row_that_is_the_baseline_is_not_compared_with_itself():
     lines = best_within_budget(rows, "base", 1.0)
     assert lines[0] == "Lowest latency within 1 points: `base`, the baseline itself: no other row within the budget beats it."
     assert "1.00×" not in " ".join(lines) and "2.00× smaller than `base`" in lines[1]
+
+
+def test_a_device_file_made_on_the_runs_own_host_is_labelled_as_profiled_again():
+    from edgeopt.report.machines import device_label, machine_names, on_the_runs_host
+
+    results = {"machine": {"hostname": "box", "cpu_model": "AMD EPYC"}}
+    same = {"device": "box", "machine": {"hostname": "box"}, "settings": {"threads": 1}}
+    board = {"device": "pi5", "machine": {"hostname": "pi5"}, "settings": {"threads": 1}}
+    assert on_the_runs_host(results, same) and not on_the_runs_host(results, board)
+    assert machine_names(results, [same, board]) == ["box (host)", "box (profiled again)", "pi5"]
+    assert device_label(same, results).endswith("(where the run was made, profiled again)")
+    assert "profiled again" not in device_label(board, results)

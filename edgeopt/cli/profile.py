@@ -133,7 +133,7 @@ def profile(
 def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
                         breakdown: bool, ops: bool = False) -> None:
     from edgeopt.common.progress import log
-    from edgeopt.report.machines import accuracy_comparison, device_label, device_table_rows
+    from edgeopt.report.machines import accuracy_comparison, device_label, device_table_rows, on_the_runs_host
     from edgeopt.report.table import best_within_budget, energy_notes, render_breakdown, render_json, render_table
     from edgeopt.rundir.device_profile import profile_run_folder
     from edgeopt.rundir.folder import read_results
@@ -150,7 +150,7 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
     results = read_results(run_dir)
     recipe = results.get("recipe") or {}
     rows = device_table_rows(results, document)
-    typer.echo(f"{recipe.get('name')} on {device_label(document)}:")
+    typer.echo(f"{recipe.get('name')} on {device_label(document, results)}:")
     typer.echo(render_table(rows, recipe.get("baseline"), budget_points=recipe.get("accuracy_budget")))
     for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")):
         typer.echo(line)
@@ -163,7 +163,11 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
         typer.echo("\n" + "\n\n".join(text for text in map(render_op_times, rows) if text))
     for note in energy_notes([row for row in rows if row.format == "tflite"]):
         typer.echo(f"note: {note}")
-    typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")
+    if on_the_runs_host(results, document):
+        typer.echo(f"\nwrote {path}: this machine made the run, so it is already in the run folder; "
+                   f"`edgeopt report {run_dir}` shows it beside the run's own table.")
+    else:
+        typer.echo(f"\nwrote {path}; copy it back into the run folder's devices/ and run `edgeopt report RUN_DIR`.")
 
 
 def _add_device_op_times(run_dir: Path, document: dict, path: Path) -> None:
