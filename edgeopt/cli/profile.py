@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -72,10 +73,13 @@ def profile(
                "cpu_watts": cpu_watts, "energy_rail": rail}
     if len(models) == 1 and models[0].is_dir() and (models[0] / "kit.json").is_file():
         from edgeopt.common.progress import log
+        from edgeopt.cli.kit import kit_summary
         from edgeopt.rundir.latency_kit import measure_kit
 
-        _, path = measure_kit(models[0], threads=threads, log_fn=log)
-        typer.echo(f"wrote {path}; copy it back to the host and pass it to `edgeopt search --latency-table`.")
+        started = time.monotonic()
+        table, path = measure_kit(models[0], threads=threads, log_fn=log)
+        for line in kit_summary(table, path, time.monotonic() - started):
+            typer.echo(line)
         return
     if any(model.is_dir() for model in models):
         if len(models) > 1:

@@ -11,6 +11,7 @@ import typer
 
 from edgeopt.cli.common import Executor, app, scaling_option, user_errors_exit_2
 from edgeopt.cli.help import EdgeoptCommand, complete_from
+from edgeopt.cli.kit import kit_next_steps
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.run.search.options import PRECISIONS, SearchOptions
@@ -86,10 +87,7 @@ def search(
     with guard_run_folder(out_dir, wait=wait), steps_on.session(log) if steps_on else contextlib.nullcontext():
         result = run_search(options, out_dir, log_fn=log, executor=steps_on)
         if kit_only:
-            kit = out_dir / "kit"
-            typer.echo(f"wrote the latency kit {kit} ({result.trace['final']['files']} files). Copy it to the target, "
-                       f"run `edgeopt profile {kit.name}` there (no TensorFlow needed), copy {kit.name}/latency_table.json "
-                       f"back and run this search again with --latency-table {kit}/latency_table.json.")
+            typer.echo(kit_next_steps(out_dir / "kit", options.precisions))
             return
         baseline = result.document["recipe"]["baseline"]
         typer.echo(render_table(result.rows, baseline, budget_points=budget))
