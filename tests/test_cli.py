@@ -205,3 +205,10 @@ def test_search_names_every_wrong_option_at_once(tmp_path):
                       "--latency-table does not apply with --kit-only")
     assert "search.yaml" not in result.stderr and "('int4', 'fp8')" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("shell, marker", [("zsh", "#compdef edgeopt"), ("fish", "complete --command edgeopt"),
+                                           ("bash", "complete -o default -F _edgeopt_completion edgeopt")])
+def test_show_completion_prints_the_script_of_the_shell_named(shell, marker):
+    result = edgeopt("--show-completion", shell)
+    assert result.returncode == 0 and marker in result.stdout, result.stdout[:300]

@@ -95,6 +95,12 @@ def _click_exceptions():
 def main() -> None:
     """The console script. Usage errors (an unknown option, a missing argument) print in the
     project's one style, `edgeopt: error: ...`, exit 2, instead of Typer's box."""
+    from edgeopt.cli.completion import named_shell_script
+
+    script = named_shell_script(sys.argv[1:])
+    if script is not None:
+        typer.echo(script)
+        return
     errors = _click_exceptions()
     try:
         # prog_name: the same name in help and completion under `python -m edgeopt` or the script
