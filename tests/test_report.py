@@ -121,3 +121,16 @@ def test_a_device_file_made_on_the_runs_own_host_is_labelled_as_profiled_again()
     assert machine_names(results, [same, board]) == ["box (host)", "box (profiled again)", "pi5"]
     assert device_label(same, results).endswith("(where the run was made, profiled again)")
     assert "profiled again" not in device_label(board, results)
+
+
+def test_report_md_gives_a_long_energy_note_once_not_per_machine():
+    from edgeopt.common.row import Row
+    from edgeopt.report.machines import device_sections
+
+    note = "energy is an estimate, not a measurement: " + "x" * 400
+    row = Row("f32", "f32/model.tflite", "tflite", accuracy=0.9, latency_ms_p50=1.0, size_bytes=10,
+              extra={"energy_note": note}).to_dict()
+    results = {"machine": {"hostname": "box"}, "recipe": {"baseline": "f32"}, "rows": [row]}
+    devices = [{"device": name, "machine": {"hostname": name}, "settings": {}, "rows": [row]} for name in ("a", "b")]
+    text = "\n".join(device_sections(results, devices))
+    assert note not in text and text.count("- **Energy:** as the note above says.") == 2

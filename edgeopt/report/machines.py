@@ -110,13 +110,17 @@ def device_sections(results: dict, devices: list[dict]) -> list[str]:
     tables = machine_tables(results, devices)
     lines = [f"The table above was measured on {tables[0][0]}. The same model files (sha256 checked) on "
              "other machines, profiled there with `edgeopt profile RUN_DIR`:", ""]
+    said = set(energy_notes([r for r in tables[0][1] if r.format == "tflite"]))  # the host's, above
     for document, (label, rows) in zip(devices, tables[1:]):
         lines += [f"## {label}", "", render_table(rows, baseline, fmt="github", budget_points=budget), ""]
         lines += [f"- {line}" for line in best_within_budget(rows, baseline, budget)]
         lines += [f"- {accuracy_comparison(results, document)}"]
         if any(row.extra.get("measured_on_host_only") for row in rows):
             lines += ["- Keras rows run on the host only: their accuracy and size are the host's, time and energy n/a."]
-        lines += [f"- **Energy:** {note}" for note in energy_notes([r for r in rows if r.format == "tflite"])]
+        notes = energy_notes([r for r in rows if r.format == "tflite"])
+        lines += [f"- **Energy:** {note}" if note not in said else "- **Energy:** as the note above says."
+                  for note in notes]
+        said.update(notes)  # each long note once in the report
         lines += [""]
     lines += ["## Best within budget per machine", ""]
     for label, rows in tables:
