@@ -175,3 +175,9 @@ def test_a_load_step_naming_an_h5_file_validates(tmp_path):
     (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
     (tmp_path / "r.yaml").write_text("steps:\n  - {id: mine, stage: load, path: m.h5}\n")
     assert load_recipe(tmp_path / "r.yaml").step("mine").stage == "load"
+
+
+def test_a_step_with_a_wrong_from_still_has_its_parameters_checked():
+    lines = error_of("steps:\n  - {id: base, stage: train, architecture: small_cnn}\n"
+                     "  - {id: p, stage: prune, from: bsae, final_sparsity: 1.5}\n").splitlines()
+    assert len(lines) == 2 and "from='bsae'" in lines[0] and "final_sparsity=1.5" in lines[1]

@@ -247,32 +247,44 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(profile, bool):
         return None, f"{label}: `profile` must be true or false. Received: profile={profile!r}"
     spec = STAGES[stage]
+    source, problems = _source(label, raw, spec, produced)
+    # The source, the resources and the parameters are checked each, so one run lists all their problems.
+    resources = params = None
+    if not isinstance(raw.get("resources", {}), dict):
+        problems.append(f"{label}: `resources` must be a mapping like {{cpus: 1, gpus: 0}}. "
+                        f"Received: resources={raw['resources']!r}")
+    else:
+        try:
+            resources = StepResources.model_validate(raw.get("resources", {}))
+        except ValidationError as exc:
+            problems.append(_describe(None, f"{label}: resources", exc, StepResources))
+    try:
+        params = spec.params.model_validate({k: v for k, v in raw.items() if k not in STEP_KEYS})
+    except ValidationError as exc:
+        problems.append(_describe(None, label, exc, spec.params))
+    if problems:
+        return None, "\n".join(problems)
+    return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
+
+
+def _source(label: str, raw: dict, spec, produced: dict[str, str | None]) -> tuple[str | None, list[str]]:
+    """The step a step reads (`from`, by default the step before it), and what is wrong with it."""
     previous = next(reversed(produced), None)  # dicts keep insertion order: the step before
     source = raw.get("from", previous if spec.consumes else None)
     if spec.consumes is None and "from" in raw:
-        return None, f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"
+        return None, [f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"]
     if source is not None and not isinstance(source, str):
-        return None, f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"
+        return None, [f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"]
     if spec.consumes and source is None:
-        return None, f"{label}: needs a {spec.consumes} model as input, but no step comes before it. Add a step that makes one."
+        return None, [f"{label}: needs a {spec.consumes} model as input, but no step comes before it. "
+                      "Add a step that makes one."]
     if spec.consumes and source not in produced:
-        return None, (f"{label}: `from` names no earlier step. Received: from={source!r}."
-                      f"{did_you_mean(source, produced)} Earlier steps: {', '.join(produced) or 'none'}.")
+        return None, [f"{label}: `from` names no earlier step. Received: from={source!r}."
+                      f"{did_you_mean(source, produced)} Earlier steps: {', '.join(produced) or 'none'}."]
     if spec.consumes and produced[source] not in (spec.consumes, None):
-        return None, (f"{label}: needs a {spec.consumes} model, but step '{source}' makes a {produced[source]} model. "
-                      f"Place it before the conversion, or set `from:` to a step that makes a {spec.consumes} model.")
-    if not isinstance(raw.get("resources", {}), dict):
-        return None, f"{label}: `resources` must be a mapping like {{cpus: 1, gpus: 0}}. Received: resources={raw['resources']!r}"
-    try:
-        resources = StepResources.model_validate(raw.get("resources", {}))
-    except ValidationError as exc:
-        return None, _describe(None, f"{label}: resources", exc, StepResources)
-    params_raw = {k: v for k, v in raw.items() if k not in STEP_KEYS}
-    try:
-        params = spec.params.model_validate(params_raw)
-    except ValidationError as exc:
-        return None, _describe(None, label, exc, spec.params)
-    return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
+        return None, [f"{label}: needs a {spec.consumes} model, but step '{source}' makes a {produced[source]} model. "
+                      f"Place it before the conversion, or set `from:` to a step that makes a {spec.consumes} model."]
+    return source, []
 
 
 def _describe(path: str | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:
