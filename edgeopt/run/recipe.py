@@ -164,7 +164,7 @@ def parse_recipe(text: str, path: Path = _UNNAMED, overrides: Sequence[str] = ()
             stage = raw_step.get("stage")
             step_id = raw_step.get("id", stage)
             if isinstance(step_id, str):
-                produced.setdefault(step_id, STAGES[stage].produces if stage in STAGES else None)
+                produced.setdefault(step_id, STAGES[stage].produces if isinstance(stage, str) and stage in STAGES else None)
 
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
