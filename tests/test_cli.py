@@ -212,3 +212,9 @@ def test_search_names_every_wrong_option_at_once(tmp_path):
 def test_show_completion_prints_the_script_of_the_shell_named(shell, marker):
     result = edgeopt("--show-completion", shell)
     assert result.returncode == 0 and marker in result.stdout, result.stdout[:300]
+
+
+def test_the_command_list_gives_each_commands_first_sentence_whole():
+    said = " ".join(edgeopt("--help").stdout.split())
+    assert "run Validate a recipe, run its steps, profile every artifact, print and save the table." in said
+    assert "..." not in said.split("Commands:")[1]

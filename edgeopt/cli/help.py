@@ -42,6 +42,8 @@ class EdgeoptCommand(TyperCommand):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not self.short_help and self.help:  # `edgeopt --help` lists the whole first sentence, not "Validate a…"
+            self.short_help = " ".join(self.help.strip().split("\n\n")[0].split())
         for param in self.params:
             if param.param_type_name == "option" and not param.is_flag and param.metavar is None:
                 param.metavar = value_name(param)
