@@ -218,3 +218,14 @@ def test_the_command_list_gives_each_commands_first_sentence_whole():
     said = " ".join(edgeopt("--help").stdout.split())
     assert "run Validate a recipe, run its steps, profile every artifact, print and save the table." in said
     assert "..." not in said.split("Commands:")[1]
+
+
+def test_a_long_note_prints_a_sentence_a_line(capsys):
+    from edgeopt.cli.common import echo_note
+
+    echo_note("energy is an estimate, not a measurement: CPU time × 4 W. The power: 4 W (CodeCarbon). "
+              "Why an estimate: no meter could be read (rapl: /sys/class/powercap does not exist)")
+    assert capsys.readouterr().out.splitlines() == [
+        "note: energy is an estimate, not a measurement: CPU time × 4 W.",
+        "      The power: 4 W (CodeCarbon).",
+        "      Why an estimate: no meter could be read (rapl: /sys/class/powercap does not exist)"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 import sys
 from typing import Callable
 
@@ -49,6 +50,15 @@ def user_errors_exit_2(fn: Callable) -> Callable:
             raise typer.Exit(exit_code(exc)) from None
 
     return wrapper
+
+
+def echo_note(note: str, err: bool = False) -> None:
+    """A note a sentence a line ("note: energy is an estimate…", then its reasons indented), not one
+    600-character line."""
+    first, *rest = re.split(r"(?<=\.) (?=[A-Z])", note)
+    typer.echo(f"note: {first}", err=err)
+    for sentence in rest:
+        typer.echo(f"      {sentence}", err=err)
 
 
 def counted(number: int, noun: str) -> str:

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeopt.cli.common import app, scaling_option, user_errors_exit_2
+from edgeopt.cli.common import app, echo_note, scaling_option, user_errors_exit_2
 from edgeopt.cli.help import EdgeoptCommand, complete_from
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.defaults import PROFILE_DEFAULTS
@@ -131,7 +131,7 @@ def profile(
             typer.echo("\n" + "\n\n".join(render_op_times(row) for row in rows))
     sys.stdout.flush()
     for note in energy_notes(rows):
-        typer.echo(f"note: {note}", err=True)
+        echo_note(note, err=True)
 
 
 def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str], as_json: bool,
@@ -166,7 +166,7 @@ def _profile_run_folder(run_dir: Path, options: dict, device_name: Optional[str]
 
         typer.echo("\n" + "\n\n".join(text for text in map(render_op_times, rows) if text))
     for note in energy_notes([row for row in rows if row.format == "tflite"]):
-        typer.echo(f"note: {note}")
+        echo_note(note)
     if on_the_runs_host(results, document):
         typer.echo(f"\nwrote {path}: this machine made the run, so it is already in the run folder; "
                    f"`edgeopt report {run_dir}` shows it beside the run's own table.")
@@ -192,6 +192,6 @@ def _add_device_op_times(run_dir: Path, document: dict, path: Path) -> None:
     notes = attach_op_times(rows, names, lambda row: run_dir / row.path, runs=settings["runs"],
                             warmup=settings["warmup"], threads=settings["threads"], log_fn=log)
     for note in notes:
-        typer.echo(f"note: {note}", err=True)
+        echo_note(note, err=True)
     document["rows"] = [row.to_dict() for row in rows]
     atomic_write_text(path, json.dumps(document, indent=2) + "\n")

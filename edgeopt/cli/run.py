@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeopt.cli.common import SET_HELP, Executor, app, counted, user_errors_exit_2
+from edgeopt.cli.common import SET_HELP, Executor, app, counted, echo_note, user_errors_exit_2
 from edgeopt.cli.help import EdgeoptCommand
 from edgeopt.common.errors import EdgeoptError
 
@@ -58,7 +58,7 @@ def run(
         for line in best_within_budget(result.rows, parsed.baseline, parsed.accuracy_budget):
             typer.echo(line)
         for note in energy_notes(result.rows):
-            typer.echo(f"note: {note}")
+            echo_note(note)
         report, plot = write_run_report(out_dir, result.document, devices=[])  # the host's report, as always
         typer.echo(f"\nwrote {out_dir / 'results.json'}, {report}" + (f" and {plot}" if plot else ""))
 
