@@ -229,3 +229,9 @@ def test_a_long_note_prints_a_sentence_a_line(capsys):
         "note: energy is an estimate, not a measurement: CPU time × 4 W.",
         "      The power: 4 W (CodeCarbon).",
         "      Why an estimate: no meter could be read (rapl: /sys/class/powercap does not exist)"]
+
+
+def test_stages_name_types_as_a_recipe_author_writes_them():
+    out = edgeopt("stages").stdout
+    assert "Union" not in out and "typing." not in out and "NoneType" not in out
+    assert "layers: hidden | all | list[str] (default 'hidden')" in out

@@ -23,11 +23,19 @@ def stages() -> None:
 
 
 def _type_name(annotation) -> str:
-    """`int`, `float | None`, `one of: float32, dynamic, int8` — what a recipe author can write."""
+    """`int`, `float | None`, `one of: float32, dynamic, int8`, `hidden | all | list[str]` — what a
+    recipe author can write (never Python's `Union`)."""
+    import types
     import typing
 
-    if typing.get_origin(annotation) is typing.Literal:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
         return "one of: " + ", ".join(map(str, typing.get_args(annotation)))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(" | ".join(map(str, typing.get_args(arg))) if typing.get_origin(arg) is typing.Literal
+                          else "None" if arg is type(None) else _type_name(arg) for arg in typing.get_args(annotation))
+    if origin is not None:  # list[str], dict[str, int]
+        return str(annotation).replace("typing.", "")
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
