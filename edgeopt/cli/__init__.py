@@ -6,6 +6,7 @@ devices that have LiteRT alone.
 """
 
 from edgeopt.cli.common import app, main
-from edgeopt.cli import run, search, profile, report, catalog  # noqa: F401,I001  (registers the commands; this order is --help's)
+# Importing a command module registers its commands; this order is --help's.
+from edgeopt.cli import run, search, profile, report, catalog  # noqa: F401,I001
 
 __all__ = ["app", "main"]

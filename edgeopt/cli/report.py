@@ -33,7 +33,8 @@ def report(run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="a run fo
         typer.echo(label)
         for line in best_within_budget(rows, recipe.get("baseline"), recipe.get("accuracy_budget")) or ["  (no budget)"]:
             typer.echo(f"  {line}")
-    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "") + f" ({counted(len(devices), 'device file')})")
+    typer.echo(f"\nwrote {report_path}" + (f" and {plot}" if plot else "")
+               + f" ({counted(len(devices), 'device file')})")
 
 
 @app.command(cls=EdgeoptCommand)

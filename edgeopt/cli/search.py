@@ -124,7 +124,8 @@ def _check_search_input(model: Path, data: str, objective: str, precisions: str,
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown or not chosen:
         problems.append(f"--precisions must be one or more of {', '.join(PRECISIONS)}, comma-separated. "
-                        f"Received: --precisions {precisions!r}" + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+                        f"Received: --precisions {precisions!r}"
+                        + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
     if kit_only and latency_table:
         problems.append("--latency-table does not apply with --kit-only: the kit is what measures that table on the "
                         "target. Drop --latency-table to write the kit, or --kit-only to search with the table.")

@@ -31,7 +31,8 @@ def device_label(document: dict, results: dict | None = None) -> str:
     machine = document.get("machine") or {}
     hostname, name = machine.get("hostname"), document.get("device")
     who = name if not hostname or hostname == name else f"{name} (host {hostname})"
-    again = " (where the run was made, profiled again)" if results is not None and on_the_runs_host(results, document) else ""
+    again = (" (where the run was made, profiled again)"
+             if results is not None and on_the_runs_host(results, document) else "")
     return f"{who} — {_describe(machine, (document.get('settings') or {}).get('threads'))}{again}"
 
 

@@ -153,8 +153,8 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
         delta = 100 * (best.accuracy - base.accuracy)
         source = f", {energy_provenance(best)}" if key == "energy_mj" else ""
         if best.name == base.name:  # "1.00× less energy than itself" says nothing
-            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}`, the baseline itself: no other "
-                         f"row within the budget beats it{source}.")
+            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}`, the baseline itself: "
+                         f"no other row within the budget beats it{source}.")
             continue
         if key == "latency_ms_p50":  # from the rounds when timed together: with its interval and ties
             ratio = faster_cell(best, base, interval=False)
@@ -293,7 +293,8 @@ def render_breakdown(rows: list[Row]) -> str:
         sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
         body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
                      *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
-        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (seed 003), µJ per inference "
+        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (Horowitz's prices), "
+                 "µJ per inference "
                  "— an estimate, not a measurement, and not the CPU's energy")
         if r.energy_source not in (None, "model45"):
             title += f" (the row's energy, {energy_label(r)}: {_fmt(r.energy_mj, '.4g')} mJ)"

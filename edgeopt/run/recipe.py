@@ -164,7 +164,8 @@ def parse_recipe(text: str, path: Path = _UNNAMED, overrides: Sequence[str] = ()
             stage = raw_step.get("stage")
             step_id = raw_step.get("id", stage)
             if isinstance(step_id, str):
-                produced.setdefault(step_id, STAGES[stage].produces if isinstance(stage, str) and stage in STAGES else None)
+                known = isinstance(stage, str) and stage in STAGES
+                produced.setdefault(step_id, STAGES[stage].produces if known else None)
 
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
@@ -206,7 +207,8 @@ def _validate_top(raw: dict, where: str, problems: list[str]) -> _RecipeFile | N
 
 
 def _yaml_kind(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)
+    kinds = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _input_file_problems(index: int, step: Step, recipe_path: Path) -> list[str]:
@@ -220,8 +222,8 @@ def _input_file_problems(index: int, step: Step, recipe_path: Path) -> list[str]
     problem = keras_file_problem(full)
     if problem is None:
         return []
-    return [f"step {index} '{step.id}' (stage load): `path` must be a Keras model file (.keras or .h5); {full} {problem}. "
-            f"Received: path={step.params.path!r}. Relative paths start at the recipe's folder."]
+    return [f"step {index} '{step.id}' (stage load): `path` must be a Keras model file (.keras or .h5); "
+            f"{full} {problem}. Received: path={step.params.path!r}. Relative paths start at the recipe's folder."]
 
 
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:

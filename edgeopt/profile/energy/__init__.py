@@ -61,7 +61,7 @@ def check_energy_method(method: str) -> str:
     if method in RENAMED:
         raise EdgeoptError(
             f"`energy: {method}` was renamed `{RENAMED[method]}`: it is the 45 nm "
-            "accelerator-style model of seed 003, not the CPU's energy. Use "
+            "accelerator-style model of the neuron-elimination paper (Zhang, Davoodi, Hu), not the CPU's energy. Use "
             f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (the model's CPU time × "
             "CPU power) for a CPU figure without a meter.")
     if method not in ENERGY_METHODS:
