@@ -78,7 +78,7 @@ class SearchSteps:
             for planned in plan:
                 if planned.step.id not in self.artifacts:
                     self.artifacts[planned.step.id] = run_or_reuse_step(
-                        planned, f"[{planned.step.id}] {planned.step.stage}"
+                        planned, f"[{planned.step.id}] {_stage_and_mode(planned.step)}"
                         + (f" ← {planned.step.source}" if planned.step.source else ""),
                         self.recipe, self.dataset, self.artifacts, self.out_dir, False, self.log)
         return [self.artifacts[i] for i in wanted]
@@ -103,3 +103,10 @@ class SearchSteps:
         header = ("# Rebuilds the model `edgeopt search` chose, with the same data, seed and steps:\n"
                   f"#   edgeopt run recipe.yaml --out runs/{name}\n")
         return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def _stage_and_mode(step) -> str:
+    """"convert (int8)": a conversion says which precision it makes, or four lines read alike."""
+    mode = getattr(step.params, "mode", None)
+    return f"{step.stage} ({mode})" if mode else step.stage
+
