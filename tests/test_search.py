@@ -116,3 +116,26 @@ def test_a_small_search_chooses_within_budget_resumes_to_the_same_choice_and_reb
     remade = json.loads((tmp_path / "rebuilt" / "results.json").read_text())
     rebuilt_best = {r["name"]: r for r in remade["rows"]}[best]
     assert rebuilt_best["sha256"] == rows[best]["sha256"]  # the same model, bit for bit
+
+
+def test_no_row_within_budget_exits_1_saying_what_was_missing(tmp_path, monkeypatch, small_model):
+    """Issue 34: a search with nothing to deploy is a failed promise, not a success without best.tflite."""
+    from typer.testing import CliRunner
+
+    import edgeopt.run.search.driver as driver
+    from edgeopt.cli import app
+    from edgeopt.common.row import Row
+
+    def no_best(options, out_dir, *, log_fn, executor=None):
+        rows = [Row("base_float32", "base_float32/model.tflite", "tflite", accuracy=0.9, latency_ms_p50=1.0,
+                    extra={"val_accuracy": 90.0})]
+        trace = {"selection": {"split": "validation"},
+                 "final": {"why": "no energy per inference was measured for any of the 1 row(s) within the budget"}}
+        return driver.SearchResult(out_dir, rows, None, {"recipe": {"baseline": "base_float32"}}, trace)
+
+    monkeypatch.setattr(driver, "search", no_best)
+    result = CliRunner().invoke(app, ["search", str(small_model), "--data", "mnist_embedded", "--budget", "1",
+                                      "--objective", "energy", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "no best.tflite: no energy per inference was measured" in result.output
+    assert not (tmp_path / "out" / "best.tflite").exists()

@@ -17,6 +17,7 @@ from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.run.search.options import PRECISIONS, SearchOptions
 
 OBJECTIVES = typing.get_args(SearchOptions.model_fields["objective"].annotation)  # p50, energy, size
+SELECTIONS = typing.get_args(SearchOptions.model_fields["selection"].annotation)  # auto, validation, test
 
 
 @app.command(cls=EdgeoptCommand)
@@ -33,7 +34,12 @@ def search(
     objective: str = typer.Option("p50", "--objective", metavar=f"[{'|'.join(OBJECTIVES)}]",
                                   autocompletion=complete_from(OBJECTIVES),
                                   help="what to make smallest: p50 latency, energy or size"),
-    time_limit: float = typer.Option(30.0, "--time-limit", help="minutes for the whole search"),
+    time_limit: float = typer.Option(SearchOptions.model_fields["time_limit_min"].default, "--time-limit",
+                                     help="minutes for the whole search, across Ctrl-C and resumes"),
+    selection: str = typer.Option("auto", "--selection", metavar=f"[{'|'.join(SELECTIONS)}]",
+                                  autocompletion=complete_from(SELECTIONS),
+                                  help="the images candidates are chosen on: the validation split, half the test "
+                                       "split, or auto (the test half when the model has seen the validation split)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output folder (default: runs/search_<model name>)"),
     precisions: str = typer.Option("float32,float16,dynamic,int8", "--precisions",
                                    metavar="P,P,...", help="deployed precisions to consider, comma-separated, "
@@ -47,22 +53,24 @@ def search(
     limit_train: Optional[int] = typer.Option(None, "--limit-train", min=1, help="use a seeded subset of the training split"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
     executor: Executor = typer.Option("sequential", "--executor", case_sensitive=False,
-                                      help="ray: each iteration's candidate fine-tunes as Ray tasks"),
+                                      help="ray: the uniform cuts' fine-tunes as Ray tasks"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray"),
     wait: bool = typer.Option(False, "--wait", help="if another command is writing into the output folder, wait for it"),
 ) -> None:
     """Make MODEL as fast as it can be on this CPU within an accuracy budget, by measuring.
 
-    Tries precisions and narrower layers (NetAdapt: each iteration cuts the latency a little, at the
-    layer that loses least accuracy, with a short fine-tune), times every candidate here, and picks
-    the fastest `.tflite` whose accuracy on a validation split (held out of the training data) is
-    within BUDGET points of the model's own float32 `.tflite`. The output folder is a run folder:
-    its table, `best.tflite`, `search.json` (the trace) and `recipe.yaml` (rebuilds the choice).
-    Ctrl-C keeps what is done; the same command resumes.
+    Tries every precision and narrower layers: each layer's cost is timed here at every width, only
+    the widths where the kernels' cost steps down are kept, widths are allocated over all layers at
+    once for a ladder of targets, and the uniform cuts (75/50/37.5/25 %) compete with the same
+    fine-tune. Picks the fastest `.tflite` whose accuracy on images the model never saw is within
+    BUDGET points of the model's own float32 `.tflite`, and reports every row on test images it
+    did not choose on. The output folder is a run folder: its table, `best.tflite`, `search.json`
+    (the trace) and `recipe.yaml` (rebuilds the choice). Ctrl-C keeps what is done; the same
+    command resumes. Exits 1 when no row stays within the budget.
     """
     from edgeopt.common.train_extra import require_train
 
-    chosen = _check_search_input(model, data, objective, precisions, kit_only, latency_table)
+    chosen = _check_search_input(model, data, objective, selection, precisions, kit_only, latency_table)
     require_train("`edgeopt search`")
     from edgeopt.common.progress import log
     from edgeopt.report.table import best_within_budget, render_table
@@ -72,7 +80,7 @@ def search(
 
     options = search_options(model=model, data=data, data_path=data_path, budget=budget, objective=objective,
                              time_limit_min=time_limit, seed=seed, threads=threads, limit_train=limit_train,
-                             limit_test=limit_test, latency_table=latency_table, kit_only=kit_only,
+                             limit_test=limit_test, latency_table=latency_table, kit_only=kit_only, selection=selection,
                              input_range=scaling_option(input_range).input_range if input_range else None,
                              precisions=chosen)
     if ray_address and executor is not Executor.ray:
@@ -93,13 +101,16 @@ def search(
         typer.echo(render_table(result.rows, baseline, budget_points=budget))
         for line in best_within_budget(result.rows, baseline, budget):
             typer.echo(line)
-        typer.echo(f"\nchosen on the validation split: {result.trace['final']['why']}")
-        if result.best is not None:
-            typer.echo(f"wrote {out_dir / 'best.tflite'}, {out_dir / 'recipe.yaml'} (rebuilds it), "
-                       f"{out_dir / 'search.json'} (the trace) and {out_dir / 'results.json'}")
+        typer.echo(f"\nchosen on the {result.trace['selection']['split']} split: {result.trace['final']['why']}")
+        if result.best is None:  # nothing to deploy: a failed promise, like a failed `edgeopt check`
+            typer.echo(f"edgeopt: error: no best.tflite: {result.trace['final']['why']}. Every row is in "
+                       f"{out_dir / 'results.json'}; a larger --budget or --time-limit may find one.", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"wrote {out_dir / 'best.tflite'}, {out_dir / 'recipe.yaml'} (rebuilds it), "
+                   f"{out_dir / 'search.json'} (the trace) and {out_dir / 'results.json'}")
 
 
-def _check_search_input(model: Path, data: str, objective: str, precisions: str, kit_only: bool,
+def _check_search_input(model: Path, data: str, objective: str, selection: str, precisions: str, kit_only: bool,
                         latency_table: Optional[Path]) -> tuple[str, ...]:
     """What a newcomer can get wrong, all found in milliseconds, before TensorFlow starts or any data
     loads, and said at once; returns the precisions asked for."""
@@ -120,6 +131,8 @@ def _check_search_input(model: Path, data: str, objective: str, precisions: str,
                         f"Known: {', '.join(DATASETS)} (`edgeopt datasets`).")
     if objective not in OBJECTIVES:
         problems.append(f"--objective must be one of {', '.join(OBJECTIVES)}. Received: --objective {objective}")
+    if selection not in SELECTIONS:
+        problems.append(f"--selection must be one of {', '.join(SELECTIONS)}. Received: --selection {selection}")
     chosen = tuple(p.strip() for p in precisions.split(",") if p.strip())
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown or not chosen:

@@ -25,7 +25,7 @@ from edgeopt.run.search.trace import Trace
 from edgeopt.run.search.units import UNIFORM_FRACTIONS, Unit, uniform_widths
 
 CALIBRATION_IMAGES = 256  # training images a cheap score's least-squares refit is fitted on (positions × images)
-SENSITIVITY_IMAGES = 2000  # selection images every cheap score is taken on (one pass per cell or candidate)
+SENSITIVITY_IMAGES = 1000  # selection images every cheap score is taken on (one pass per cell or candidate)
 
 
 def curves_of(trace: Trace, units: list[Unit], costs, log: Callable[[str], None]) -> dict:

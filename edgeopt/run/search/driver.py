@@ -42,6 +42,7 @@ from edgeopt.run.search.units import Unit, grid_unit
 
 RESERVE_SECONDS_PER_ROW = 4.0  # conversion, accuracy and timing of one final row (the timing batch is shared)
 RESERVE_SECONDS = 30.0  # the final timing's fixed part, the report, the per-op profiles
+PLANNED_UNIFORM_FINETUNES = 2  # uniform cuts expected to be tuned (widest first, until one misses the budget)
 FINETUNE_OVERHEAD_SECONDS = 15.0  # a candidate's cut, saving, loading and scoring besides its training
 
 
@@ -103,8 +104,9 @@ class _Search:
                                f"({self.options.validation_split:.0%} of {len(dataset.x_train)} images); use more data.")
         self.log(f"search: {self.options.model} on {dataset.name} — {len(dataset.x_train)} train / "
                  f"{len(dataset.x_val)} validation / {len(dataset.x_test)} test images; budget "
-                 f"{self.options.budget:g} points, objective {self.options.objective}, "
-                 f"{self.options.time_limit_min:g} min")
+                 f"{self.options.budget:g} points, objective {self.options.objective}"
+                 + ("; writing the latency kit only" if self.options.kit_only else
+                    f", {self.options.time_limit_min:g} min"))
         bases = {p: a.path for p, a in zip(self.options.precisions, self.steps.run(
             [s for s in self.steps.document["steps"] if s["id"] != "base"]))}
         self.reference_row = self.steps.document["baseline"]
@@ -218,22 +220,29 @@ class _Search:
 
     # --- fine-tunes -------------------------------------------------------------------------------
     def _finetune_finalists(self, candidates: list[Candidate]) -> list[Candidate]:
-        uniform = [c for c in candidates if c.kind == "uniform"]
-        self._plan_finetune(len(uniform) + self.options.finalists)
-        self.log(f"  fine-tuning the {len(uniform)} uniform cuts ({self.trace.finetune['text']}); {self.left_text()}")
-        self._tune(uniform)
         by_name = {c.name: c for c in candidates}
         for name in self.trace.finalists:  # a resumed search: what was tuned before, in order
             by_name[name].tuned = self._tuned_accuracy(by_name[name])
+        self._plan_finetune(PLANNED_UNIFORM_FINETUNES + self.options.finalists)
+        self.log(f"  fine-tunes: {self.trace.finetune['text']}; {self.left_text()}")
+        # The uniform cuts widest first: once one misses the budget after the same fine-tune, a deeper
+        # one would too (it cuts every unit further), and its fine-tune is better spent on allocations.
+        for candidate in (c for c in candidates if c.kind == "uniform"):
+            if candidate.tuned is None:
+                if self._no_time_for_one_more():
+                    break
+                self.log(f"  fine-tuning {candidate.name} ({candidate.precision} {candidate.cost:.4g}, "
+                         f"{candidate.cheap:.2f} % before); {self.left_text()}")
+                self._tune([candidate])
+            if candidate.tuned < self.floor:
+                break
         ceiling = min(self.trace.reference.get("costs", {}).values() or [float("inf")])
         while sum(c.kind == "allocated" and c.tuned is not None for c in candidates) < self.options.finalists:
             chosen = next_finalist(candidates, self.floor, ceiling)
             if chosen is None:
                 self.trace.stop = "no allocation left that the fine-tunes so far predict within budget and faster"
                 break
-            if chosen.name not in self.trace.finalists and self.left() < self._reserve(candidates) + \
-                    self.trace.finetune.get("measured_seconds_each", self.trace.finetune["seconds_each"]):
-                self.trace.stop = f"time: {self.left_text()}, kept for the conversions and the final timing"
+            if chosen.name not in self.trace.finalists and self._no_time_for_one_more():
                 break
             self.log(f"  fine-tuning {chosen.name} ({chosen.precision} {chosen.cost:.4g}, {chosen.cheap:.2f} % before); "
                      f"{self.left_text()}")
@@ -249,7 +258,7 @@ class _Search:
             return
         dataset, options = self.steps.dataset, self.options
         rate = training_images_per_second(self.model, dataset.x_train, dataset.y_train, options.batch_size)
-        seconds = max(self.left() - self._reserve([]) - FINETUNE_OVERHEAD_SECONDS * fine_tunes, 0.0)
+        seconds = max(self.left() - self._reserve() - FINETUNE_OVERHEAD_SECONDS * fine_tunes, 0.0)
         images = options.finetune_samples or finetune_images(seconds, rate, fine_tunes, len(dataset.x_train),
                                                              options.max_finetune_epochs)
         self.trace.finetune = {"images": images, "images_per_second": rate, "seconds_each": images / rate,
@@ -258,24 +267,27 @@ class _Search:
                                        f"{options.learning_rate:g}"}
         self.save()
 
-    def _reserve(self, candidates: list[Candidate]) -> float:
+    def _reserve(self) -> float:
         rows = len(self.options.precisions) + 2 * (4 + self.options.finalists)
         return RESERVE_SECONDS + RESERVE_SECONDS_PER_ROW * rows
 
     def _steps_of(self, candidate: Candidate) -> list[dict]:
-        from edgeopt.run.search.budget import finetune_shape
+        from edgeopt.run.search.steps import candidate_steps
 
-        cut = [u["name"] for u in self.trace.units if candidate.widths[u["name"]] < u["width"]]
-        return [{"id": f"{candidate.name}_cut", "stage": "eliminate", "from": "base", "layers": cut,
-                 "keep": {u: candidate.widths[u] for u in cut}, "profile": False},
-                {"id": f"{candidate.name}_ft", "stage": "finetune", "from": f"{candidate.name}_cut",
-                 **finetune_shape(self.trace.finetune["images"], len(self.steps.dataset.x_train)),
-                 "learning_rate": self.options.learning_rate, "learning_rate_schedule": "cosine",
-                 "batch_size": self.options.batch_size, "profile": False}]
+        return candidate_steps(candidate.name, candidate.widths, {u["name"]: u["width"] for u in self.trace.units},
+                               self.trace.finetune["images"], len(self.steps.dataset.x_train), self.options)
+
+    def _no_time_for_one_more(self) -> bool:
+        """True (and the stop recorded) when one more fine-tune would eat the conversions' and timing's time."""
+        each = self.trace.finetune.get("measured_seconds_each", self.trace.finetune["seconds_each"])
+        if self.left() >= self._reserve() + each:
+            return False
+        self.trace.stop = f"time: {self.left_text()}, kept for the conversions and the final timing"
+        return True
 
     def _tune(self, batch: list[Candidate]) -> None:
         start, fresh = self.clock(), [c for c in batch if c.name not in self.trace.finalists]
-        self.steps.run([step for c in batch for step in self._steps_of(c)])  # independent: Ray runs them together
+        self.steps.run([step for c in batch for step in self._steps_of(c)])
         for candidate in batch:
             candidate.tuned = self._tuned_accuracy(candidate)
             if candidate.name not in self.trace.finalists:
@@ -319,27 +331,14 @@ class _Search:
 
     def _mixed_precision(self, models: list[str]) -> list[dict]:
         """An int8 row with float layers, for each model where this CPU runs some layer faster in float."""
-        from edgeopt.run.search.mixed import float_faster_layers
+        from edgeopt.run.search.mixed import mixed_precision_steps
 
         if self.options.latency_table:
             return []  # a table cannot say what a mixed graph costs
-        steps = []
-        for model in models:
-            if model not in self.trace.mixed:
-                from edgeopt.models.keras_io import load_keras_model
-
-                layers = {layer.name for layer in load_keras_model(self.steps.artifacts[f"{model}_ft"].path).layers}
-                chosen, times = float_faster_layers(self.steps.artifacts[f"{model}_float32"].path.read_bytes(),
-                                                    self.steps.artifacts[f"{model}_int8"].path.read_bytes(),
-                                                    layers, threads=self.options.threads)
-                self.trace.mixed[model] = {"float_layers": chosen, "times_ms": times}
-                self.save()
-            chosen = self.trace.mixed[model]["float_layers"]
-            if chosen:
-                self.log(f"  {model}: {', '.join(chosen)} faster in float32 than in int8 here → {model}_mixed")
-                steps.append({"id": f"{model}_mixed", "stage": "convert", "from": f"{model}_ft", "mode": "int8",
-                              "float_layers": chosen})
-                self.widths_of[f"{model}_mixed"] = self.widths_of.get(f"{model}_int8")
+        steps = mixed_precision_steps(models, self.steps.artifacts, self.trace.mixed, self.options.threads, self.log)
+        self.save()
+        for step in steps:
+            self.widths_of[step["id"]] = self.widths_of.get(step["id"].removesuffix("_mixed") + "_int8")
         return steps
 
     def _finish(self, row_ids: list[str]) -> SearchResult:

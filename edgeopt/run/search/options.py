@@ -33,7 +33,7 @@ class SearchOptions(BaseModel):
                                                     "(the data section's input_range; default [0, 1])")
     budget: float = Field(description="accuracy points the result may lose against the model's float32 .tflite")
     objective: Literal["p50", "energy", "size"] = "p50"
-    time_limit_min: float = Field(30.0, description="minutes for the whole search")
+    time_limit_min: float = Field(10.0, description="minutes for the whole search")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     threads: int = Field(1, ge=1, le=256)
     precisions: tuple[str, ...] = PRECISIONS

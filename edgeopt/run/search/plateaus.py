@@ -15,6 +15,7 @@ from typing import Callable
 from edgeopt.run.search.units import Unit, Widths
 
 TOLERANCE = 0.015  # of the whole model's cost: steps smaller than this are the rounds' noise, not a tile
+MAX_TOPS = 6  # widths searched per unit (the full one included): each costs a scoring pass
 
 Curves = dict[str, dict[str, dict[int, float]]]  # precision → unit → width → the whole model's cost
 
@@ -66,10 +67,24 @@ def measure_curves(units: list[Unit], per_precision: Callable[[list[Widths]], li
     return curves
 
 
-def searched_widths(curves: Curves, units: list[Unit], tolerance: float = TOLERANCE) -> dict[str, list[int]]:
-    """Per unit, the plateau tops of any precision (a width is worth trying if one precision pays for it)."""
-    return {u.name: sorted({w for precision in curves for w in plateau_tops(curves[precision][u.name], tolerance)})
-            for u in units}
+def searched_widths(curves: Curves, units: list[Unit], tolerance: float = TOLERANCE,
+                    most: int = MAX_TOPS) -> dict[str, list[int]]:
+    """Per unit, the plateau tops of any precision (a width is worth trying if one precision pays for
+    it), at most `most` of them spread over the range (the full width always among them).
+
+    Example:
+        >>> u = Unit("a", ("a",), 16, 1, 2)
+        >>> searched_widths({"float32": {"a": {w: float(w) for w in range(2, 17)}}}, [u])
+        {'a': [2, 5, 8, 12, 15, 16]}
+    """
+    found = {}
+    for unit in units:
+        tops = sorted({w for precision in curves for w in plateau_tops(curves[precision][unit.name], tolerance)})
+        if len(tops) > most:
+            picks = {round(i * (len(tops) - 2) / (most - 2)) for i in range(most - 1)}
+            tops = [tops[i] for i in sorted(picks)] + [tops[-1]]
+        found[unit.name] = tops
+    return found
 
 
 def plateau_table(curves: Curves, units: list[Unit], tolerance: float = TOLERANCE) -> dict:

@@ -17,8 +17,8 @@ import numpy as np
 
 from edgeopt.run.search.units import Unit, Widths
 
-BN_BATCHES = 20  # batches of training images the statistics are re-estimated on
-BN_BATCH_SIZE = 128
+BN_BATCHES = 10  # batches of training images the statistics are re-estimated on
+BN_BATCH_SIZE = 256
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -99,13 +99,20 @@ def reestimate_batchnorm(model, x_train: np.ndarray, seed: int = 0) -> None:
 
 def configuration_accuracy(narrower: Narrower, widths: Widths, x_train: np.ndarray, x: np.ndarray, y: np.ndarray,
                            *, batchnorm: bool = True, seed: int = 0) -> float:
-    """Accuracy (%) on (x, y) of the model cut to `widths`, refit, BatchNorm re-estimated, not trained."""
+    """Accuracy (%) on (x, y) of the model cut to `widths`, refit, BatchNorm re-estimated, not trained.
+
+    The statistics are re-estimated in place and put back afterwards: the narrower keeps its models
+    for other configurations, and a copy would cost more than the scoring."""
     from edgeopt.tf.runtime import keras
 
     smaller = narrower(widths)
-    if batchnorm:  # on a copy: the narrower keeps its models for other configurations
-        work = keras.models.clone_model(smaller)
-        work.set_weights(smaller.get_weights())
-        reestimate_batchnorm(work, x_train, seed)
-        smaller = work
-    return top1(smaller.predict(x, batch_size=512, verbose=0), y)
+    layers = [layer for layer in smaller.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = {layer.name: layer.get_weights() for layer in layers} if batchnorm else {}
+    try:
+        if batchnorm:
+            reestimate_batchnorm(smaller, x_train, seed)
+        return top1(smaller.predict(x, batch_size=512, verbose=0), y)
+    finally:
+        for layer in layers:
+            if layer.name in saved:
+                layer.set_weights(saved[layer.name])
