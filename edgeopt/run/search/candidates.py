@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeopt.run.search.allocation import LADDER, cost_targets, ladder
 from edgeopt.run.search.finalists import Candidate
-from edgeopt.run.search.plateaus import measure_curves, plateau_table
+from edgeopt.run.search.plateaus import measure_curves, plateau_table, searched_widths
 from edgeopt.run.search.trace import Trace
 from edgeopt.run.search.units import UNIFORM_FRACTIONS, Unit, uniform_widths
 
@@ -55,9 +55,10 @@ def sensitivity_of(trace: Trace, model, units: list[Unit], tops: dict[str, list[
     return {u: {int(w): a for w, a in widths.items()} for u, widths in trace.sensitivity.items()}
 
 
-def configurations(units: list[Unit], curves: dict, tops: dict[str, list[int]], table: dict[str, dict[int, float]],
+def configurations(units: list[Unit], curves: dict, table: dict[str, dict[int, float]],
                    reference: float) -> list[Candidate]:
-    """The uniform cuts, then each precision's allocations (duplicates of earlier ones dropped)."""
+    """The uniform cuts (rounded up to any plateau top), then the allocations over the widths whose
+    accuracy `table` holds (duplicates of earlier candidates dropped)."""
     full = {u.name: u.width for u in units}
     found: list[Candidate] = []
     seen = {tuple(sorted(full.items()))}
@@ -68,8 +69,10 @@ def configurations(units: list[Unit], curves: dict, tops: dict[str, list[int]], 
             seen.add(key)
             found.append(candidate)
 
+    every_top = searched_widths(curves, units, most=max(len(u.grid()) for u in units))
     for fraction in UNIFORM_FRACTIONS:
-        add(Candidate(f"uniform{fraction * 100:g}".replace(".", "_"), "uniform", uniform_widths(units, fraction, tops)))
+        add(Candidate(f"uniform{fraction * 100:g}".replace(".", "_"), "uniform",
+                      uniform_widths(units, fraction, every_top)))
     # Targets are fractions of the cheapest precision's full cost; each is allocated in every
     # precision, and the precision whose allocation loses least takes it (int8 may be cheapest at full
     # width while float32 wins once everything is cut: the allocation sees both).
@@ -78,7 +81,7 @@ def configurations(units: list[Unit], curves: dict, tops: dict[str, list[int]], 
     for precision, per_unit in curves.items():
         full_cost = per_unit[units[0].name][units[0].width]
         options = {u.name: {w: (full_cost - per_unit[u.name][w], reference - table[u.name].get(w, reference))
-                            for w in tops[u.name] if w in per_unit[u.name]} | {u.width: (0.0, 0.0)}
+                            for w in table[u.name] if w in per_unit[u.name]} | {u.width: (0.0, 0.0)}
                    for u in units}
         allocations[precision] = {a.target: a for a in ladder(options, full_cost, cost_targets(full_cost, fastest))}
     number = 0

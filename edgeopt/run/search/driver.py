@@ -212,7 +212,7 @@ class _Search:
         narrower = Narrower(self.model, units, calibration)
         self.log(f"  {self.left_text()}")
         candidates = measured_candidates(
-            self.trace, units, configurations(units, curves, tops, table, untrained), costs,
+            self.trace, units, configurations(units, curves, table, untrained), costs,
             lambda widths: configuration_accuracy(narrower, widths, dataset.x_train, x, y, seed=self.options.seed),
             self.log)
         self.save()
