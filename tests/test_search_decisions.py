@@ -195,3 +195,13 @@ def test_the_examples_in_the_search_modules_hold(name):
 
     result = doctest.testmod(importlib.import_module(f"edgeopt.run.search.{name}"), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_with_time_left_a_long_shot_near_the_floor_is_tried_when_nothing_clears_it():
+    from edgeopt.run.search.finalists import LONG_SHOT_MARGIN
+
+    u75 = _c("uniform75", "uniform", 1.0, 87.0, tuned=90.5)
+    u50 = _c("uniform50", "uniform", 0.5, 42.0, tuned=84.0)
+    near = _c("near", "allocated", 0.7, 83.0)  # predicted 83 + 6.7 = 89.7 < 90 + 0.25
+    assert next_finalist([u75, u50, near], floor=90.0, ceiling_cost=2.0) is None
+    assert next_finalist([u75, u50, near], floor=90.0, ceiling_cost=2.0, margin=LONG_SHOT_MARGIN).name == "near"

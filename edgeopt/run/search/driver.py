@@ -33,15 +33,14 @@ from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.row import Row
 from edgeopt.run.pipeline import StepExecutor
 from edgeopt.run.search.choice import choose, margins, why
-from edgeopt.run.search.finalists import Candidate, next_finalist
+from edgeopt.run.search.finalists import LONG_SHOT_MARGIN, Candidate, next_finalist
 from edgeopt.run.search.options import SearchOptions
 from edgeopt.run.search.scoring import test_accuracy_tflite, validation_accuracy_keras, validation_accuracy_tflite
 from edgeopt.run.search.steps import SearchSteps
 from edgeopt.run.search.trace import TRACE_FILE, Trace
 from edgeopt.run.search.units import Unit, grid_unit
 
-RESERVE_SECONDS_PER_ROW = 4.0  # conversion, accuracy and timing of one final row (the timing batch is shared)
-RESERVE_SECONDS = 30.0  # the final timing's fixed part, the report, the per-op profiles
+RESERVE_SECONDS_PER_ROW, RESERVE_SECONDS = 4.0, 30.0  # a final row's conversion and timing; the timing's fixed part
 PLANNED_UNIFORM_FINETUNES = 2  # uniform cuts expected to be tuned (widest first, until one misses the budget)
 FINETUNE_OVERHEAD_SECONDS = 15.0  # a candidate's cut, saving, loading and scoring besides its training
 
@@ -238,9 +237,10 @@ class _Search:
                 break
         ceiling = min(self.trace.reference.get("costs", {}).values() or [float("inf")])
         while sum(c.kind == "allocated" and c.tuned is not None for c in candidates) < self.options.finalists:
-            chosen = next_finalist(candidates, self.floor, ceiling)
+            chosen = next_finalist(candidates, self.floor, ceiling) or \
+                next_finalist(candidates, self.floor, ceiling, margin=LONG_SHOT_MARGIN)
             if chosen is None:
-                self.trace.stop = "no allocation left that the fine-tunes so far predict within budget and faster"
+                self.trace.stop = "no faster allocation left that the fine-tunes so far predict near the budget"
                 break
             if chosen.name not in self.trace.finalists and self._no_time_for_one_more():
                 break
