@@ -232,7 +232,7 @@ def test_parameters_that_do_not_fit_the_model_are_errors_naming_the_value(tmp_pa
 
 @pytest.mark.slow
 def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base):
-    """DESIGN.md §5: the zeros are stored, so only compression shows what pruning removed."""
+    """A .tflite stores the zeros, so only compression shows what pruning removed."""
     from edgeopt.models.conversion import tflite_bytes
     from edgeopt.models.keras_io import load_keras_model
 
