@@ -276,7 +276,8 @@ def _sweep(model, params: EliminateParams, units: list[Unit], calibration, test_
     csv_path = atomic_write_text(ctx.out_dir / "tradeoff.csv", tradeoff_csv(points))
     unit = "channels" if type(model.get_layer(chosen.layer)).__name__ == "Conv2D" else "neurons"
     png_path = atomic_write_bytes(ctx.out_dir / "tradeoff.png", tradeoff_plot(
-        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)"))
+        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)",
+        accuracy_label=f"accuracy on the {selection.name} split"))
     ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — {selection.name} "
             f"accuracy {chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy "
             f"{chosen.energy.total_uj:.2f} µJ")
