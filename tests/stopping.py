@@ -38,8 +38,11 @@ def start(*args, cli: Path | None = SLEEPY_CLI, cwd: Path = REPO, env: dict | No
                             stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_line(process: subprocess.Popen, needle: str, timeout_s: float = 120) -> list[str]:
-    """Read the process's stderr until a line contains `needle`; return the lines read."""
+def wait_for_line(process: subprocess.Popen, needle: str, timeout_s: float = 600) -> list[str]:
+    """Read the process's stderr until a line contains `needle`; return the lines read.
+
+    The deadline guards against a hang, not a speed: a busy machine may take minutes to start
+    TensorFlow."""
     lines: list[str] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -56,10 +56,10 @@ def test_a_run_hitting_a_disk_fault_exits_2_naming_the_path_and_what_was_kept(tm
     if name == "step.json":  # let `first` finish in a run of its own; then `second`'s record fails
         text = recipe.read_text()
         recipe.write_text(text.replace("  - {id: second", "#  - {id: second"))
-        assert start("run", recipe, "--out", out).wait(timeout=60) == 0
+        assert start("run", recipe, "--out", out).wait(timeout=600) == 0
         recipe.write_text(text)
     process = start("run", recipe, "--out", out, env={"EDGEOPT_TEST_DISK_FAULT": fault})
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr
     message = " ".join(stderr.split()).split("edgeopt: error: ")[-1]

@@ -95,7 +95,8 @@ def test_auto_without_a_meter_prints_the_estimate_and_a_note_per_row(tiny_tflite
     rows = json.loads(done.stdout)["rows"]
     assert [(r["energy_source"], r["energy_scope"], r["energy_measured"]) for r in rows] == [
         ("estimate", "estimate", False)] * 2
-    notes = [line for line in done.stderr.splitlines() if line.startswith("note:")]
+    # A note is its "note:" line and the indented sentences under it.
+    notes = [" ".join(block.split()) for block in done.stderr.split("note: ")[1:]]
     # Each row's note names its own power × latency, so there is one per row.
     assert 1 <= len(notes) <= 2 and all("no meter could be read" in n for n in notes)
     for tried in ("rapl:", "hwmon:", "rpi-pmic:"):

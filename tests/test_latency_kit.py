@@ -9,7 +9,7 @@ import pytest
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.run.search.costs import TableCosts, unit_groups
 from edgeopt.run.search.kit import check_table_matches, unit_grid, write_kit
-from edgeopt.run.search.netadapt import grid_unit
+from edgeopt.run.search.units import grid_unit
 
 
 def fake_table(per_channel: dict[str, float]) -> dict:
@@ -94,3 +94,22 @@ def test_a_kit_holds_each_model_and_each_touched_op_at_the_grid_widths_and_times
     costs = TableCosts(table, units)
     (full, _), (narrow, _) = costs([{"c1": 64}, {"c1": grid[0]}])
     assert full > narrow > 0
+    _what_the_kit_commands_say(tmp_path, table, path, len(manifest["entries"]))
+
+
+def _what_the_kit_commands_say(folder, table, path, entries: int) -> None:
+    """`search --kit-only` names the precisions the kit holds (float16 stands on float32's time), `profile KIT`
+    sums up what it measured, and `report` on the folder says it holds a kit, not a table."""
+    import pytest
+
+    from edgeopt.cli.kit import kit_next_steps, kit_summary
+    from edgeopt.common.errors import RunFolderError
+    from edgeopt.rundir.folder import read_results
+
+    said = kit_next_steps(folder / "kit", ("float32", "float16", "int8"))
+    assert said.startswith("The kit holds the model in float32, int8 (float16 runs float32's kernels")
+    assert said.count("latency_table.json") == 2 and "wrote" not in said  # the driver already said it wrote it
+    summary = kit_summary(table, path, 3.0)
+    assert "in 3 s: the whole model p50 float32 " in summary[0] and f"; {entries} single ops" in summary[0]
+    with pytest.raises(RunFolderError, match="holds a latency kit"):
+        read_results(folder)

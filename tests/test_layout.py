@@ -81,6 +81,47 @@ loaded = sorted(k for k in sys.modules if k.startswith('edgeopt.tf') or k.starts
 print(len(names), loaded)
 sys.exit(1 if loaded else 0)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert int(done.stdout.split()[0]) > 30  # the walk really visited the device side
+
+
+def _import_cycles(graph) -> list[list[str]]:
+    """Every group of edgeopt modules that import one another round in a circle (Tarjan's SCCs)."""
+    edges = {m: graph.find_modules_directly_imported_by(m) & graph.modules for m in graph.modules}
+    order, low, stack, cycles = {}, {}, [], []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in edges[module]:
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_round_a_circle():
+    """A circle (a imports b, b imports a, even inside a function) means two modules are one concept
+    split wrongly, or a shared piece belongs in a third module."""
+    import grimp
+
+    assert _import_cycles(grimp.build_graph("edgeopt")) == []
+
+
+def test_no_module_of_the_package_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "edgeopt").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert long == {}, "split these along their concepts: " + str(long)

@@ -124,3 +124,60 @@ def test_every_problem_is_reported_at_once():
 
 def test_baseline_must_name_a_step():
     assert "`baseline` names no step" in error_of(GOOD + "baseline: nope\n")
+
+
+def test_one_validation_lists_every_problem_even_behind_a_top_level_typo():
+    """The issue's recipe: a top-level typo, an unknown stage, a misspelt key, a bad mode and an
+    out-of-range value, all in one run, each line naming the file."""
+    text = ("name: t\ndata: {name: digits, limit_trian: 500}\nsteps:\n"
+            "  - {id: base, stage: trian, architecture: small_cnn}\n"
+            "  - {id: pruned, stage: prune, from: base, epocs: 2, final_sparsity: 1.5}\n"
+            "  - {id: q, stage: convert, from: pruned, mode: int4}\n")
+    lines = error_of(text).splitlines()
+    assert len(lines) == 5 and all(line.startswith("x.yaml: ") for line in lines), lines
+    for needle in ("limit_trian", "stage='trian'", "epocs", "final_sparsity=1.5", "mode='int4'"):
+        assert sum(needle in line for line in lines) == 1, (needle, lines)
+
+
+def test_a_step_with_an_unknown_stage_still_counts_as_an_earlier_step():
+    message = error_of("steps:\n  - {id: base, stage: trian}\n  - {id: a, stage: convert, from: bsae}\n"
+                       "  - {id: b, stage: convert, from: base}\n")
+    assert "Did you mean 'base'? Earlier steps: base." in message
+    assert "'b'" not in message  # `from: base` is right; only the stage of step 1 is wrong
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_problem_on_one_line():
+    message = error_of("steps:\n  - {id: a, stage: train\n   bad: [\n")
+    assert message.startswith("x.yaml: YAML does not parse at line 3, column 7: ") and "\n" not in message
+    assert "<unicode string>" not in message and "^" not in message
+
+
+def test_an_empty_recipe_says_it_is_empty():
+    message = error_of("")
+    assert "the recipe is empty" in message and "NoneType" not in message
+
+
+@pytest.mark.parametrize("content, problem", [(None, "m.keras not found"), (b"hello\n", "neither a .keras archive"),
+                                              (b"", "empty (0 bytes)"),
+                                              (b"\x1c\x00\x00\x00TFL3" + bytes(32), "a TensorFlow Lite model")])
+def test_a_load_step_must_name_a_keras_file_that_exists(tmp_path, content, problem):
+    if content is not None:
+        (tmp_path / "m.keras").write_bytes(content)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - {id: mine, stage: load, path: m.keras}\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe)
+    assert "step 1 'mine' (stage load): `path` must be a Keras model file (.keras or .h5)" in str(info.value)
+    assert problem in str(info.value) and "path='m.keras'" in str(info.value)
+
+
+def test_a_load_step_naming_an_h5_file_validates(tmp_path):
+    (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    (tmp_path / "r.yaml").write_text("steps:\n  - {id: mine, stage: load, path: m.h5}\n")
+    assert load_recipe(tmp_path / "r.yaml").step("mine").stage == "load"
+
+
+def test_a_step_with_a_wrong_from_still_has_its_parameters_checked():
+    lines = error_of("steps:\n  - {id: base, stage: train, architecture: small_cnn}\n"
+                     "  - {id: p, stage: prune, from: bsae, final_sparsity: 1.5}\n").splitlines()
+    assert len(lines) == 2 and "from='bsae'" in lines[0] and "final_sparsity=1.5" in lines[1]

@@ -28,7 +28,7 @@ def test_rows_over_budget_are_marked_and_unknown_stays_unknown():
 def test_best_within_budget_names_ratios_against_the_base_and_the_energy_source():
     lines = best_within_budget(rows(), "base", 1.0)
     assert lines[0].startswith("Lowest energy per inference within 1 points: `int8` — 4.00× less energy than `base`")
-    assert lines[0].endswith("-0.50 points, energy a labelled estimate (model).")
+    assert lines[0].endswith("-0.50 points, energy modelled (model), not measured.")
     assert "`int8` — 2.00× faster" in lines[1] and "`int8` — 4.00× smaller" in lines[2] and "-0.50 points" in lines[2]
 
 
@@ -68,7 +68,7 @@ def test_energy_is_ranked_only_among_rows_of_one_source_and_scope():
     same = _energy_rows([("estimate", "estimate", False)] * 3)
     line = best_within_budget(same, "r0", 1.0)[0]
     assert line.startswith("Lowest energy per inference within 1 points: `r2`")
-    assert line.endswith("energy a labelled estimate (estimate).")
+    assert line.endswith("energy estimated, not measured.")
     measured = _energy_rows([("hwmon", "board-input", True)] * 2)
     assert best_within_budget(measured, "r0", 1.0)[0].endswith("energy measured (hwmon: board-input).")
 
@@ -98,3 +98,39 @@ def test_the_plot_names_the_energy_source_and_scope_on_its_axis(tmp_path, monkey
     assert energy[0] == "energy per inference (mJ)\nsource: hwmon: board-input"
     assert energy[1] == ("energy per inference (mJ)\nsource: estimate (not measured); rapl: cpu-package"
                          " — mixed sources, not comparable")
+
+
+def test_a_best_row_that_is_the_baseline_is_not_compared_with_itself():
+    from edgeopt.common.row import Row
+    from edgeopt.report.table import best_within_budget
+
+    rows = [Row("base", "base.tflite", "tflite", accuracy=0.9, latency_ms_p50=1.0, size_bytes=100),
+            Row("slow", "slow.tflite", "tflite", accuracy=0.9, latency_ms_p50=2.0, size_bytes=50)]
+    lines = best_within_budget(rows, "base", 1.0)
+    assert lines[0] == "Lowest latency within 1 points: `base`, the baseline itself: no other row within the budget beats it."
+    assert "1.00×" not in " ".join(lines) and "2.00× smaller than `base`" in lines[1]
+
+
+def test_a_device_file_made_on_the_runs_own_host_is_labelled_as_profiled_again():
+    from edgeopt.report.machines import device_label, machine_names, on_the_runs_host
+
+    results = {"machine": {"hostname": "box", "cpu_model": "AMD EPYC"}}
+    same = {"device": "box", "machine": {"hostname": "box"}, "settings": {"threads": 1}}
+    board = {"device": "pi5", "machine": {"hostname": "pi5"}, "settings": {"threads": 1}}
+    assert on_the_runs_host(results, same) and not on_the_runs_host(results, board)
+    assert machine_names(results, [same, board]) == ["box (host)", "box (profiled again)", "pi5"]
+    assert device_label(same, results).endswith("(where the run was made, profiled again)")
+    assert "profiled again" not in device_label(board, results)
+
+
+def test_report_md_gives_a_long_energy_note_once_not_per_machine():
+    from edgeopt.common.row import Row
+    from edgeopt.report.machines import device_sections
+
+    note = "energy is an estimate, not a measurement: " + "x" * 400
+    row = Row("f32", "f32/model.tflite", "tflite", accuracy=0.9, latency_ms_p50=1.0, size_bytes=10,
+              extra={"energy_note": note}).to_dict()
+    results = {"machine": {"hostname": "box"}, "recipe": {"baseline": "f32"}, "rows": [row]}
+    devices = [{"device": name, "machine": {"hostname": name}, "settings": {}, "rows": [row]} for name in ("a", "b")]
+    text = "\n".join(device_sections(results, devices))
+    assert note not in text and text.count("- **Energy:** as the note above says.") == 2

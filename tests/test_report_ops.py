@@ -35,6 +35,7 @@ def test_the_baseline_and_the_best_rows_are_explained_keras_never():
 
 def test_the_table_has_every_op_the_remainder_and_says_how_it_adds_up():
     r = row("base_int8")
+    r.latency_ms_p50 = 0.1  # the table's p50, here the same as the op profile's
     r.extra[OPS_KEY] = op_times()
     text = render_op_times(r)
     lines = text.splitlines()
@@ -43,8 +44,22 @@ def test_the_table_has_every_op_the_remainder_and_says_how_it_adds_up():
     relu = next(line for line in lines if "RELU" in line)
     assert "—" in relu and "fused" in relu  # its time is in the conv's, not zero
     assert any("outside the ops" in line and "10.0" in line for line in lines)  # 100 µs p50 − 90 µs of ops
-    assert "90.0 % of the p50" in text and "note: a note" in text
+    assert "90.0 % of the table's p50 (100.0 µs)" in text and "note: a note" in text
     assert render_op_times(row("plain")) == ""
+
+
+def test_shares_are_of_the_tables_p50_and_the_p50_timed_alongside_is_named_beside_it():
+    r = row("base_int8")
+    r.latency_ms_p50 = 0.2  # the table's p50; the op profile's interpreter ran at 100 µs beside it
+    r.extra[OPS_KEY] = op_times(p50_ms=0.1)
+    lines = render_op_times(r).splitlines()
+    conv = next(line for line in lines if "CONV_2D" in line)
+    assert " 30.0 " in conv  # 60 µs of the table's 200 µs, not of the profile's 100 µs
+    assert any("outside the ops" in line and "110.0" in line for line in lines)
+    said = lines[-2]
+    assert said.startswith("The ops add up to 90.0 µs = 45.0 % of the table's p50 (200.0 µs); against the p50 "
+                           "timed alongside the profiled inferences (100.0 µs), 90.0 %")
+    assert "3.2" in conv  # 194,688 MACs in 60.0 µs: 3.2 GMAC/s, two figures from times to 0.1 µs
 
 
 def test_the_rate_is_left_out_below_the_profilers_resolution():
@@ -56,6 +71,7 @@ def test_the_rate_is_left_out_below_the_profilers_resolution():
 
 def test_the_short_explanation_names_the_costliest_op_and_what_runs_outside_xnnpack():
     r = row("base_int8")
+    r.latency_ms_p50 = 0.1  # as the op profile's
     r.extra[OPS_KEY] = op_times()
     lines = explain(r)
     assert "#0 CONV_2D" in lines[0] and "60 % of the time" in lines[0] and "99 % of the MACs" in lines[0]

@@ -38,13 +38,13 @@ def hold_in_another_process(tmp_path, folder, seconds: float, release=None) -> s
 
 
 def test_a_second_run_into_a_held_folder_stops_naming_the_holder(tmp_path):
-    recipe = sleepy_recipe(tmp_path, seconds=60)
+    recipe = sleepy_recipe(tmp_path, seconds=600)  # outlives the second run's start-up on a busy machine
     out = tmp_path / "out"
     first = start("run", recipe, "--out", out)
     wait_for_line(first, "sleepy started second")
     try:
         second = subprocess.run([sys.executable, str(REPO / "tests" / "sleepy_stage_cli.py"), "run", recipe, "--out", out],
-                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
         assert second.returncode == 2, second.stderr
         assert "Traceback" not in second.stderr
         message = second.stderr.strip()
@@ -54,13 +54,13 @@ def test_a_second_run_into_a_held_folder_stops_naming_the_holder(tmp_path):
         assert (out / ".second.partial").is_dir()  # the first run's work was not touched
     finally:
         first.send_signal(signal.SIGINT)
-        first.communicate(timeout=60)
+        first.communicate(timeout=600)
 
 
 def test_wait_queues_behind_the_holder_then_runs(tmp_path):
     out = tmp_path / "out"
     release = tmp_path / "release"
-    holder = hold_in_another_process(tmp_path, out, seconds=120, release=release)
+    holder = hold_in_another_process(tmp_path, out, seconds=600, release=release)
     recipe = sleepy_recipe(tmp_path, seconds=0)
     waiter = start("run", recipe, "--out", out, "--wait")
     lines = wait_for_line(waiter, "waiting for the run that holds")  # it queues, however slow its start-up
@@ -68,8 +68,8 @@ def test_wait_queues_behind_the_holder_then_runs(tmp_path):
     assert waiter.poll() is None  # still queued while the holder holds
     release.touch()
     stderr = waiter.stderr.read()  # not communicate(): it would skip what readline() has buffered
-    waiter.wait(timeout=120)
-    holder.communicate(timeout=60)
+    waiter.wait(timeout=600)
+    holder.communicate(timeout=600)
     assert waiter.returncode == 0, stderr
     said = " ".join(("".join(lines) + stderr).split())  # the logger wraps long lines
     assert f"waiting for the run that holds {out} (pid {holder.pid}" in said
@@ -96,7 +96,7 @@ def test_the_lock_is_held_only_inside_the_block(tmp_path):
     out = tmp_path / "out"
     with hold_run_folder(out, log_fn=lambda _: None):
         holder = subprocess.run([sys.executable, "-c", HOLD, str(out), "0"], env={**os.environ, "PYTHONPATH": str(REPO)},
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=600)
         assert holder.returncode == 1 and "RunFolderLockedError" in holder.stderr
         assert f"pid {os.getpid()}" in holder.stderr
     with hold_run_folder(out, log_fn=lambda _: None):
@@ -152,3 +152,49 @@ def test_an_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(EdgeoptError, match="a part of its path is a file"):
         with hold_run_folder(tmp_path / "taken" / "out"):
             pass
+
+
+def test_a_failure_removes_the_folders_it_made_when_they_hold_only_the_lock(tmp_path):
+    out = tmp_path / "runs" / "new"
+    with pytest.raises(ValueError):
+        with hold_run_folder(out, log_fn=lambda _: None):
+            raise ValueError("the data could not be read")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("before", ["existing folder", "a file written"])
+def test_a_failure_keeps_a_folder_that_existed_or_holds_work(tmp_path, before):
+    out = tmp_path / "out"
+    if before == "existing folder":
+        out.mkdir()
+    with pytest.raises(ValueError):
+        with hold_run_folder(out, log_fn=lambda _: None):
+            if before == "a file written":
+                (out / "results.json").write_text("{}")
+            raise ValueError("stop")
+    assert out.is_dir() and (out / LOCK_NAME).read_text() == ""
+
+
+def test_a_waiter_on_a_folder_its_holder_removed_locks_the_folder_made_again(tmp_path):
+    """The holder deletes the lock file while a waiter waits on it: the waiter must not go on
+    holding a deleted file (a newcomer would lock a new one, two writers); it starts again."""
+    import threading
+
+    out = tmp_path / "out"
+    entered, waiting = threading.Event(), threading.Event()
+    held: list[bool] = []
+
+    def waiter():
+        entered.wait(600)
+        with hold_run_folder(out, wait=True, log_fn=lambda _: waiting.set()):
+            held.append((out / LOCK_NAME).is_file() and json.loads((out / LOCK_NAME).read_text())["pid"] == os.getpid())
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    with pytest.raises(ValueError):
+        with hold_run_folder(out, log_fn=lambda _: None):
+            entered.set()
+            assert waiting.wait(600)  # the waiter is queued on this very lock file
+            raise ValueError("the command failed before writing anything")
+    thread.join(600)
+    assert held == [True]

@@ -13,13 +13,13 @@ from stopping import sleepy_recipe, start, wait_for_line
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_stop_signal_keeps_finished_steps_removes_the_partial_one_and_exits_128_plus_n(tmp_path, sig):
-    recipe = sleepy_recipe(tmp_path, seconds=60)
+    recipe = sleepy_recipe(tmp_path, seconds=600)
     out = tmp_path / "out"
     process = start("run", recipe, "--out", out)
     wait_for_line(process, "sleepy started second")
     assert (out / ".second.partial" / "model.keras").is_file()  # the step is mid-way
     process.send_signal(sig)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 128 + sig, stderr
     assert "Traceback" not in stderr
     last = " ".join(stderr.strip().splitlines()[-1:])
@@ -30,21 +30,21 @@ def test_a_stop_signal_keeps_finished_steps_removes_the_partial_one_and_exits_12
     assert (out / ".edgeopt.lock").read_text() == ""  # the lock was released on the way out
 
     # The next run resumes: the finished step is reused, the stopped one is run.
-    recipe.write_text(recipe.read_text().replace("seconds: 60", "seconds: 0"))
+    recipe.write_text(recipe.read_text().replace("seconds: 600", "seconds: 0"))
     again = start("run", recipe, "--out", out)
-    _, stderr = again.communicate(timeout=60)
+    _, stderr = again.communicate(timeout=600)
     assert again.returncode == 0, stderr
     assert "first: sleepy — unchanged, reusing" in " ".join(stderr.split())
     assert (out / "second" / "step.json").is_file() and (out / "results.json").is_file()
 
 
 def test_a_stop_before_any_step_finished_says_so(tmp_path):
-    recipe = sleepy_recipe(tmp_path, seconds=60)
-    recipe.write_text(recipe.read_text().replace("seconds: 0", "seconds: 60"))
+    recipe = sleepy_recipe(tmp_path, seconds=600)
+    recipe.write_text(recipe.read_text().replace("seconds: 0", "seconds: 600"))
     process = start("run", recipe, "--out", tmp_path / "out")
     wait_for_line(process, "sleepy started first")
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 143 and "no step had finished" in stderr
     assert not list((tmp_path / "out").glob(".*.partial"))
 
@@ -74,7 +74,7 @@ def test_sigterm_during_real_training_leaves_nothing_half_made_and_the_rerun_fin
     process = start("run", recipe, "--out", out, cli=None)
     wait_for_line(process, "base epoch 2/", timeout_s=300)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 143 and "no step had finished" in stderr, stderr
     assert not list(out.glob(".*.partial")) and not (out / "base").exists()
     again = start("run", recipe, "--out", out, cli=None)
@@ -98,6 +98,6 @@ def test_a_hang_up_under_nohup_is_still_ignored(tmp_path):
                                preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     wait_for_line(process, "sleepy started second")
     process.send_signal(signal.SIGHUP)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr
     assert (tmp_path / "out" / "second" / "step.json").is_file()

@@ -121,7 +121,7 @@ def test_search_units_are_the_keras_channel_groups_and_map_to_one_graph_group_ea
     is one unit, and the converted graph shows it as one group in every precision."""
     from edgeopt.models.conversion import tflite_bytes
     from edgeopt.run.search.costs import unit_groups
-    from edgeopt.run.search.netadapt import grid_unit
+    from edgeopt.run.search.units import grid_unit
     from edgeopt.techniques.elimination.groups import channel_groups as keras_groups
     from edgeopt.tf.runtime import keras
 

@@ -10,7 +10,10 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: a line is written whole, never broken at the console's width (80 columns when stderr
+# is a file or a CI log); the terminal wraps it if it must. markup off: log lines are plain text,
+# and a path or a message like "[2/4]" or "[default]" must print as written.
+console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def log(message: str) -> None:

@@ -59,7 +59,7 @@ def _seed_conv_stack(input_shape):
     ]
 
 
-@register_architecture("gap_cnn", "seed 000 Table 2: 3 conv + global average pooling + Dense head")
+@register_architecture("gap_cnn", "3 conv + global average pooling + Dense head (the LightDense paper's Table 2 CNN)")
 def gap_cnn(input_shape, num_classes, hidden_units: int = 128):
     from edgeopt.tf.runtime import keras
 
@@ -69,7 +69,7 @@ def gap_cnn(input_shape, num_classes, hidden_units: int = 128):
     return keras.Sequential(_seed_conv_stack(input_shape) + head, name="gap_cnn")
 
 
-@register_architecture("cifar_cnn", "seed 004 create_base_model: 3 conv + Flatten + Dense(64) head")
+@register_architecture("cifar_cnn", "3 conv + Flatten + Dense(64) head, a common small CIFAR-10 baseline")
 def cifar_cnn(input_shape, num_classes, hidden_units: int = 64):
     from edgeopt.tf.runtime import keras
 
@@ -99,7 +99,7 @@ def small_cnn(input_shape, num_classes, hidden_units: int = 32):
 LEAN_CNN_FILTERS = (50, 100, 150)  # seed 001 §4.1
 
 
-@register_architecture("lean_cnn", "seed 001 Figure 2: 3 conv (50/100/150) + 1 FC; lean_preserved adds LEAN")
+@register_architecture("lean_cnn", "3 conv (50/100/150) + 1 FC (the LEAN paper's Figure 2 network); lean_preserved adds LEAN")
 def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_iterations: int = 1,
              lean_epsilon: float | None = None, lean_int8_aware: bool = False, lean_random_walk: bool = True):
     """The seed-001 CNN: three 3×3 conv layers (50, 100, 150 channels) and one fully-connected layer.
@@ -165,7 +165,7 @@ def lean_cnn(input_shape, num_classes, lean_preserved: int | None = None, lean_i
     return keras.Sequential(layers, name="lean_cnn" if lean_preserved is None else f"lean_cnn_c{lean_preserved}")
 
 
-@register_architecture("lenet_300_100", "seed 003: the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits)")
+@register_architecture("lenet_300_100", "the 784-300-100-10 MLP (Flatten → fc1 300 → fc2 100 → logits) of the neuron-elimination paper")
 def lenet_300_100(input_shape, num_classes, fc1_units: int = 300, fc2_units: int = 100):
     from edgeopt.tf.runtime import keras
 

@@ -169,8 +169,8 @@ def profile_ops(path: str | os.PathLike, *, runs: int = PROFILE_DEFAULTS["runs"]
                          paired_coverage=paired)
     if not profile.adds_up:
         gap_us = 1e3 * (p50_ms - ops_sum_ms)
-        text = (f"the ops add up to {100 * profile.coverage:.0f} % of the p50 (a gap of {gap_us:.1f} µs), outside "
-                f"±{100 * SUM_TOLERANCE:.0f} %. ")
+        text = (f"the ops add up to {100 * profile.coverage:.0f} % of the p50 timed alongside them (a gap of "
+                f"{gap_us:.1f} µs), outside ±{100 * SUM_TOLERANCE:.0f} %. ")
         q25, q75 = np.percentile(samples_ns, [25, 75]) / 1e3
         if paired is not None and abs(paired - 1) <= SUM_TOLERANCE:
             text += (f"Inference by inference they were {100 * paired:.0f} % of the timed inference beside them: "

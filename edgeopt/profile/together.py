@@ -118,7 +118,7 @@ def profile_tflites(paths: Sequence[str | os.PathLike], *, names: Sequence[str] 
 
     infos, interpreters = [], []
     for number, (path, name) in enumerate(zip(paths, names), start=1):
-        log_fn(f"[{number}/{len(paths)}] loading {name} ({path})")
+        log_fn(f"[{number}/{len(paths)}] loading {name}" + ("" if name == str(path) else f" ({path})"))
         info = inspect_tflite(path)  # first: a bad file fails here with the clearest message
         check_runs_in_child(path, threads=threads)  # a native crash on a bad model must not take us down
         interpreter = open_interpreter(path, threads=threads)

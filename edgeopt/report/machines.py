@@ -27,11 +27,19 @@ def host_label(results: dict) -> str:
             " (where the run was made)")
 
 
-def device_label(document: dict) -> str:
+def device_label(document: dict, results: dict | None = None) -> str:
     machine = document.get("machine") or {}
     hostname, name = machine.get("hostname"), document.get("device")
     who = name if not hostname or hostname == name else f"{name} (host {hostname})"
-    return f"{who} — {_describe(machine, (document.get('settings') or {}).get('threads'))}"
+    again = (" (where the run was made, profiled again)"
+             if results is not None and on_the_runs_host(results, document) else "")
+    return f"{who} — {_describe(machine, (document.get('settings') or {}).get('threads'))}{again}"
+
+
+def on_the_runs_host(results: dict, document: dict) -> bool:
+    """True when a device file was measured on the machine that made the run (`profile RUN_DIR` there)."""
+    host = (results.get("machine") or {}).get("hostname")
+    return bool(host) and (document.get("machine") or {}).get("hostname") == host
 
 
 def _describe(machine: dict, threads: int | None) -> str:
@@ -84,13 +92,14 @@ def budget_floor(rows: list[Row], baseline: str | None, budget_points: float | N
 
 def machine_names(results: dict, devices: list[dict]) -> list[str]:
     """Short names for a plot's legend: the host's hostname, then each device file's name."""
-    return [f"{(results.get('machine') or {}).get('hostname', 'host')} (host)"] + [d["device"] for d in devices]
+    return [f"{(results.get('machine') or {}).get('hostname', 'host')} (host)"] + [
+        f"{d['device']} (profiled again)" if on_the_runs_host(results, d) else d["device"] for d in devices]
 
 
 def machine_tables(results: dict, devices: list[dict]) -> list[tuple[str, list[Row]]]:
     """(label, rows) for the host, then for each device file."""
     return [(host_label(results), host_rows(results))] + [
-        (device_label(document), device_table_rows(results, document)) for document in devices]
+        (device_label(document, results), device_table_rows(results, document)) for document in devices]
 
 
 def device_sections(results: dict, devices: list[dict]) -> list[str]:
@@ -102,13 +111,17 @@ def device_sections(results: dict, devices: list[dict]) -> list[str]:
     tables = machine_tables(results, devices)
     lines = [f"The table above was measured on {tables[0][0]}. The same model files (sha256 checked) on "
              "other machines, profiled there with `edgeopt profile RUN_DIR`:", ""]
+    said = set(energy_notes([r for r in tables[0][1] if r.format == "tflite"]))  # the host's, above
     for document, (label, rows) in zip(devices, tables[1:]):
         lines += [f"## {label}", "", render_table(rows, baseline, fmt="github", budget_points=budget), ""]
         lines += [f"- {line}" for line in best_within_budget(rows, baseline, budget)]
         lines += [f"- {accuracy_comparison(results, document)}"]
         if any(row.extra.get("measured_on_host_only") for row in rows):
             lines += ["- Keras rows run on the host only: their accuracy and size are the host's, time and energy n/a."]
-        lines += [f"- **Energy:** {note}" for note in energy_notes([r for r in rows if r.format == "tflite"])]
+        notes = energy_notes([r for r in rows if r.format == "tflite"])
+        lines += [f"- **Energy:** {note}" if note not in said else "- **Energy:** as the note above says."
+                  for note in notes]
+        said.update(notes)  # each long note once in the report
         lines += [""]
     lines += ["## Best within budget per machine", ""]
     for label, rows in tables:

@@ -48,9 +48,21 @@ def _kernels(op: dict) -> str:
     return text + " (by order)" if op["how"] == "by order" else text
 
 
-def ops_table(profile: dict, fmt: str = "simple") -> str:
-    """One model's per-op table, the "outside the ops" remainder, and the sum against the p50."""
-    p50_us = 1e3 * profile["p50_ms"]
+def table_p50_ms(row: Row) -> float:
+    """The p50 an op's share is of: the row's, as the table above shows it (the op profile's own p50,
+    timed alongside the profiled inferences, only when the row has none)."""
+    return row.latency_ms_p50 or row.extra[OPS_KEY]["p50_ms"]
+
+
+def _two_figures(value: float) -> str:
+    """A rate from times rounded to 0.1 µs holds two significant figures: 1.2, 35, 120."""
+    return f"{float(f'{value:.2g}'):g}"
+
+
+def ops_table(profile: dict, fmt: str = "simple", p50_ms: float | None = None) -> str:
+    """One model's per-op table, the "outside the ops" remainder, and the shares of `p50_ms` (the
+    table's p50; by default the op profile's own)."""
+    p50_us = 1e3 * (p50_ms or profile["p50_ms"])
     headers = ["#", "op", "output", "dtype", "MACs", "µs", "% of p50", "GMAC/s", "runs on", "XNNPACK operators"]
     body = []
     for op in profile["ops"]:
@@ -61,7 +73,7 @@ def ops_table(profile: dict, fmt: str = "simple") -> str:
                      op["dtype"] or NA, f"{op['macs']:,}" if op["macs"] else "0",
                      "—" if time_us is None else f"{time_us:.1f}",
                      "—" if time_us is None or not p50_us else f"{100 * time_us / p50_us:.1f}",
-                     NA if rate is None else f"{rate:.2f}", _runs_on(op),
+                     NA if rate is None else _two_figures(rate), _runs_on(op),
                      op["op_name"] if op["runs_on"] == "LiteRT" and op["how"] == "measured" else _kernels(op)])
     outside = p50_us - 1e3 * profile["ops_sum_ms"]
     body.append(["", "outside the ops", "", "", "", f"{outside:.1f}",
@@ -70,17 +82,21 @@ def ops_table(profile: dict, fmt: str = "simple") -> str:
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
-def sum_line(profile: dict) -> str:
-    """"The ops add up to 129.3 µs = 95.7 % of the p50 (135.2 µs, timed alongside)": the check of issue #24."""
+def sum_line(profile: dict, p50_ms: float | None = None) -> str:
+    """"The ops add up to 129.3 µs = 95.7 % of the table's p50 (135.2 µs); ...": against the p50 the table
+    shows, and against the p50 timed alongside the profiled inferences (the check of issue #24)."""
+    table_us, alongside_us = 1e3 * (p50_ms or profile["p50_ms"]), 1e3 * profile["p50_ms"]
+    ops_us = 1e3 * profile["ops_sum_ms"]
+    share = f"{100 * ops_us / table_us:.1f} %" if table_us else NA
     coverage = profile.get("coverage")
-    share = NA if coverage is None else f"{100 * coverage:.1f} %"
+    paired = profile.get("paired_coverage")
+    alongside = (f"; against the p50 timed alongside the profiled inferences ({alongside_us:.1f} µs), "
+                 f"{NA if coverage is None else f'{100 * coverage:.1f} %'}"
+                 + (f", inference by inference {100 * paired:.1f} %" if paired is not None else ""))
     operators = sum(len(op["kernels"]) for op in profile["ops"] if op["runs_on"] == "XNNPACK")
     rounding = (f" XNNPACK times each of its {operators} operators in whole µs, rounded down: up to "
                 f"{operators} µs of the remainder is that." if operators else "")
-    paired = profile.get("paired_coverage")
-    pairs = f"; inference by inference, {100 * paired:.1f} %" if paired is not None else ""
-    return (f"The ops add up to {1e3 * profile['ops_sum_ms']:.1f} µs = {share} of the p50 "
-            f"({1e3 * profile['p50_ms']:.1f} µs, the interpreter timed alongside the profiled inferences{pairs}); "
+    return (f"The ops add up to {ops_us:.1f} µs = {share} of the table's p50 ({table_us:.1f} µs){alongside}; "
             f"op times: mean of the {profile['typical_runs']} of {profile['runs']} inferences nearest the p50's, "
             f"{profile['threads']} thread{'s' if profile['threads'] != 1 else ''}, LiteRT's own profiler."
             + rounding)
@@ -92,7 +108,8 @@ def render_op_times(row: Row, fmt: str = "simple") -> str:
     if not profile:
         return ""
     title = f"Where the time goes: {row.name} ({row.dtype or NA})"
-    parts = [title, ops_table(profile, fmt), sum_line(profile)]
+    p50_ms = table_p50_ms(row)
+    parts = [title, ops_table(profile, fmt, p50_ms), sum_line(profile, p50_ms)]
     parts += [f"note: {note}" for note in profile.get("notes", ())]
     return "\n".join(parts)
 
@@ -119,7 +136,7 @@ def explain(row: Row) -> list[str]:
     profile = row.extra.get(OPS_KEY)
     if not profile:
         return []
-    p50_us = 1e3 * profile["p50_ms"]
+    p50_us = 1e3 * table_p50_ms(row)
     total_macs = sum(op["macs"] for op in profile["ops"]) or None
     timed = [op for op in profile["ops"] if op["time_us"] is not None]
     lines = []
@@ -148,10 +165,10 @@ def time_goes_section(label: str, rows: list[Row]) -> list[str]:
     lines = [f"## Where the time goes — {label}", ""]
     for row in explained:
         lines += [f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}" for line in explain(row)]
-        lines += [f"  - {sum_line(row.extra[OPS_KEY])}"]
+        lines += [f"  - {sum_line(row.extra[OPS_KEY], table_p50_ms(row))}"]
     lines += ["", "<details><summary>Per-op tables</summary>", ""]
     for row in explained:
-        lines += [f"**{row.name}**", "", ops_table(row.extra[OPS_KEY], fmt="github"), ""]
+        lines += [f"**{row.name}**", "", ops_table(row.extra[OPS_KEY], "github", table_p50_ms(row)), ""]
         lines += [f"- note: {note}" for note in row.extra[OPS_KEY].get("notes", ())]
         lines += [""]
     lines += ["</details>", "", "How to read these tables: docs/where-time-goes.md.", ""]

@@ -29,8 +29,9 @@ def _ratio(base: float | None, value: float | None) -> str:
     return f"{base / value:.2f}×"
 
 
-def table_rows(rows: list[Row], baseline: str | None = None,
-               budget_points: float | None = None) -> tuple[list[str], list[list[str]]]:
+def table_rows(rows: list[Row], baseline: str | None = None, budget_points: float | None = None,
+               rank: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The table's cells; `rank=False` leaves "smaller" and "faster" empty (models of different tasks)."""
     base = baseline_row(rows, baseline)
     verdicts = within_budget(rows, baseline, budget_points)
     headers = ["name", "format", "dtype", "params", "MACs", "size KiB", "gzip KiB", "accuracy %",
@@ -48,8 +49,8 @@ def table_rows(rows: list[Row], baseline: str | None = None,
             _fmt(None if r.accuracy is None else 100 * r.accuracy, ".2f"),
             _fmt(delta, "+.2f"), _fmt(r.latency_ms_p50, ".3f"), _fmt(r.latency_ms_p90, ".3f"),
             _fmt(r.energy_mj, ".4g"), source,
-            _ratio(base.size_bytes, r.size_bytes),
-            faster_cell(r, base) + (f" {TIE_MARK}" if r.name in tied else ""),
+            _ratio(base.size_bytes, r.size_bytes) if rank else NA,
+            (faster_cell(r, base) + (f" {TIE_MARK}" if r.name in tied else "")) if rank else NA,
         ])
         if budget_points is not None:
             body[-1].append({True: "yes", False: "OVER", None: NA}[verdicts[r.name]])
@@ -150,10 +151,11 @@ def best_within_budget(rows: list[Row], baseline: str | None, budget_points: flo
             continue
         best = best_of[key]
         delta = 100 * (best.accuracy - base.accuracy)
-        source = ""
-        if key == "energy_mj":
-            source = (f", energy measured ({energy_label(best)})" if best.energy_measured
-                      else f", energy a labelled estimate ({energy_label(best)})")
+        source = f", {energy_provenance(best)}" if key == "energy_mj" else ""
+        if best.name == base.name:  # "1.00× less energy than itself" says nothing
+            lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}`, the baseline itself: "
+                         f"no other row within the budget beats it{source}.")
+            continue
         if key == "latency_ms_p50":  # from the rounds when timed together: with its interval and ties
             ratio = faster_cell(best, base, interval=False)
             lines.append(f"Lowest {what} within {budget_points:g} points: `{best.name}` — {ratio} {word} than "
@@ -188,6 +190,14 @@ def _fastest_line(rows: list[Row], base: Row | None) -> list[str]:
     return [line + _tie_sentence(best, tied, base)]
 
 
+def energy_provenance(row: Row) -> str:
+    """"energy measured (rapl: cpu-package)", "energy estimated, not measured": how far to trust a figure."""
+    label = energy_label(row)
+    if row.energy_measured:
+        return f"energy measured ({label})"
+    return "energy estimated, not measured" if label == "estimate" else f"energy modelled ({label}), not measured"
+
+
 def energy_label(row: Row) -> str:
     """Where a row's energy comes from and what it covers: "hwmon: board-input", "estimate", "n/a"."""
     if row.energy_source is None:
@@ -206,9 +216,9 @@ def energy_groups(rows: list[Row]) -> dict[str, list[str]]:
 
 
 def render_table(rows: list[Row], baseline: str | None = None, fmt: str = "simple",
-                 budget_points: float | None = None) -> str:
-    """The comparison table; "smaller"/"faster" and Δacc are against the baseline row."""
-    headers, body = table_rows(rows, baseline, budget_points)
+                 budget_points: float | None = None, rank: bool = True) -> str:
+    """The comparison table; "smaller"/"faster" and Δacc are against the baseline row (none if not `rank`)."""
+    headers, body = table_rows(rows, baseline, budget_points, rank)
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
@@ -283,7 +293,8 @@ def render_breakdown(rows: list[Row]) -> str:
         sums = {k: sum(op[k] for op in ops) for k in ("compute_uj", "sram_weights_uj", "sram_activations_uj", "dram_uj")}
         body.append(["", "total", "", _fmt(sum(op["macs"] for op in ops), ","),
                      *(_fmt(v, ".4g") for v in sums.values()), _fmt(total, ".4g"), "100.0"])
-        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (seed 003), µJ per inference "
+        title = (f"Energy breakdown of {r.name}: 45 nm accelerator-style model (Horowitz's prices), "
+                 "µJ per inference "
                  "— an estimate, not a measurement, and not the CPU's energy")
         if r.energy_source not in (None, "model45"):
             title += f" (the row's energy, {energy_label(r)}: {_fmt(r.energy_mj, '.4g')} mJ)"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgeopt.common.row import Row
-from edgeopt.profile.ops import attach_op_times
+from edgeopt.profile.ops import OPS_KEY, attach_op_times
 from edgeopt.report.ops import rows_to_explain
 from edgeopt.run.recipe import Recipe
 
@@ -35,5 +35,11 @@ def explain_named_rows(rows: list[Row], names: list[str], out_dir: Path, log_fn:
     if not names:
         return
     log_fn("where the time goes (docs/where-time-goes.md):")
-    for note in attach_op_times(rows, names, lambda row: out_dir / row.path, log_fn=log_fn, **settings):
+    # A row reused unchanged from the last run brings the op times measured with it (run/profiling.py
+    # keeps them in the step's profile.json): timing its ops again would only cost time.
+    reused = [row.name for row in rows if row.name in names and row.extra.get(OPS_KEY)]
+    if reused:
+        log_fn(f"  per-op times of {', '.join(reused)} unchanged, reusing them")
+    for note in attach_op_times(rows, [n for n in names if n not in reused], lambda row: out_dir / row.path,
+                                log_fn=log_fn, **settings):
         log_fn(f"note: {note}")

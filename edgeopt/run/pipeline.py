@@ -31,7 +31,7 @@ from edgeopt.common.row import SCHEMA_VERSION, Row
 from edgeopt.data.checks import dataset_warnings
 from edgeopt.data.datasets import Dataset, load_dataset
 from edgeopt.run.explain import explain_rows
-from edgeopt.run.profiling import profile_run
+from edgeopt.run.profiling import keep_op_times, profile_run
 from edgeopt.run.recipe import Recipe, Step
 from edgeopt.rundir.folder import write_test_split
 from edgeopt.stages import STAGES, Artifact, StageContext
@@ -91,6 +91,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path, *, force: bool 
         executor_record = executor.record()
     rows = profile_run(plan, artifacts, recipe, dataset, out_dir, force, log_fn)
     explain_rows(rows, recipe, out_dir, log_fn)  # per-op times of the baseline and the best rows
+    keep_op_times(artifacts, rows)  # so an unchanged rerun reuses them
     test_data = write_test_split(out_dir, dataset.x_test, dataset.y_test, _dataset_record(recipe, dataset),
                                  dataset.scaling)
     document = {**results_document(recipe, rows, dataset, test_data), "executor": executor_record}

@@ -142,3 +142,17 @@ def _matches(saved: dict | None, key: str, group: str | None = None) -> bool:
 def _save(artifact: Artifact, key: str, group: str | None, row: Row) -> None:
     atomic_write_text(artifact.path.parent / PROFILE_FILE,
                       json.dumps({"key": key, "group": group, "row": row.to_dict()}, indent=2) + "\n")
+
+
+def keep_op_times(artifacts: dict[str, Artifact], rows: list[Row]) -> None:
+    """Write each row's per-op times into its step's saved profile: an unchanged rerun reuses the row
+    with them (`explain.py` then times no op again); a changed one measures afresh, without them."""
+    from edgeopt.profile.ops import OPS_KEY
+
+    for row in rows:
+        artifact = artifacts.get(row.name)
+        saved = _read_saved(artifact) if artifact is not None and row.extra.get(OPS_KEY) else None
+        if saved is not None and saved["row"].get(OPS_KEY) != row.extra[OPS_KEY]:
+            saved["row"][OPS_KEY] = row.extra[OPS_KEY]
+            atomic_write_text(artifact.path.parent / PROFILE_FILE, json.dumps(saved, indent=2) + "\n")
+

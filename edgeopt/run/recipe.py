@@ -19,17 +19,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from edgeopt.common.errors import RecipeError, did_you_mean
-from edgeopt.data.datasets import DATASETS
-from edgeopt.data.scaling import DEFAULT_RANGE, InputScaling, range_problem
-from edgeopt.profile.defaults import PROFILE_DEFAULTS
 from edgeopt.report.check import ChecksSpec
 from edgeopt.run.overrides import apply_overrides
+from edgeopt.run.recipe_sections import DataSpec, ProfileSpec, StepResources, Strict, is_folder_name  # noqa: F401
 from edgeopt.stages import PLUGIN_PROBLEMS, STAGES
 from edgeopt.stages.registry import StageParams
 
@@ -38,134 +36,7 @@ RESERVED_IDS = frozenset({"data", "devices"})  # RUN_DIR/data/test.npz and RUN_D
 _UNNAMED = Path("<recipe>")  # parse_recipe's placeholder path for text that came from no file
 
 
-def is_folder_name(value: object) -> bool:
-    """True for letters, digits, '_' and '-' only: what may name a folder edgeopt writes (step ids, recipe names).
-
-    Example:
-        >>> is_folder_name("base_int8"), is_folder_name("../elsewhere")
-        (True, False)
-    """
-    return isinstance(value, str) and value.replace("_", "").replace("-", "").isalnum()
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataSpec(_Strict):
-    name: str = Field("mnist_embedded", description="a dataset from `edgeopt datasets`")
-    path: str | None = Field(None, description="file or folder to read instead of the default location")
-    limit_train: int | None = Field(None, ge=1, description="keep a seeded random subset of the training split")
-    limit_test: int | None = Field(None, ge=1, description="keep a seeded random subset of the test split")
-    validation_split: float = Field(0.0, ge=0, lt=1, description="fraction of the training split held out, seeded, "
-                                    "never trained on (`edgeopt search` selects on it)")
-    input_range: tuple[float, float] = Field(DEFAULT_RANGE, description="[lo, hi] the model takes pixels in: "
-                                             "0–255 is mapped linearly onto it ([0, 255] raw, [-1, 1] MobileNet-style); "
-                                             "float data must already lie in it")
-    mean: list[float] | None = Field(None, min_length=1, description="per-channel mean subtracted after input_range "
-                                     "(ImageNet-style models), one value or one per channel")
-    std: list[float] | None = Field(None, min_length=1, description="per-channel std divided by after the mean")
-
-    # Keys newer than the runs they must resume: left out of step fingerprints while at their default.
-    omit_when_default: ClassVar[tuple[str, ...]] = ("validation_split", "input_range", "mean", "std")
-
-    @field_validator("name")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown dataset '{value}'.{did_you_mean(value, DATASETS)} Known: {', '.join(DATASETS)}")
-        return value
-
-    @field_validator("input_range", mode="before")
-    @classmethod
-    def _two_increasing_numbers(cls, value: Any) -> Any:
-        problem = range_problem(value)
-        if problem:
-            raise ValueError(f"`input_range` {problem}")
-        return value
-
-    @model_validator(mode="after")
-    def _valid_scaling(self) -> "DataSpec":
-        self.scaling()  # std > 0, finite values: the same rules the dataset applies
-        return self
-
-    def scaling(self) -> InputScaling:
-        """The `InputScaling` this section declares."""
-        from edgeopt.common.errors import DataError
-
-        try:
-            return InputScaling(tuple(self.input_range), None if self.mean is None else tuple(self.mean),
-                                None if self.std is None else tuple(self.std))
-        except DataError as err:
-            raise ValueError(str(err).split(". Received:")[0].rstrip(".")) from None
-
-    def fingerprint(self) -> dict:
-        """What of this section decides a step's output, as step fingerprints digest it."""
-        dumped = self.model_dump(mode="json")
-        for key in self.omit_when_default:
-            default = type(self).model_fields[key].default
-            if dumped[key] == (list(default) if isinstance(default, tuple) else default):
-                dumped.pop(key)
-        return dumped
-
-
-class ProfileSpec(_Strict):
-    runs: int = Field(PROFILE_DEFAULTS["runs"], ge=1, le=1_000_000, description="timed invokes per model")
-    warmup: int = Field(PROFILE_DEFAULTS["warmup"], ge=0, le=100_000, description="untimed invokes first")
-    rounds: int = Field(PROFILE_DEFAULTS["rounds"], ge=1, le=10_000,
-                        description="interleaved timing rounds (at most `runs`): every .tflite row timed once per round, "
-                        "in random order")
-    threads: int = Field(PROFILE_DEFAULTS["threads"], ge=1, le=256, description="interpreter threads")
-    energy: str = Field(
-        PROFILE_DEFAULTS["energy"], description="auto: the first meter that can be read (rapl, hwmon, rpi-pmic), else the "
-        "labelled time × power estimate; rapl | pyrapl | hwmon | rpi-pmic | estimate | model45 | off")
-    energy_window_s: float = Field(PROFILE_DEFAULTS["energy_window_s"], gt=0, le=3600,
-                                   description="seconds per meter window")
-    energy_windows: int = Field(PROFILE_DEFAULTS["energy_windows"], ge=3, le=1000,
-                                description="meter idle and inference windows")
-    energy_rail: str | None = Field(None, min_length=1, description="power-sensor rail(s) to count, "
-                                    "comma-separated (default: the board's input rail)")
-    cpu_watts: float | None = Field(None, gt=0, le=10_000, description="the CPU package's power (TDP) in W "
-                                    "for estimates; default: CodeCarbon's table by CPU model")
-    ops: bool = Field(True, description="time each op of the baseline and the best rows (report.md's "
-                      "'where the time goes'); false skips it")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "cpu_watts_per_core" in data:
-            raise ValueError("`profile.cpu_watts_per_core` was replaced by `profile.cpu_watts`, the CPU "
-                             "package's power (TDP) in W, which edgeopt divides by the cores per package; "
-                             "leave it out to use CodeCarbon's table")
-        return data
-
-    @model_validator(mode="after")
-    def _rail_needs_a_rail_meter(self) -> "ProfileSpec":
-        if self.energy_rail is not None and self.energy not in ("auto", "hwmon", "rpi-pmic"):
-            raise ValueError(f"`profile.energy_rail` selects rails of a power-sensor meter (auto, hwmon, "
-                             f"rpi-pmic); `profile.energy: {self.energy}` reads none")
-        return self
-
-    @field_validator("energy")
-    @classmethod
-    def _known_energy(cls, value: str) -> str:
-        from edgeopt.common.errors import EdgeoptError
-        from edgeopt.profile.energy import check_energy_method
-
-        try:
-            return check_energy_method(value)
-        except EdgeoptError as err:
-            raise ValueError(str(err).split(" Received:")[0].rstrip(". ")) from None
-
-
-class StepResources(_Strict):
-    """What a step reserves when steps run as Ray tasks (`--executor ray`); a sequential run ignores it."""
-
-    cpus: float = Field(1, gt=0, le=1024, description="CPU cores reserved; TensorFlow gets as many threads")
-    gpus: float = Field(0, ge=0, le=64, description="GPUs reserved (fractions share one)")
-
-
-class _RecipeFile(_Strict):
+class _RecipeFile(Strict):
     name: str | None = Field(None, description="names the default output folder runs/<name>")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     data: DataSpec = DataSpec()
@@ -261,33 +132,40 @@ def parse_recipe(text: str, path: Path = _UNNAMED, overrides: Sequence[str] = ()
     except (ValueError, RecursionError) as exc:  # e.g. a date like 2024-13-45, or absurd nesting
         raise RecipeError(f"{where}: YAML does not parse: {exc}. Quote values that are meant as text.") from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RecipeError(f"{where}: YAML does not parse{at}: {problem}. Fix the syntax (indentation, colons, quotes).") from None
+        raise RecipeError(f"{where}: YAML does not parse{at}: {problem}. "
+                          "Fix the syntax there (indentation, colons, quotes).") from None
+    if raw is None:
+        raise RecipeError(f"{where}: the recipe is empty. A recipe is a mapping with at least a `steps:` list; "
+                          "start from recipes/quickstart.yaml.")
     if not isinstance(raw, dict):
-        raise RecipeError(f"{where}: a recipe is a mapping with at least a `steps:` list; got {type(raw).__name__}. "
-                          "See recipes/quickstart.yaml.")
+        raise RecipeError(f"{where}: a recipe is a mapping with at least a `steps:` list. Received: a YAML "
+                          f"{_yaml_kind(raw)}. See recipes/quickstart.yaml.")
     raw = apply_overrides(raw, overrides, str(path))
-    try:
-        top = _RecipeFile.model_validate(raw)
-    except ValidationError as exc:
-        raise RecipeError(_describe(where, None, exc, _RecipeFile)) from None
-
     problems: list[str] = []
+    top = _validate_top(raw, where, problems)  # every top-level problem, and the steps checked all the same
+    if top is None:
+        raise RecipeError("\n".join(problems))
+
     steps: list[Step] = []
     produced: dict[str, str] = {}  # step id → artifact kind it produces
     for index, raw_step in enumerate(top.steps, start=1):
         step, problem = _parse_step(index, raw_step, produced)
         if problem:
-            problems.append(f"{where}: {problem}")
+            problems.extend(f"{where}: {line}" for line in problem.splitlines())
         if step:
             steps.append(step)
-        if isinstance(raw_step, dict) and isinstance(raw_step.get("stage"), str) and raw_step["stage"] in STAGES:
-            # Known even when its parameters are wrong, so later steps are not blamed for it.
-            step_id = raw_step.get("id", raw_step["stage"])
+            problems.extend(f"{where}: {line}" for line in _input_file_problems(index, step, path))
+        if isinstance(raw_step, dict) and isinstance(raw_step.get("stage") or raw_step.get("id"), str):
+            # Known even when its stage or parameters are wrong, so later steps are not blamed for it;
+            # an unknown stage makes an unknown kind (None), which later steps are not checked against.
+            stage = raw_step.get("stage")
+            step_id = raw_step.get("id", stage)
             if isinstance(step_id, str):
-                produced.setdefault(step_id, STAGES[raw_step["stage"]].produces)
+                known = isinstance(stage, str) and stage in STAGES
+                produced.setdefault(step_id, STAGES[stage].produces if known else None)
 
     baseline = top.baseline or next((s.id for s in steps if s.profile), steps[0].id if steps else "")
     if top.baseline and top.baseline not in produced:
@@ -309,6 +187,45 @@ def parse_recipe(text: str, path: Path = _UNNAMED, overrides: Sequence[str] = ()
                   tuple(steps), top.checks, text, overrides)
 
 
+def _validate_top(raw: dict, where: str, problems: list[str]) -> _RecipeFile | None:
+    """The top level validated; its problems appended to `problems`.
+
+    A key with a problem is set aside and the rest validated again, so the steps are still checked
+    and one `edgeopt validate` lists every problem. None when even that fails (no usable `steps:`).
+    """
+    try:
+        return _RecipeFile.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_describe(where, None, exc, _RecipeFile).splitlines())
+        broken = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    if "steps" in broken or "steps" not in raw:
+        return None
+    try:
+        return _RecipeFile.model_validate({k: v for k, v in raw.items() if k not in broken})
+    except ValidationError:
+        return None
+
+
+def _yaml_kind(value: Any) -> str:
+    kinds = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _input_file_problems(index: int, step: Step, recipe_path: Path) -> list[str]:
+    """A `load` step's model file must exist and be a Keras file: found now, not after the data has loaded."""
+    from edgeopt.models.keras_file import keras_file_problem
+
+    if step.stage != "load" or recipe_path == _UNNAMED:
+        return []
+    file = Path(step.params.path).expanduser()
+    full = (file if file.is_absolute() else recipe_path.parent / file).resolve()
+    problem = keras_file_problem(full)
+    if problem is None:
+        return []
+    return [f"step {index} '{step.id}' (stage load): `path` must be a Keras model file (.keras or .h5); "
+            f"{full} {problem}. Received: path={step.params.path!r}. Relative paths start at the recipe's folder."]
+
+
 def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | None, str | None]:
     if not isinstance(raw, dict):
         return None, f"step {index} must be a mapping like `{{id: base, stage: train, ...}}`. Received: {raw!r}"
@@ -317,7 +234,8 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
         hint = did_you_mean(stage, STAGES) if isinstance(stage, str) else ""
         what = "has no `stage:` key" if stage is None else f"names an unknown stage. Received: stage={stage!r}."
         broken = f" {len(PLUGIN_PROBLEMS)} stage plugin(s) failed to import: see the warning above." if PLUGIN_PROBLEMS else ""
-        return None, f"step {index} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
+        named = f" '{raw['id']}'" if isinstance(raw.get("id"), str) else ""
+        return None, f"step {index}{named} {what}{hint} Stages: {', '.join(sorted(STAGES))} (`edgeopt stages`).{broken}"
     step_id = raw.get("id", stage)
     label = f"step {index} '{step_id}' (stage {stage})"
     if not is_folder_name(step_id):
@@ -331,32 +249,44 @@ def _parse_step(index: int, raw: Any, produced: dict[str, str]) -> tuple[Step | 
     if not isinstance(profile, bool):
         return None, f"{label}: `profile` must be true or false. Received: profile={profile!r}"
     spec = STAGES[stage]
+    source, problems = _source(label, raw, spec, produced)
+    # The source, the resources and the parameters are checked each, so one run lists all their problems.
+    resources = params = None
+    if not isinstance(raw.get("resources", {}), dict):
+        problems.append(f"{label}: `resources` must be a mapping like {{cpus: 1, gpus: 0}}. "
+                        f"Received: resources={raw['resources']!r}")
+    else:
+        try:
+            resources = StepResources.model_validate(raw.get("resources", {}))
+        except ValidationError as exc:
+            problems.append(_describe(None, f"{label}: resources", exc, StepResources))
+    try:
+        params = spec.params.model_validate({k: v for k, v in raw.items() if k not in STEP_KEYS})
+    except ValidationError as exc:
+        problems.append(_describe(None, label, exc, spec.params))
+    if problems:
+        return None, "\n".join(problems)
+    return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
+
+
+def _source(label: str, raw: dict, spec, produced: dict[str, str | None]) -> tuple[str | None, list[str]]:
+    """The step a step reads (`from`, by default the step before it), and what is wrong with it."""
     previous = next(reversed(produced), None)  # dicts keep insertion order: the step before
     source = raw.get("from", previous if spec.consumes else None)
     if spec.consumes is None and "from" in raw:
-        return None, f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"
+        return None, [f"{label}: this stage starts from scratch and takes no `from`. Received: from={raw['from']!r}"]
     if source is not None and not isinstance(source, str):
-        return None, f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"
+        return None, [f"{label}: `from` must be the id of an earlier step. Received: from={source!r}"]
     if spec.consumes and source is None:
-        return None, f"{label}: needs a {spec.consumes} model as input, but no step comes before it. Add a step that makes one."
+        return None, [f"{label}: needs a {spec.consumes} model as input, but no step comes before it. "
+                      "Add a step that makes one."]
     if spec.consumes and source not in produced:
-        return None, (f"{label}: `from` names no earlier step. Received: from={source!r}."
-                      f"{did_you_mean(source, produced)} Earlier steps: {', '.join(produced) or 'none'}.")
-    if spec.consumes and produced[source] != spec.consumes:
-        return None, (f"{label}: needs a {spec.consumes} model, but step '{source}' makes a {produced[source]} model. "
-                      f"Place it before the conversion, or set `from:` to a step that makes a {spec.consumes} model.")
-    if not isinstance(raw.get("resources", {}), dict):
-        return None, f"{label}: `resources` must be a mapping like {{cpus: 1, gpus: 0}}. Received: resources={raw['resources']!r}"
-    try:
-        resources = StepResources.model_validate(raw.get("resources", {}))
-    except ValidationError as exc:
-        return None, _describe(None, f"{label}: resources", exc, StepResources)
-    params_raw = {k: v for k, v in raw.items() if k not in STEP_KEYS}
-    try:
-        params = spec.params.model_validate(params_raw)
-    except ValidationError as exc:
-        return None, _describe(None, label, exc, spec.params)
-    return Step(step_id, stage, source if spec.consumes else None, profile, params, resources), None
+        return None, [f"{label}: `from` names no earlier step. Received: from={source!r}."
+                      f"{did_you_mean(source, produced)} Earlier steps: {', '.join(produced) or 'none'}."]
+    if spec.consumes and produced[source] not in (spec.consumes, None):
+        return None, [f"{label}: needs a {spec.consumes} model, but step '{source}' makes a {produced[source]} model. "
+                      f"Place it before the conversion, or set `from:` to a step that makes a {spec.consumes} model."]
+    return source, []
 
 
 def _describe(path: str | None, label: str | None, exc: ValidationError, model: type[BaseModel]) -> str:

@@ -64,6 +64,10 @@ def read_results(run_dir: str | Path) -> dict:
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is not a folder. Give a run folder made by `edgeopt run` "
                              "(it holds results.json), or .tflite files.")
+    if not path.is_file() and (run_dir / "kit" / "kit.json").is_file():  # `edgeopt search --kit-only` made it
+        raise RunFolderError(f"{run_dir} holds a latency kit ({run_dir / 'kit'}) and no table yet: "
+                             "`search --kit-only` stops before searching. Time the kit on the target with `edgeopt profile KIT`, then "
+                             f"run the search again with --latency-table; {run_dir} then holds a run's table.")
     if not path.is_file():
         raise RunFolderError(f"{run_dir} has no {RESULTS_FILE}, so it is not a finished run folder. Give the "
                              "folder `edgeopt run RECIPE --out DIR` wrote, copied whole, or profile .tflite files.")

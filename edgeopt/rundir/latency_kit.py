@@ -50,7 +50,8 @@ def measure_kit(kit_dir: str | Path, *, threads: int | None = None, rounds: int 
     manifest = read_kit(kit_dir)
     threads = threads or manifest.get("threads", 1)
     files = [m["file"] for m in manifest["models"].values()] + [e["file"] for e in manifest["entries"]]
-    log_fn(f"timing {len(files)} kit files side by side ({rounds} rounds, {threads} thread(s))")
+    log_fn(f"timing {len(files)} kit files side by side ({rounds} rounds, {threads} thread(s)); "
+           "nothing more is printed until every file is timed")
     p50 = interleaved_quiet_ms([read_tflite_bytes(kit_dir / f) for f in files], rounds=rounds, threads=threads)
     by_file = dict(zip(files, p50))
     table = {"schema": KIT_SCHEMA, "kind": "edgeopt latency table", "machine": machine_info(), "threads": threads,

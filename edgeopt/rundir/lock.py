@@ -7,8 +7,11 @@ kernel drops a flock when its holder dies, however it dies (kill -9 included), s
 file still names a holder but can be taken was left by a process that no longer exists: it is
 taken over, with a note saying whose it was.
 
-The lock file is never deleted, only emptied on release: deleting it would let a waiting process
-lock the old, unlinked file while a newcomer locks a new one — two writers.
+The lock file is emptied on release, and deleted in one case only: a command that made the
+folder and failed before writing anything else into it removes the folder (and the parents it
+made), so a mistake leaves nothing behind. It deletes it while still holding the lock, and every
+holder checks, once locked, that its file is still the one at the path (else it starts again), so
+a process that was waiting on the deleted file never writes beside a newcomer.
 """
 
 from __future__ import annotations
@@ -52,22 +55,25 @@ def hold_run_folder(out_dir: str | Path, *, wait: bool = False,
     path = out_dir / LOCK_NAME
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeoptError(f"output folder {out_dir} is a file, not a folder. Choose another --out.")
+    made = _missing_folders(out_dir)  # what this command creates: removed again if it fails at once
+    while True:
+        fd = _open_lock_file(out_dir, path)
+        try:
+            if not _try_lock(fd):
+                holder = describe_holder(_holder_record(fd))
+                if not wait:
+                    raise RunFolderLockedError(
+                        f"{out_dir} is in use by another edgeopt run ({holder}); two runs must not write into one "
+                        "folder. Wait for it to finish, rerun with --wait to queue behind it, or choose another --out.")
+                log_fn(f"waiting for the run that holds {out_dir} ({holder}) to finish…")
+                fcntl.flock(fd, fcntl.LOCK_EX)  # a signal still interrupts this wait (PEP 475 re-raises)
+        except BaseException:
+            os.close(fd)
+            raise
+        if _still_at(fd, path):
+            break
+        os.close(fd)  # the holder we waited for removed its folder: start again on the path as it is now
     try:
-        with disk_faults_named(path):  # a read-only or full filesystem stops here, named
-            out_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except (NotADirectoryError, FileExistsError):
-        raise EdgeoptError(f"cannot make the output folder {out_dir}: a part of its path is a file. "
-                           "Choose another --out.") from None
-    try:
-        if not _try_lock(fd):
-            holder = describe_holder(_holder_record(fd))
-            if not wait:
-                raise RunFolderLockedError(
-                    f"{out_dir} is in use by another edgeopt run ({holder}); two runs must not write into one "
-                    "folder. Wait for it to finish, rerun with --wait to queue behind it, or choose another --out.")
-            log_fn(f"waiting for the run that holds {out_dir} ({holder}) to finish…")
-            fcntl.flock(fd, fcntl.LOCK_EX)  # a signal still interrupts this wait (PEP 475 re-raises)
         left = _read(fd)
         if left:  # the file names a holder, yet the lock was free: that holder died without releasing it
             log_fn(f"note: took over the lock on {out_dir} left by {describe_holder(left)}, which no longer "
@@ -78,11 +84,56 @@ def hold_run_folder(out_dir: str | Path, *, wait: bool = False,
             remove_leftover_temp_files(out_dir)  # half-written files of a writer killed outright
         try:
             yield out_dir
+        except BaseException:
+            _remove_if_only_the_lock(made, path)  # a failed command leaves no folder it made for nothing
+            raise
         finally:
-            _write(fd, None)  # emptied, not deleted (see the module docstring)
+            _write(fd, None)  # emptied (see the module docstring)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _open_lock_file(out_dir: Path, path: Path) -> int:
+    try:
+        with disk_faults_named(path):  # a read-only or full filesystem stops here, named
+            out_dir.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (NotADirectoryError, FileExistsError):
+        raise EdgeoptError(f"cannot make the output folder {out_dir}: a part of its path is a file. "
+                           "Choose another --out.") from None
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """True when the locked file is the one at `path` (not one a former holder deleted)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _missing_folders(out_dir: Path) -> list[Path]:
+    """`out_dir` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_if_only_the_lock(made: list[Path], path: Path) -> None:
+    """Remove the folders this command made when its own holds nothing but the lock file."""
+    if not made:
+        return
+    try:
+        if [p.name for p in made[0].iterdir()] != [LOCK_NAME]:
+            return
+        path.unlink()
+        for folder in made:
+            folder.rmdir()  # a parent that someone else filled meanwhile stops the walk
+    except OSError:
+        pass
 
 
 def describe_holder(record: dict | None) -> str:

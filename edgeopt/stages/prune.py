@@ -46,7 +46,8 @@ class PruneParams(StageParams):
     exclude_layers: list[str] = Field(default_factory=list, description="layer names never pruned")
     allocation: Literal["uniform", "energy_aware"] = Field(
         "uniform", description="uniform: every layer final_sparsity; energy_aware: by share of cost, heaviest most")
-    cost: str = Field("macs", description="energy_aware cost per layer: a name from edgeopt.techniques.pruning.LAYER_COSTS")
+    cost: str = Field("macs", description="energy_aware cost per layer: macs (its multiply-accumulates), or the name "
+                      "of a cost a plugin registered with register_layer_cost")
     max_layer_sparsity: float = Field(0.9, gt=0, lt=1, description="energy_aware: no layer pruned beyond this")
     sparsity_m_by_n: tuple[int, int] | None = Field(
         None, description="structured m zeros in every n weights, e.g. [2, 4]; fixes sparsity at m/n")

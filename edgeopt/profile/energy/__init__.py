@@ -61,7 +61,7 @@ def check_energy_method(method: str) -> str:
     if method in RENAMED:
         raise EdgeoptError(
             f"`energy: {method}` was renamed `{RENAMED[method]}`: it is the 45 nm "
-            "accelerator-style model of seed 003, not the CPU's energy. Use "
+            "accelerator-style model of the neuron-elimination paper (Zhang, Davoodi, Hu), not the CPU's energy. Use "
             f"`--energy {RENAMED[method]}` for it, or `--energy estimate` (the model's CPU time × "
             "CPU power) for a CPU figure without a meter.")
     if method not in ENERGY_METHODS:
@@ -209,11 +209,12 @@ def measure_energy(path: str | os.PathLike, method: str = "auto", *, threads: in
                     + (f" after {'; '.join(tried)}" if tried else ""))
             return _measured(windowed, note if method == "auto" else None, common)
     power = thread_power(threads, cpu_watts)
-    note = (f"energy is an estimate, the CPU time the interpreter's threads used per inference × "
-            f"{power.per_core_w:.3g} W per busy core (time the OS gave other processes is not billed): "
-            f"{power.detail}")
+    # What the figure is comes first; why (no meter) and where the power figure came from follow.
+    note = (f"energy is an estimate, not a measurement: the CPU time the interpreter's threads used per inference × "
+            f"{power.per_core_w:.3g} W per busy core (time the OS gave other processes is not billed). "
+            f"The power: {power.detail}")
     if tried:
-        note = f"no meter could be read ({'; '.join(tried)}); {note}"
+        note += f". Why an estimate: no meter could be read ({'; '.join(tried)})"
     return EnergyResult(source="estimate", scope="estimate", power=power, note=note, **common)
 
 

@@ -1,1 +1,1 @@
-"""`edgeopt search`: NetAdapt over channel units and precisions, timed on the target (driver.py)."""
+"""`edgeopt search`: widths allocated over channel units on the kernels' cost plateaus, and precisions, timed on the target (driver.py)."""

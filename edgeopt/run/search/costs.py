@@ -3,14 +3,16 @@
 A configuration's proxy is the deployed `.tflite` of the model the search started from with each
 unit's channel group cut to its width (`profile/tflite_channels.py`): the same ops, shapes,
 dtypes and XNNPACK partitions as the eliminated model, made in milliseconds. All proxies of one
-NetAdapt iteration are timed side by side, in interleaved rounds, in every precision the search
-deploys; a configuration costs its fastest precision's time. With objective `size` a
+batch (the plateau sweep, the candidates) are timed side by side, in interleaved rounds, in every
+precision the search deploys; a configuration costs its fastest precision's time. With objective `size` a
 configuration costs its smallest file instead, which needs no timing at all.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -18,7 +20,7 @@ import numpy as np
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.profile.side_by_side import interleaved_quiet_ms
 from edgeopt.profile.tflite_channels import ChannelGroup, channel_groups, narrowed
-from edgeopt.run.search.netadapt import Unit, Widths
+from edgeopt.run.search.units import Unit, Widths
 
 
 def layer_of(tensor_name: str, layer_names: set[str]) -> str | None:
@@ -89,7 +91,8 @@ class ProxyCosts:
         cut = {self.groups[precision][name]: w for name, w in widths.items() if w != self.full[name]}
         return narrowed(self.bases[precision], cut) if cut else self.bases[precision]
 
-    def __call__(self, configurations: list[Widths]) -> list[tuple[float, str]]:
+    def per_precision(self, configurations: list[Widths]) -> list[dict[str, float]]:
+        """Each configuration's cost in every precision, all proxies timed together in one batch."""
         precisions = list(self.bases)
         models = [self.proxy(p, widths) for widths in configurations for p in precisions]
         if self.objective == "size":
@@ -97,7 +100,20 @@ class ProxyCosts:
         else:
             figures = self.measure(models, threads=self.threads)
         per_config = np.array(figures).reshape(len(configurations), len(precisions))
-        return [(float(row.min()), precisions[int(row.argmin())]) for row in per_config]
+        return [dict(zip(precisions, map(float, row))) for row in per_config]
+
+    def __call__(self, configurations: list[Widths]) -> list[tuple[float, str]]:
+        return cheapest(self.per_precision(configurations))
+
+
+def cheapest(per_precision: list[dict[str, float]]) -> list[tuple[float, str]]:
+    """(cost, precision) of each configuration's cheapest precision.
+
+    Example:
+        >>> cheapest([{"float32": 2.0, "int8": 1.5}])
+        [(1.5, 'int8')]
+    """
+    return [(figures[best], best) for figures in per_precision for best in [min(figures, key=figures.get)]]
 
 
 @dataclass
@@ -145,10 +161,25 @@ class TableCosts:
             total += float(interpolate([now])[0] - interpolate([full])[0])
         return total
 
+    def per_precision(self, configurations: list[Widths]) -> list[dict[str, float]]:
+        return [{p: self.estimate(p, widths) for p in self.table["models"]} for widths in configurations]
+
     def __call__(self, configurations: list[Widths]) -> list[tuple[float, str]]:
-        results = []
-        for widths in configurations:
-            figures = {p: self.estimate(p, widths) for p in self.table["models"]}
-            best = min(figures, key=figures.get)
-            results.append((figures[best], best))
-        return results
+        return cheapest(self.per_precision(configurations))
+
+
+def read_latency_table(path: Path, bases: dict[str, bytes], log: Callable[[str], None]) -> dict:
+    """The table `edgeopt profile KIT` measured on the target, checked to be of a kit of these models."""
+    from edgeopt.run.search.kit import check_table_matches
+
+    try:
+        table = json.loads(path.read_text())
+        table["models"], table["entries"], table["units"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EdgeoptError(f"--latency-table {path} is not a latency table made by `edgeopt profile KIT` "
+                           f"({exc.__class__.__name__}: {exc}).") from None
+    check_table_matches(table, bases, path)
+    machine = table.get("machine") or {}
+    log(f"  costs: the latency table {path}, measured on {machine.get('hostname', '?')} "
+        f"({machine.get('cpu_model', '?')})")
+    return table

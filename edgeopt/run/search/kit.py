@@ -18,7 +18,7 @@ from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
 from edgeopt.profile.tflite_channels import channel_groups, narrowed, op_groups
 from edgeopt.profile.tflite_cut import op_model
 from edgeopt.rundir.latency_kit import KIT_FILE, KIT_SCHEMA
-from edgeopt.run.search.netadapt import Unit
+from edgeopt.run.search.units import Unit
 
 GRID_POINTS = 5  # widths timed per unit and op; the table interpolates between them
 
@@ -27,7 +27,7 @@ def unit_grid(unit: Unit) -> list[int]:
     """Up to GRID_POINTS widths on the unit's grid, from its minimum to its full width.
 
     Example:
-        >>> from edgeopt.run.search.netadapt import grid_unit
+        >>> from edgeopt.run.search.units import grid_unit
         >>> unit_grid(grid_unit("conv2", ["conv2"], 64))
         [8, 24, 36, 52, 64]
     """

@@ -51,3 +51,24 @@ def float_faster_layers(float_model: bytes, int8_model: bytes, layer_names: set[
         times[layer]["int8_ms"] = sum(next(p50) for _ in in_int8[layer])
     chosen = [layer for layer in layers if times[layer]["float32_ms"] < MARGIN * times[layer]["int8_ms"]]
     return chosen, times
+
+
+def mixed_precision_steps(models: list[str], artifacts: dict, known: dict[str, dict], threads: int, log) -> list[dict]:
+    """`convert` steps of `<model>_mixed` (int8, the layers faster in float kept float) for each model
+    of `models` (step-id prefixes with `_ft`, `_float32` and `_int8` artifacts) where some layer is;
+    what was measured goes into `known` (the trace's `mixed`), and is read from it when there."""
+    from edgeopt.models.keras_io import load_keras_model
+
+    steps = []
+    for model in models:
+        if model not in known:
+            layers = {layer.name for layer in load_keras_model(artifacts[f"{model}_ft"].path).layers}
+            chosen, times = float_faster_layers(artifacts[f"{model}_float32"].path.read_bytes(),
+                                                artifacts[f"{model}_int8"].path.read_bytes(), layers, threads=threads)
+            known[model] = {"float_layers": chosen, "times_ms": times}
+        chosen = known[model]["float_layers"]
+        if chosen:
+            log(f"  {model}: {', '.join(chosen)} faster in float32 than in int8 here → {model}_mixed")
+            steps.append({"id": f"{model}_mixed", "stage": "convert", "from": f"{model}_ft", "mode": "int8",
+                          "float_layers": chosen})
+    return steps

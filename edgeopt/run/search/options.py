@@ -13,8 +13,9 @@ from edgeopt.common.errors import EdgeoptError
 
 PRECISIONS = ("float32", "float16", "dynamic", "int8")
 # Part of a search's identity: bump it when the same options make different steps or choices (2: the
-# fine-tunes decay their rate, a stop gets the final fine-tune), so an older trace is not replayed.
-SEARCH_VERSION = 2
+# fine-tunes decay their rate; 3: widths allocated over all units at once, on plateau tops, chosen on
+# images the model never saw), so an older trace is not replayed.
+SEARCH_VERSION = 3
 
 
 class SearchOptions(BaseModel):
@@ -32,17 +33,19 @@ class SearchOptions(BaseModel):
                                                     "(the data section's input_range; default [0, 1])")
     budget: float = Field(description="accuracy points the result may lose against the model's float32 .tflite")
     objective: Literal["p50", "energy", "size"] = "p50"
-    time_limit_min: float = Field(30.0, description="minutes for the whole search")
+    time_limit_min: float = Field(10.0, description="minutes for the whole search")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     threads: int = Field(1, ge=1, le=256)
     precisions: tuple[str, ...] = PRECISIONS
     validation_split: float = Field(0.1, gt=0, lt=0.5, description="training images held out to select on")
-    cut: float = Field(0.1, gt=0, lt=0.9, description="the cost cut each NetAdapt iteration aims at")
-    short_finetune_samples: int | None = Field(None, ge=1, description="images per proposal's fine-tune "
-                                               "(default: a quarter of the training split)")
-    final_epochs: int = Field(2, ge=1, le=1000, description="epochs of the final fine-tune")
-    final_candidates: int = Field(3, ge=1, le=20, description="narrowest iterations fine-tuned at the end")
-    learning_rate: float = Field(5e-4, gt=0, le=1)
+    selection: Literal["auto", "validation", "test"] = Field(
+        "auto", description="the split candidates are chosen on: the validation split, a seeded half of the test "
+        "split (the other half reported), or auto: the test half when the model has seen the validation images")
+    finetune_samples: int | None = Field(None, ge=1, description="images each candidate's fine-tune trains on "
+                                         "(default: what the time limit allows, at most max_finetune_epochs)")
+    max_finetune_epochs: int = Field(2, ge=1, le=1000, description="the longest fine-tune a candidate gets")
+    finalists: int = Field(3, ge=0, le=20, description="allocated configurations fine-tuned beside the uniform cuts")
+    learning_rate: float = Field(2e-3, gt=0, le=1, description="the fine-tunes' rate, decayed to 0 (cosine)")
     batch_size: int = Field(64, ge=1, le=65536)
     latency_table: Path | None = Field(None, description="a table `edgeopt profile KIT` measured on the target")
     kit_only: bool = Field(False, description="write the latency-table kit for the target and stop")

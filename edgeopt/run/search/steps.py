@@ -78,7 +78,7 @@ class SearchSteps:
             for planned in plan:
                 if planned.step.id not in self.artifacts:
                     self.artifacts[planned.step.id] = run_or_reuse_step(
-                        planned, f"[{planned.step.id}] {planned.step.stage}"
+                        planned, f"[{planned.step.id}] {_stage_and_mode(planned.step)}"
                         + (f" ← {planned.step.source}" if planned.step.source else ""),
                         self.recipe, self.dataset, self.artifacts, self.out_dir, False, self.log)
         return [self.artifacts[i] for i in wanted]
@@ -103,3 +103,31 @@ class SearchSteps:
         header = ("# Rebuilds the model `edgeopt search` chose, with the same data, seed and steps:\n"
                   f"#   edgeopt run recipe.yaml --out runs/{name}\n")
         return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def _stage_and_mode(step) -> str:
+    """"convert (int8)": a conversion says which precision it makes, or four lines read alike."""
+    mode = getattr(step.params, "mode", None)
+    return f"{step.stage} ({mode})" if mode else step.stage
+
+
+
+def candidate_steps(name: str, widths: dict[str, int], full: dict[str, int], images: int, train_images: int,
+                    options: SearchOptions) -> list[dict]:
+    """A candidate's steps: its cut (every unit narrower than full, refit, as `eliminate` does) and its
+    fine-tune (`images` images, cosine from the search's rate: the same for every candidate).
+
+    Example:
+        >>> from edgeopt.run.search.options import search_options
+        >>> o = search_options(model="m.keras", data="mnist_embedded", budget=1)
+        >>> [s["id"] for s in candidate_steps("uniform50", {"a": 8, "b": 16}, {"a": 16, "b": 16}, 500, 1000, o)]
+        ['uniform50_cut', 'uniform50_ft']
+    """
+    from edgeopt.run.search.budget import finetune_shape
+
+    cut = [unit for unit in full if widths[unit] < full[unit]]
+    return [{"id": f"{name}_cut", "stage": "eliminate", "from": "base", "layers": cut,
+             "keep": {unit: widths[unit] for unit in cut}, "profile": False},
+            {"id": f"{name}_ft", "stage": "finetune", "from": f"{name}_cut", **finetune_shape(images, train_images),
+             "learning_rate": options.learning_rate, "learning_rate_schedule": "cosine",
+             "batch_size": options.batch_size, "profile": False}]

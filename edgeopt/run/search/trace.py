@@ -1,8 +1,8 @@
 """search.json: what a search decided and measured, so that a resumed search makes the same choices.
 
-Costs are kept per iteration (each NetAdapt batch is timed side by side; figures of two batches
-are not comparable), accuracies per step, and the time spent over every invocation, so the time
-limit counts the whole search and not only its last part.
+Each batch of costs is kept with its own figures (a batch is timed side by side; figures of two
+batches are not comparable), accuracies per step, and the time spent over every invocation, so
+the time limit counts the whole search and not only its last part.
 """
 
 from __future__ import annotations
@@ -23,9 +23,13 @@ class Trace:
     identity: str
     units: list[dict] = field(default_factory=list)
     reference: dict = field(default_factory=dict)
-    iterations: list[dict] = field(default_factory=list)
-    costs: dict[str, list] = field(default_factory=dict)  # "iteration configuration(json)" → [cost, precision]
-    accuracy: dict[str, float] = field(default_factory=dict)  # step id → validation accuracy, %
+    selection: dict = field(default_factory=dict)  # the split chosen on, and why (`selection.py`)
+    plateaus: dict = field(default_factory=dict)  # precision → unit → tops, tiles, cost by width (one batch)
+    sensitivity: dict = field(default_factory=dict)  # unit → width → accuracy cut alone, untrained, %
+    candidates: list[dict] = field(default_factory=list)  # `finalists.Candidate`s: widths, costs (one batch), cheap
+    finetune: dict = field(default_factory=dict)  # the one fine-tune every finalist gets, and why that size
+    finalists: list[str] = field(default_factory=list)  # candidates fine-tuned, in order
+    accuracy: dict[str, float] = field(default_factory=dict)  # step id → selection accuracy, %
     seconds: float = 0.0  # search time spent over every invocation
     stop: str = ""
     mixed: dict[str, dict] = field(default_factory=dict)  # model step → float layers chosen, per-layer times

@@ -26,7 +26,8 @@ import numpy as np
 from edgeopt.techniques.elimination.group_surgery import GroupMaskedEvaluator, fold_reader, resized_group_architecture, \
     shrink_group
 from edgeopt.techniques.elimination.groups import ChannelGroup, ReadPoint, group_of
-from edgeopt.techniques.elimination.linalg import gram_spectrum, largest_outgoing_norms, reconstruction, \
+from edgeopt.techniques.elimination.keep import check_keep
+from edgeopt.techniques.elimination.linalg import blas_single_thread, gram_spectrum, largest_outgoing_norms, reconstruction, \
     representative_rows
 from edgeopt.techniques.elimination.surgery import EliminationError, dtype_eps
 
@@ -87,8 +88,6 @@ class GroupEliminator:
         self._kernels = {r.reader: model.get_layer(r.reader).get_weights()[0] for r in self.group.readers}
 
     def _collect(self) -> None:
-        from edgeopt.techniques.elimination.sweep import blas_single_thread
-
         grams, columns, dtype = point_grams(self.model, self.group, self._calibration_x)
         self.eps = dtype_eps(dtype)
         self._samples = max(columns.values())  # columns of the largest X (images × positions)
@@ -139,8 +138,6 @@ class GroupEliminator:
 
     def plan(self, neurons_kept: int, method: str = "svd_qr") -> GroupPlan:
         """Choose `neurons_kept` channels for the group and compute every reader's kernel."""
-        from edgeopt.techniques.elimination.sweep import blas_single_thread, check_keep
-
         check_keep(self.group, neurons_kept)
         if method == "svd_qr":
             if neurons_kept > self.samples:

@@ -35,7 +35,7 @@ import numpy as np
 
 from edgeopt.techniques.elimination.channels import (ELEMENT_WISE, GLOBAL_POOLING, PER_CHANNEL, SLICED, channel_problem,
                                                      reader_problem)
-from edgeopt.techniques.elimination.surgery import EliminationError
+from edgeopt.techniques.elimination.errors import EliminationError
 
 # Merges whose output channel j is a function of channel j of each input only.
 TYING_MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")

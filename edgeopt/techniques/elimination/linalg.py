@@ -169,3 +169,12 @@ def largest_outgoing_norms(next_kernel: np.ndarray, p: int) -> np.ndarray:
     norms = np.linalg.norm(np.asarray(next_kernel, dtype=np.float64), axis=1)
     # stable sort on -norm: ties keep the lower index, so the choice is deterministic
     return np.sort(np.argsort(-norms, kind="stable")[:p])
+
+
+def blas_single_thread():
+    """Run BLAS/LAPACK on one thread: these matrices are small (hundreds of rows), and with
+    TensorFlow's thread pools alive, multi-threaded OpenBLAS was measured 10–30× slower on the
+    project's 2-core VM (a 300×1000 SVD: 2.1 s on two threads, 0.17 s on one)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

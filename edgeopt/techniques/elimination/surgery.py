@@ -14,11 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeopt.common.errors import EdgeoptError
-
-
-class EliminationError(EdgeoptError, ValueError):
-    """The layer or the neuron count asked for cannot be eliminated; the message says why."""
+from edgeopt.techniques.elimination.errors import EliminationError  # noqa: F401  (raised here; importers find it here too)
 
 
 # Element-wise, weight-free layers: dropping feature j before them drops feature j after them.

@@ -16,7 +16,8 @@ from typing import Callable, Literal
 import numpy as np
 
 from edgeopt.techniques.elimination.energy import LayerCost, dense_cost, estimate_energy, keras_layer_costs
-from edgeopt.techniques.elimination.linalg import (fold_into_next, largest_outgoing_norms, reconstruction,
+from edgeopt.techniques.elimination.keep import check_keep, keep_from_fraction  # noqa: F401  (stages/eliminate.py imports them here)
+from edgeopt.techniques.elimination.linalg import (blas_single_thread, fold_into_next, largest_outgoing_norms, reconstruction,
                                                    representative_rows, spectrum)
 from edgeopt.techniques.elimination.surgery import (EliminationError, MaskedEvaluator, Site, accuracy_of, dense_weights,
                                                     find_site, resized_architecture, shrink_model, site_activations)
@@ -136,39 +137,6 @@ def eliminator_for(model, layer: str, calibration_x: np.ndarray):
     if any(candidate.name == layer and type(candidate) is keras.layers.Conv2D for candidate in model.layers):
         return GroupEliminator(model, layer, calibration_x)
     return LayerEliminator(model, layer, calibration_x)
-
-
-def blas_single_thread():
-    """Run BLAS/LAPACK on one thread: these matrices are small (hundreds of rows), and with
-    TensorFlow's thread pools alive, multi-threaded OpenBLAS was measured 10–30× slower on the
-    project's 2-core VM (a 300×1000 SVD: 2.1 s on two threads, 0.17 s on one)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _label(target) -> str:
-    """How a message names what is narrowed: a layer (Site) or a channel group."""
-    return f"layer '{target.layer}'" if isinstance(target, Site) else f"the channel group {target.describe()}"
-
-
-def check_keep(target, neurons_kept: int) -> None:
-    """Raise EliminationError unless 1 ≤ neurons_kept < the width of `target` (a Site or a ChannelGroup)."""
-    if not 1 <= neurons_kept < target.width:
-        raise EliminationError(
-            f"{_label(target)} has {target.width} {target.unit}, so the number kept must be in [1, {target.width - 1}]"
-            f"{'' if isinstance(target, Site) else ': a group cannot lose all its channels, and keeping all of them removes nothing'}. "
-            f"Received: keep={neurons_kept}")
-
-
-def keep_from_fraction(target, fraction: float) -> int:
-    """round(fraction × width) neurons of a Site or ChannelGroup, or EliminationError when that rounds to none or all."""
-    count = int(round(fraction * target.width))
-    if not 1 <= count < target.width:
-        raise EliminationError(
-            f"keep_fraction={fraction} of the {target.width} {target.unit} of {_label(target)} rounds to {count}; it "
-            f"must leave between 1 and {target.width - 1} {target.unit}. Choose another fraction or give `keep`.")
-    return count
 
 
 def eliminate_neurons(model, layer: str, neurons_kept: int, calibration_x: np.ndarray,

@@ -107,7 +107,7 @@ def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: 
             ax_energy.plot(pt.energy.total_uj, 100 * pt.accuracy, "*", markersize=14, color="black",
                            label=f"chosen: {pt.layer}, {pt.neurons_kept} kept")
             ax_width.plot(pt.neurons_kept, 100 * pt.accuracy, "*", markersize=14, color="black")
-    ax_energy.set_xlabel(f"energy per image (µJ, seed-003 model, {base.energy.precision})")
+    ax_energy.set_xlabel(f"energy per image (µJ, 45 nm model, {base.energy.precision})")
     ax_width.set_xlabel("neurons (Dense) or channels (Conv2D) kept in the eliminated layer")
     ax_energy.legend(fontsize=7, loc="lower right")
     if title:
