@@ -1,5 +1,5 @@
 """p50 of several .tflite files timed side by side: their invokes alternate within each round, and
-the order is reversed every other round, so every file sees the same machine load (DESIGN.md §5:
+the order is reversed every other round, so every file sees the same machine load (docs/timing.md:
 only ratios measured this way are trustworthy on a shared VM).
 
 Not a test. Until the profiler times rows in interleaved rounds itself, this is how the figures

@@ -64,6 +64,22 @@ def quiet_neighbours(monkeypatch):
     monkeypatch.setattr("edgeopt.profile.energy.busy.cpu_snapshot", lambda *args, **kwargs: None)
 
 
+@pytest.fixture(autouse=True)
+def no_host_meters(monkeypatch, tmp_path_factory):
+    """The host's meters are invisible unless a test builds its own: a run with `energy: auto` gives
+    the same rows (the labelled estimate) on a laptop with RAPL as on a VM without, and never spends
+    energy windows (seconds each) in tests that are not about meters. Tests about meters point these
+    variables at their fake trees (a later `setenv` wins) or delete them to read the default roots.
+    Set here, in os.environ, so the runs tests start as subprocesses see them too."""
+    from edgeopt.profile.energy.hwmon import HWMON_ROOT_ENV
+    from edgeopt.profile.energy.jetson_iio import IIO_ROOT_ENV
+    from edgeopt.profile.energy.powercap import POWERCAP_ROOT_ENV
+
+    absent = tmp_path_factory.getbasetemp() / "no-host-meters"  # never created
+    for variable, folder in ((POWERCAP_ROOT_ENV, "powercap"), (HWMON_ROOT_ENV, "hwmon"), (IIO_ROOT_ENV, "ina3221x")):
+        monkeypatch.setenv(variable, str(absent / folder))
+
+
 @pytest.fixture(scope="session")
 def tiny_tflite_models(tmp_path_factory) -> TinyTfliteModels:
     """Input 8x8x1 -> Conv2D(4, 3, relu) -> GlobalAveragePooling2D -> Dense(3), seeded.

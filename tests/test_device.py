@@ -19,32 +19,20 @@ import pytest
 from edgeopt.common.errors import MissingExtraError
 from edgeopt.run.recipe import parse_recipe
 from edgeopt.rundir.folder import file_sha256, read_test_split, write_test_split
+from shared_runs import TINY_DIGITS, run_shared
 
 REPO = Path(__file__).resolve().parents[1]
 
-TINY = """
-name: tiny_device
-seed: 3
-data: {name: digits, limit_train: 300, limit_test: 120}
-profile: {runs: 15, warmup: 2, threads: 1, energy: model45}
-baseline: f32
-accuracy_budget: 5.0
-steps:
-  - {id: base, stage: train, architecture: small_cnn, epochs: 4, batch_size: 32, learning_rate: 0.01}
-  - {id: f32, stage: convert, from: base, mode: float32}
-  - {id: int8, stage: convert, from: base, mode: int8, calibration_samples: 50}
-"""
+TINY = TINY_DIGITS  # shared with test_pipeline.py: trained once per session
 
 
 @pytest.fixture(scope="module")
 def made_run(tmp_path_factory) -> Path:
     from edgeopt.report.machines import write_run_report
-    from edgeopt.run.pipeline import run_recipe
 
-    out = tmp_path_factory.mktemp("host") / "tiny_device"
-    result = run_recipe(parse_recipe(TINY, out.parent / "tiny.yaml"), out, log_fn=lambda _: None)
-    write_run_report(out, result.document, devices=[])  # what `edgeopt run` writes after the steps
-    return out
+    result = run_shared(TINY, tmp_path_factory, "tiny_device")
+    write_run_report(result.out_dir, result.document, devices=[])  # what `edgeopt run` writes after the steps
+    return result.out_dir
 
 
 @pytest.fixture
@@ -92,7 +80,7 @@ def test_test_split_is_stored_as_uint8_and_decodes_to_the_exact_inputs_measured(
     with np.load(made_run / "data" / "test.npz") as f:
         assert f["x_test"].dtype == np.uint8 and f["x_test"].shape == (120, 8, 8, 1)
     x, y = read_test_split(made_run, doc)
-    expected = load_dataset("digits", limit_train=300, limit_test=120, seed=3)
+    expected = load_dataset("digits", limit_train=600, limit_test=120, seed=1)  # TINY_DIGITS' data
     assert x.dtype == np.float32 and np.array_equal(x, expected.x_test) and np.array_equal(y, expected.y_test)
     assert not list((made_run / "data").glob(".*"))  # no temp file left beside it
 

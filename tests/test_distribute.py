@@ -106,7 +106,9 @@ def test_mirrored_on_two_logical_cpus_trains_to_the_plain_accuracy(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())["rows"]}
     plain, mirrored = rows["plain"]["accuracy"], rows["mirrored"]["accuracy"]
-    assert plain > 0.3  # 8 epochs of the tiny small_cnn on 1 000 real digits: 3× chance (0.1)
+    # 8 epochs of the tiny small_cnn on 1 000 real digits: 0.4775 measured (seeded, deterministic ops;
+    # AMD EPYC family 25 model 1), mirrored 0.4975. A fit that trained little or nothing stays below.
+    assert plain > 0.42, plain
     assert abs(mirrored - plain) <= 0.03, (plain, mirrored)  # same global batches; only gradient sum order differs
     info = json.loads((tmp_path / "out" / "mirrored" / "step.json").read_text())["info"]
     assert info["distribute"] == "mirrored" and info["replicas"] == 2 and len(info["devices"]) == 2

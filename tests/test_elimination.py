@@ -425,9 +425,39 @@ def test_sweep_writes_the_tradeoff_and_keeps_the_lowest_energy_configuration_wit
     assert float(chosen[0]["energy_uj"]) == min(within)
     smaller = load_keras_model(artifact.path)
     assert smaller.get_layer(chosen[0]["layer"]).units == int(chosen[0]["neurons_kept"])
-    assert artifact.info["after"]["accuracy"] == pytest.approx(float(chosen[0]["accuracy"]))
-    assert artifact.info["after"]["accuracy"] >= artifact.info["before"]["accuracy"] - 0.03
+    # No validation split: chosen on training images, labelled so; `after` is the test split's figure.
+    assert artifact.info["selection_split"] == "train" and artifact.info["selection_warning"]
+    assert artifact.info["chosen"]["selection_accuracy"] == pytest.approx(float(chosen[0]["accuracy"]))
+    assert artifact.info["after"]["accuracy"] == pytest.approx(_accuracy(smaller, digits.x_test, digits.y_test))
     assert artifact.info["after"]["params"] == int(chosen[0]["params"]) == smaller.count_params()
+
+
+def _accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y))
+
+
+def test_sweep_chooses_on_the_validation_split_and_reports_the_untouched_test_split(trained_mlp, tmp_path):
+    from edgeopt.data.datasets import load_dataset
+    from edgeopt.models.keras_io import load_keras_model
+
+    held = load_dataset("digits", validation_split=0.2)
+    artifact = _run_stage({"layers": ["h1"], "max_accuracy_drop": 0.03, "sweep_step": 8,
+                           "calibration_samples": 300}, held, trained_mlp, tmp_path)
+    rows = _csv_rows(tmp_path / "tradeoff.csv")
+    original = next(r for r in rows if r["method"] == "original")
+    source = load_keras_model(trained_mlp)
+    # Every accuracy of the sweep is the validation split's; the test split's differs and is only in `after`.
+    assert float(original["accuracy"]) == pytest.approx(_accuracy(source, held.x_val, held.y_val))
+    assert _accuracy(source, held.x_val, held.y_val) != _accuracy(source, held.x_test, held.y_test)
+    assert artifact.info["selection_split"] == "validation"
+    assert artifact.info["selection_images"] == len(held.y_val)
+    # trained_mlp trained on every training digit, these validation images too: when it scores more
+    # than the budget higher on them than on the test split, the step says it has likely seen them.
+    seen = _accuracy(source, held.x_val, held.y_val) - _accuracy(source, held.x_test, held.y_test) > 0.03
+    assert bool(artifact.info["selection_warning"]) == seen
+    assert not seen or "most likely trained on the validation images" in artifact.info["selection_warning"]
+    smaller = load_keras_model(artifact.path)
+    assert artifact.info["after"]["accuracy"] == pytest.approx(_accuracy(smaller, held.x_test, held.y_test))
 
 
 def test_sweep_measures_latency_only_when_asked(digits, trained_mlp, tmp_path):

@@ -268,11 +268,12 @@ def test_a_constant_ina3221_rail_gives_gross_energy_of_power_times_mean_latency(
         assert (row["energy_source"], row["energy_scope"], row["energy_measured"]) == (
             "hwmon", "board-input", True)
         assert row["energy_counters"] == "ina3221 VDD_IN (in1_input × curr1_input)"
-        assert row["energy_idle_w"] == pytest.approx(watts, rel=0.05)
-        ratios.append(row["energy_gross_mj"] / (watts * row["latency_ms_mean"]))  # W·ms = mJ
-        if abs(ratios[-1] - 1) <= 0.15:
+        # Timed against the writer process, so retried with the ratio: idle ≈ P, gross ≈ P × mean latency.
+        ratios.append((row["energy_idle_w"], row["energy_gross_mj"] / (watts * row["latency_ms_mean"])))  # W·ms = mJ
+        if ratios[-1][0] == pytest.approx(watts, rel=0.05) and abs(ratios[-1][1] - 1) <= 0.15:
             break
-    assert abs(ratios[-1] - 1) <= 0.15, f"gross / (P x mean latency) per run: {ratios}"
+    assert ratios[-1][0] == pytest.approx(watts, rel=0.05) and abs(ratios[-1][1] - 1) <= 0.15, \
+        f"(idle W, gross / (P x mean latency)) per run: {ratios}"
 
 
 @pytest.fixture(scope="module")

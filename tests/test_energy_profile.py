@@ -60,18 +60,23 @@ def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
         row = json.loads(done.stdout)["rows"][0]
         assert (row["energy_source"], row["energy_measured"]) == ("rapl", True)
         assert row["energy_windows"] == 3 and row["energy_counters"] == "package-0 (intel-rapl:0)"
-        assert row["energy_idle_w"] == pytest.approx(WATTS, rel=0.2)  # writer may lag a bit
-        # The counter runs at P whether or not we infer: all of it is idle power.
-        assert abs(row["energy_net_mj"]) < 0.25 * row["energy_gross_mj"]
         # Net is lost in the idle noise: the headline figure is missing, not 0, and says why.
         if row["energy_net_mj"] <= 0:
             assert row["energy_mj"] is None and "idle noise" in row["energy_note"]
         else:
             assert row["energy_mj"] == row["energy_net_mj"]
-        ratios.append(row["energy_gross_mj"] / (WATTS * row["latency_ms_mean"]))  # W·ms = mJ
-        if abs(ratios[-1] - 1) <= 0.25:
+        # Timed against the writer process, so retried: idle ≈ P (the writer may lag a bit), net ≈ 0
+        # (the counter runs at P whether or not we infer: all of it is idle power), gross ≈ P × latency.
+        ratios.append({"idle_w": row["energy_idle_w"], "net/gross": row["energy_net_mj"] / row["energy_gross_mj"],
+                       "gross/(P x mean latency)": row["energy_gross_mj"] / (WATTS * row["latency_ms_mean"])})
+        if _holds(ratios[-1]):
             break
-    assert abs(ratios[-1] - 1) <= 0.25, f"gross / (P x mean latency) per run: {ratios}"
+    assert _holds(ratios[-1]), f"per run: {ratios}"
+
+
+def _holds(run: dict) -> bool:
+    return (run["idle_w"] == pytest.approx(WATTS, rel=0.2) and abs(run["net/gross"]) < 0.25
+            and abs(run["gross/(P x mean latency)"] - 1) <= 0.25)
 
 
 def test_rapl_asked_for_on_a_machine_without_it_is_exit_2_with_the_reason(

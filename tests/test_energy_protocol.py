@@ -112,8 +112,9 @@ def test_inference_windows_are_back_to_back_and_fill_the_window():
     started = time.perf_counter()
     result = measure_windows(counter, counter.invoke, window_s=WINDOW_S, windows=3)
     elapsed = time.perf_counter() - started
-    # warm-up (half a window) + 3 idle + 3 inference windows, each overshooting by < ~5 ms
-    assert 6.5 * WINDOW_S <= elapsed < 6.5 * WINDOW_S + 1.0
+    # warm-up (half a window) + 3 idle + 3 inference windows: never shorter. The upper bound only
+    # catches a window that does not end; a busy machine may deschedule the loop for seconds.
+    assert 6.5 * WINDOW_S <= elapsed < 6.5 * WINDOW_S + 30.0
     assert result.inferences > 100  # the loop does nothing but invoke
 
 

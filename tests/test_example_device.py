@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = """
@@ -24,6 +26,7 @@ steps:
 """
 
 
+@pytest.mark.slow  # trains, converts and profiles twice through subprocesses: minutes on 2 cores
 def test_walkthrough_runs_copies_profiles_and_reports(tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)

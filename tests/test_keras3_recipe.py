@@ -95,10 +95,11 @@ def test_every_stage_runs_on_a_keras3_model(keras3_run):
     rows = {row.name: row for row in result.rows}
     assert list(rows) == ["f32", "int8", "pruned_int8", "elim_int8", "ft_int8", "swapped_int8", "lean_f32"]
     accuracy = {name: row.accuracy for name, row in rows.items()}
-    # The chain keeps the model's accuracy; the FC swaps, two epochs on 1 437 digits, still
-    # classify (chance is 0.1) — their figures depend on the training run, not on the loader.
+    # The chain keeps the model's accuracy; the FC swaps, re-initialised and trained two
+    # epochs on 1 437 digits, recover most of it: 0.689 and 0.761 measured (seeded; AMD EPYC family
+    # 25 model 1). A swap that broke the head (chance is 0.1) fails, not only one left untrained.
     assert all(accuracy[name] > 0.8 for name in ("f32", "int8", "pruned_int8", "elim_int8", "ft_int8")), accuracy
-    assert accuracy["swapped_int8"] > 0.25 and accuracy["lean_f32"] > 0.25, accuracy
+    assert accuracy["swapped_int8"] > 0.6 and accuracy["lean_f32"] > 0.65, accuracy
     assert any("Keras 3." in line and "translated into tf_keras" in line for line in lines)
     assert any("Rescaling(scale=0.00392157, offset=0)" in line and "maps to [0, 1]" in line
                and "warning" not in line for line in lines)

@@ -51,6 +51,13 @@ def test_a_table_of_another_search_is_refused():
         check_table_matches({"models": {"int8": {"sha256": "0" * 64}}}, {"int8": b"TFL3 model"}, "t.json")
 
 
+def _kit_op(path):
+    """The operators of a kit file, read from its flatbuffer (what it holds, not what its name says)."""
+    from edgeopt.profile.tflite_graph import parse_tflite
+
+    return parse_tflite(path, path.read_bytes()).ops
+
+
 def test_a_kit_holds_each_model_and_each_touched_op_at_the_grid_widths_and_times_them(tmp_path):
     import numpy as np
 
@@ -58,25 +65,35 @@ def test_a_kit_holds_each_model_and_each_touched_op_at_the_grid_widths_and_times
     from edgeopt.rundir.latency_kit import measure_kit
     from edgeopt.tf.runtime import keras
 
+    # A conv big enough that width shows in its time: 22×22 outputs × 3×3×8 taps, 64 channels at full width.
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((10, 10, 1)), keras.layers.Conv2D(8, 3, activation="relu", name="c1"),
+    model = keras.Sequential([keras.Input((24, 24, 8)), keras.layers.Conv2D(64, 3, activation="relu", name="c1"),
                               keras.layers.GlobalAveragePooling2D(name="gap"), keras.layers.Dense(3, name="out")])
-    calibration = np.random.default_rng(0).random((10, 10, 10, 1), np.float32)
+    calibration = np.random.default_rng(0).random((10, 24, 24, 8), np.float32)
     bases = {p: tflite_bytes(model, p, calibration) for p in ("float32", "int8")}
-    units = [grid_unit("c1", ["c1"], 8)]
+    units = [grid_unit("c1", ["c1"], 64)]
     groups = {p: unit_groups(data, units) for p, data in bases.items()}
     manifest = json.loads(write_kit(bases, units, groups, tmp_path / "kit").read_text())
     grid = unit_grid(units[0])
+    assert grid[0] < 64 / 4 and grid[-1] == 64
     for precision in bases:
         ops = {e["op_name"] for e in manifest["entries"] if e["precision"] == precision}
         assert {"CONV_2D", "MEAN", "FULLY_CONNECTED"} <= ops
-        conv = [e["widths"]["c1"] for e in manifest["entries"] if e["precision"] == precision and e["op_name"] == "CONV_2D"]
-        assert conv == grid
-    table, path = measure_kit(tmp_path / "kit", rounds=2, log_fn=lambda _: None)
+        conv = [e for e in manifest["entries"] if e["precision"] == precision and e["op_name"] == "CONV_2D"]
+        assert [e["widths"]["c1"] for e in conv] == grid
+        for entry in conv:  # each file holds the conv at its width, not the full one
+            (op,) = [o for o in _kit_op(tmp_path / "kit" / entry["file"]) if o.op_name == "CONV_2D"]
+            assert op.output_shape[-1] == entry["widths"]["c1"], entry
+    table, path = measure_kit(tmp_path / "kit", rounds=3, log_fn=lambda _: None)
     assert path.name == "latency_table.json" and len(table["entries"]) == len(manifest["entries"])
+    for precision in bases:
+        conv = {e["widths"]["c1"]: e["p50_ms"] for e in table["entries"]
+                if e["precision"] == precision and e["op_name"] == "CONV_2D"}
+        # ≥ 4× the MACs: generous against a busy machine, still fails a table that ignores widths.
+        assert conv[64] > 1.5 * conv[grid[0]], (precision, conv)
     costs = TableCosts(table, units)
-    (full, _), (narrow, _) = costs([{"c1": 8}, {"c1": grid[0]}])
-    assert full > 0 and narrow > 0
+    (full, _), (narrow, _) = costs([{"c1": 64}, {"c1": grid[0]}])
+    assert full > narrow > 0
     _what_the_kit_commands_say(tmp_path, table, path, len(manifest["entries"]))
 
 

@@ -232,7 +232,7 @@ def test_parameters_that_do_not_fit_the_model_are_errors_naming_the_value(tmp_pa
 
 @pytest.mark.slow
 def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base):
-    """DESIGN.md §5: the zeros are stored, so only compression shows what pruning removed."""
+    """A .tflite stores the zeros, so only compression shows what pruning removed."""
     from edgeopt.models.conversion import tflite_bytes
     from edgeopt.models.keras_io import load_keras_model
 
@@ -245,8 +245,16 @@ def test_pruned_int8_is_as_large_raw_but_smaller_gzipped(tmp_path, digits, base)
 
 
 @pytest.mark.slow
-def test_a_recipe_prunes_in_auto_precision_and_records_sparsity_and_policy(tmp_path):
+def test_a_recipe_prunes_in_auto_precision_and_records_sparsity_and_policy(tmp_path, monkeypatch):
     import json
+
+    # A CPU without bfloat16 and no GPU (whatever this host has): `auto` must choose float32 and say why.
+    import functools
+
+    import edgeopt.tf.precision as precision
+
+    monkeypatch.setattr(precision, "resolve_precision", functools.partial(
+        precision.resolve_precision, flags={"avx2", "avx512f"}, gpus=0))
 
     from edgeopt.run.pipeline import run_recipe
 
@@ -262,9 +270,8 @@ steps:
 """
     result = run_recipe(parse_recipe(text, tmp_path / "r.yaml"), tmp_path / "run", log_fn=lambda _: None)
     step = json.loads((tmp_path / "run" / "pruned" / "step.json").read_text())
-    assert step["params"]["precision"] == "auto" and step["info"]["precision"] in ("float32", "mixed_bfloat16",
-                                                                                   "mixed_float16")
-    assert step["info"]["precision_reason"]
+    assert step["params"]["precision"] == "auto" and step["info"]["precision"] == "float32"
+    assert "no GPU and no avx512_bf16/amx_bf16" in step["info"]["precision_reason"]
     for name in step["info"]["pruned_layers"]:
         assert step["info"]["sparsity"][name] == pytest.approx(0.5, abs=0.01)
     assert [row.name for row in result.rows] == ["pruned", "pruned_int8"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -81,24 +80,50 @@ def _complete_or_absent(out: Path) -> None:
         assert json.loads((out / "results.json").read_text())["rows"]
 
 
+def _kill_while_running(command: list[str], env: dict, out: Path, step: str, timeout_s: float = 300) -> None:
+    """Start the run, SIGKILL it as soon as `step` is known to be running (its `.partial` folder
+    exists), and check the kill interrupted it: the step's folder was never made."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial, deadline = out / f".{step}.partial", time.monotonic() + timeout_s
+    try:
+        while not partial.exists():
+            assert process.poll() is None, f"the run ended (code {process.returncode}) before step '{step}' started"
+            assert time.monotonic() < deadline, f"step '{step}' did not start within {timeout_s} s"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert partial.exists() and not (out / step).exists(), f"the kill did not land while '{step}' was running"
+    _complete_or_absent(out)
+
+
+def _finished(out: Path) -> dict[str, int]:
+    """Finished step → its step.json's mtime (changes when the step is made again)."""
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/step.json")}
+
+
 @pytest.mark.slow
-def test_a_run_killed_at_a_random_moment_leaves_whole_artifacts_and_resumes(tmp_path):
+def test_a_run_killed_inside_steps_redoes_only_the_interrupted_ones(tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "edgeopt.cli", "run", str(recipe), "--out", str(out)]
-    rng = random.Random(1)
-    for delay in (rng.uniform(4, 8), rng.uniform(8, 14)):
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        if out.exists():
-            _complete_or_absent(out)
+    kept: dict[str, int] = {}
+    for step, done_before in (("base", set()), ("tuned", {"base"}), ("int8", {"base", "tuned", "f32"})):
+        _kill_while_running(command, env, out, step)
+        finished = _finished(out)
+        assert set(finished) == done_before  # the steps before it finished, none after it started
+        assert all(finished[s] == kept[s] for s in kept)  # finished steps were kept, not made again
+        kept = finished
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     _complete_or_absent(out)
+    final = _finished(out)
+    assert set(final) == {"base", "tuned", "f32", "int8"}
+    assert all(final[s] == kept[s] for s in kept)  # base, tuned, f32 reused
+    log = finished.stdout + finished.stderr
+    assert log.count("— unchanged, reusing") == 3 and "int8" in log
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [r["name"] for r in rows] == ["base", "tuned", "f32", "int8"]
     assert not list(out.glob(".*.partial"))  # leftovers of the killed runs were cleared

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 def tflite_bytes(model, mode: str, calibration, lean_float_ops: bool | None = None,
                  float_layers: tuple[str, ...] = ()) -> bytes:
-    """The converted flatbuffer. Full int8 follows DESIGN.md §5: int8 in, int8 out, builtins only.
+    """The converted flatbuffer. Full int8 is int8 in, int8 out, builtins only (TFLITE_BUILTINS_INT8).
 
     `float16` stores float16 weights that the runtime turns back into float32 when it loads them
     (half the file, float32 speed on a CPU). With `float_layers` an int8 model keeps those Keras

@@ -1,7 +1,7 @@
 """Accuracy of a `.tflite` classifier, measured through the LiteRT interpreter.
 
 Converted models are checked here rather than trusted: int8 conversion can silently break a
-model (DESIGN.md §5). Float inputs are quantized exactly as the converter's own evaluation does,
+model (a wrong representative dataset or an unsupported op still converts). Float inputs are quantized exactly as the converter's own evaluation does,
 `q = round(x / scale + zero_point)` clipped to the integer range, and integer outputs are
 dequantized, `(q - zero_point) * scale`, before the argmax.
 """

@@ -1,7 +1,7 @@
 """Time several models together, in interleaved rounds, so their ratios survive a busy machine.
 
 A shared machine's speed wanders (neighbours, frequency steps, drift) by up to 2× between minutes
-(DESIGN.md §5): a model timed alone at its own moment cannot be compared with another timed a
+(measured on this project's shared 2-vCPU VMs; docs/timing.md): a model timed alone at its own moment cannot be compared with another timed a
 minute later. Here every model is timed in each of R rounds, in a fresh random order per round
 (Google Benchmark's random interleaving), for a short slice: untimed invokes first, for `slice_s`
 seconds (and at least its share of `warmup`), then timed invokes until the slice holds both its

@@ -1,7 +1,7 @@
 """Time several in-memory models side by side: the profiler's interleaved rounds, for search costs.
 
 On a shared machine the speed wanders between minutes; models timed in the same rounds meet the
-same wandering, so their ratios hold even when their absolute times do not (DESIGN.md §5). This is
+same wandering, so their ratios hold even when their absolute times do not (docs/timing.md). This is
 `rounds.time_in_rounds` (the profiler's own rounds) over models held as bytes — a search's proxies
 and a latency kit's single-op files — each summarised by its quiet level (`docs/timing.md`).
 """

@@ -9,8 +9,10 @@ Either a fixed width (`keep` or `keep_fraction`, one value for every listed laye
 layer, applied per layer or group in turn), or the seed's Algorithm 1 (`max_accuracy_drop`):
 each listed layer or group is swept independently on the input model, every configuration's
 accuracy and modelled energy go to `tradeoff.csv` and `tradeoff.png`, and the lowest-energy
-configuration within the threshold becomes the step's model. `finetune_epochs` optionally
-trains the smaller model afterwards.
+configuration within the threshold becomes the step's model. The sweep chooses on the recipe's
+validation split, or on training images when it has none (`edgeopt/data/selection.py`; step.json's
+`selection_split` says which), never on the test split, which only reports the chosen model.
+`finetune_epochs` optionally trains the smaller model afterwards.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class EliminateParams(StageParams):
     keep_fraction: float | dict[str, float] | None = Field(
         None, description="fraction of each layer's neurons (channels) to keep, or per layer")
     max_accuracy_drop: float | None = Field(
-        None, gt=0, lt=1, description="sweep: narrow while test accuracy drops at most this (0.02 = 2 points)")
+        None, gt=0, lt=1, description="sweep: narrow while accuracy on the selection split (validation, else "
+                    "training images) drops at most this (0.02 = 2 points)")
     sweep_step: int = Field(1, ge=1, le=100_000, description="sweep: neurons removed per step")
     method: Literal["svd_qr", "weight_norm"] = Field(
         "svd_qr", description="svd_qr (seed 003, next layer updated) or weight_norm (baseline, no update)")
@@ -176,7 +179,7 @@ def _eliminate(params: EliminateParams, ctx: StageContext, source: Artifact) -> 
     if params.max_accuracy_drop is None:
         smaller, info = _fixed(model, params, units, calibration, ctx)
     else:
-        smaller, info = _sweep(model, params, units, calibration, x_test, y_test, ctx)
+        smaller, info = _sweep(model, params, units, calibration, before["accuracy"], ctx)
 
     if params.finetune_epochs:
         smaller, info["finetune"] = _finetune(smaller, params, ctx)
@@ -239,19 +242,28 @@ def _fixed(model, params: EliminateParams, units: list[Unit], calibration, ctx: 
     return model, {"mode": "fixed", "method": params.method, "widths": widths, "groups": groups}
 
 
-def _sweep(model, params: EliminateParams, units: list[Unit], calibration, x_test, y_test, ctx: StageContext):
+def _sweep(model, params: EliminateParams, units: list[Unit], calibration, test_accuracy: float,
+           ctx: StageContext):
+    """Algorithm 1 over every unit, scored on the selection split (never the test split, which
+    reports the chosen model in `after` and the run's table)."""
     from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
+    from edgeopt.data.selection import selection_split
     from edgeopt.techniques.elimination.surgery import EliminationError
     from edgeopt.techniques.elimination.sweep import eliminator_for, sweep_layer
     from edgeopt.techniques.elimination.tradeoff import choose_point, tradeoff_csv, tradeoff_plot
 
+    selection = selection_split(ctx.dataset, ctx.seed)
+    ctx.log(f"  selection split: {selection.name} — {selection.note}")
     points = []
     for unit in units:
-        points += sweep_layer(model, unit.name, calibration, x_test, y_test, max_accuracy_drop=params.max_accuracy_drop,
+        points += sweep_layer(model, unit.name, calibration, selection.x, selection.y, max_accuracy_drop=params.max_accuracy_drop,
                               step=params.sweep_step, method=params.method, compare_baseline=params.compare_baseline,
                               latency_runs=params.latency_runs if params.measure_latency else None,
                               latency_runtime=params.latency_runtime,
                               precision=params.energy_precision, log=ctx.log)
+    seen = _seen_warning(points[0].accuracy, test_accuracy, selection.name, params.max_accuracy_drop)
+    if seen:
+        ctx.log(f"  warning: {seen}")
     chosen = choose_point(points, params.method)
     if chosen is None:  # the very first narrowing already costs too much accuracy
         tried = [pt for pt in points if pt.method == params.method]
@@ -264,9 +276,11 @@ def _sweep(model, params: EliminateParams, units: list[Unit], calibration, x_tes
     csv_path = atomic_write_text(ctx.out_dir / "tradeoff.csv", tradeoff_csv(points))
     unit = "channels" if type(model.get_layer(chosen.layer)).__name__ == "Conv2D" else "neurons"
     png_path = atomic_write_bytes(ctx.out_dir / "tradeoff.png", tradeoff_plot(
-        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)"))
-    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — accuracy "
-            f"{chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy {chosen.energy.total_uj:.2f} µJ")
+        points, params.max_accuracy_drop, f"{ctx.step_id}: elimination of {unit} without retraining (seed 003)",
+        accuracy_label=f"accuracy on the {selection.name} split"))
+    ctx.log(f"  chosen: {chosen.layer} with {chosen.neurons_kept} of {chosen.width} {unit} — {selection.name} "
+            f"accuracy {chosen.accuracy:.4f} (drop {chosen.accuracy_drop:.4f}), modelled energy "
+            f"{chosen.energy.total_uj:.2f} µJ")
     eliminator = eliminator_for(model, chosen.layer, calibration)
     smaller = eliminator.apply(eliminator.plan(chosen.neurons_kept, params.method))
     per_layer = {}
@@ -277,10 +291,26 @@ def _sweep(model, params: EliminateParams, units: list[Unit], calibration, x_tes
             "neurons_kept": lowest.neurons_kept, "width": lowest.width, "accuracy": lowest.accuracy,
             "energy_uj_model": lowest.energy.total_uj}
     info = {"mode": "sweep", "method": params.method, "max_accuracy_drop": params.max_accuracy_drop,
-            "chosen": {"layer": chosen.layer, "neurons_kept": chosen.neurons_kept, "width": chosen.width},
+            **selection.record(), "selection_warning": seen,
+            "chosen": {"layer": chosen.layer, "neurons_kept": chosen.neurons_kept, "width": chosen.width,
+                       "selection_accuracy": chosen.accuracy, "selection_accuracy_drop": chosen.accuracy_drop},
             "lowest_energy_within_threshold": per_layer, "configurations": len(points),
             "tradeoff_csv": csv_path.name, "tradeoff_png": png_path.name}
     return smaller, info
+
+
+def _seen_warning(selection_accuracy: float, test_accuracy: float, split: str, budget: float) -> str | None:
+    """Why the sweep's drops may be optimistic, or None: on training images always; on a validation
+    split when the input model scores more than the budget higher there than on the test split (as
+    the search warns): a loaded model most likely trained on those images too."""
+    if split == "train":
+        return ("the sweep chose on training images the model has seen; the test accuracy in `after` and the "
+                "run's table is the honest figure. Set data.validation_split to choose on held-out images.")
+    if selection_accuracy - test_accuracy > budget:
+        return (f"the input model scores {selection_accuracy:.4f} on the validation split and {test_accuracy:.4f} on "
+                "the test split: it has most likely trained on the validation images, so the drops the sweep "
+                "measured are optimistic. Train it with data.validation_split set to hold them out.")
+    return None
 
 
 def _summary(model, x_test, y_test, precision: str) -> dict:

@@ -2,7 +2,7 @@
 
 The `prune` stage (edgeopt/stages/prune.py) chains these. Pruning zeroes weights but a `.tflite`
 still stores the zeros: the file only shrinks once compressed (gzip), and dense kernels run no
-faster (DESIGN.md §5). `measure_sparsity` therefore reports what the stripped weights hold, and
+faster (docs/pruning.md, `benchmarks/prune_gzip.py`). `measure_sparsity` therefore reports what the stripped weights hold, and
 the table reports raw and gzip sizes side by side.
 
 Energy-aware allocation follows Yang et al. (CVPR 2017, via seed 002): layers that cost the most

@@ -3,7 +3,7 @@
 On CPUs, `mixed_float16` is slower than float32 (TensorFlow's CPU kernels emulate half
 precision), while `mixed_bfloat16` is about twice as fast where the CPU has native bfloat16
 dot products (AVX512-BF16 or AMX); without them, bfloat16 is emulated and slower too
-(DESIGN.md §5). `auto` therefore picks per device and says why.
+(docs/pruning.md, `benchmarks/train_throughput.py`). `auto` therefore picks per device and says why.
 
 A mixed policy only changes how a model computes, not what it stores: variables stay float32.
 The functions here train a *copy* of a float32 model rebuilt under the policy and copy the

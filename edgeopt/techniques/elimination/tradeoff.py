@@ -71,9 +71,11 @@ def tradeoff_csv(points: list[TradeoffPoint]) -> str:
     return buffer.getvalue()
 
 
-def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: str = "") -> bytes:
+def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: str = "",
+                  accuracy_label: str = "test accuracy") -> bytes:
     """PNG: accuracy against modelled energy (left) and against neurons kept (right), one line per
-    layer and method, the threshold dashed, the chosen configuration starred."""
+    layer and method, the threshold dashed, the chosen configuration starred. `accuracy_label`
+    names the split the points were scored on (the stage's sweep: its selection split)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on a server
@@ -98,7 +100,7 @@ def tradeoff_plot(points: list[TradeoffPoint], max_accuracy_drop: float, title: 
     for ax in (ax_energy, ax_width):
         ax.axhline(100 * (base.accuracy - max_accuracy_drop), color="grey", linestyle=":",
                    label=f"threshold: −{100 * max_accuracy_drop:g} points")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"{accuracy_label} (%)")
         ax.grid(alpha=0.3)
     for pt in points:
         if pt.chosen:
