@@ -1,9 +1,10 @@
 """A search's best.tflite against the rows of hand-written recipes, timed together (issue 32).
 
-    python benchmarks/search/side_by_side.py SEARCH_DIR RUN_DIR [RUN_DIR ...] [--budget 1]
+    python benchmarks/search/side_by_side.py SEARCH_DIR RUN_DIR [RUN_DIR ...] [--budget 1] [--every RUN_DIR]
 
 Every `.tflite` row of each RUN_DIR whose accuracy is within the budget of that run's baseline,
-each run's baseline, and SEARCH_DIR/best.tflite are profiled in ONE `edgeopt profile` (interleaved
+each run's baseline, every row of each `--every` RUN_DIR, and SEARCH_DIR/best.tflite are
+profiled in ONE `edgeopt profile` (interleaved
 rounds), all on the test images the search never chose on (SEARCH_DIR/data/test.npz), and the
 speed-up of best.tflite over each is printed with the CPU it was measured on.
 """
@@ -25,7 +26,7 @@ def within_budget_rows(run_dir: Path, budget: float) -> list[tuple[str, Path]]:
     rows = [r for r in results["rows"] if r["format"] == "tflite"]
     base = next(r for r in rows if r["name"] == results["recipe"]["baseline"])
     return [(f"{run_dir.name}/{r['name']}", run_dir / r["path"]) for r in rows
-            if r["name"] == base["name"] or (r["accuracy"] is not None and r["accuracy"] >= base["accuracy"] - budget)]
+            if r["name"] == base["name"] or (r["accuracy"] is not None and r["accuracy"] >= base["accuracy"] - budget / 100)]
 
 
 def main() -> None:
@@ -33,11 +34,14 @@ def main() -> None:
     parser.add_argument("search_dir", type=Path)
     parser.add_argument("run_dirs", type=Path, nargs="+")
     parser.add_argument("--budget", type=float, default=1.0)
+    parser.add_argument("--every", type=Path, action="append", default=[], help="a run whose every row is timed")
     parser.add_argument("--runs", type=int, default=300)
     args = parser.parse_args()
     models = [("search/best", args.search_dir / "best.tflite")]
     for run_dir in args.run_dirs:
         models += within_budget_rows(run_dir, args.budget)
+    for run_dir in args.every:
+        models += within_budget_rows(run_dir, float("inf"))
     with np.load(args.search_dir / "data" / "test.npz", allow_pickle=False) as f:
         x, y = f["x_test"], f["y_test"]
     with tempfile.TemporaryDirectory() as tmp:
