@@ -61,10 +61,10 @@ steps:
   - {id: elim_int8, stage: convert, from: elim, mode: int8, calibration_samples: 100}
   - {id: ft, stage: finetune, from: mine, epochs: 1, learning_rate: 0.0005, profile: false}
   - {id: ft_int8, stage: convert, from: ft, mode: int8, calibration_samples: 100}
-  - {id: swapped, stage: swap_fc, from: mine, layers: [fc1], rank: 4, epochs: 2, learning_rate: 0.005,
+  - {id: swapped, stage: swap_fc, from: mine, layers: [fc1], rank: 4, epochs: 6, learning_rate: 0.005,
      profile: false}
   - {id: swapped_int8, stage: convert, from: swapped, mode: int8, calibration_samples: 100}
-  - {id: lean, stage: lean_head, from: mine, layers: [probs], preserved: 8, epochs: 2, learning_rate: 0.005,
+  - {id: lean, stage: lean_head, from: mine, layers: [probs], preserved: 8, epochs: 6, learning_rate: 0.005,
      profile: false}
   - {id: lean_f32, stage: convert, from: lean, mode: float32}
 """
@@ -95,9 +95,10 @@ def test_every_stage_runs_on_a_keras3_model(keras3_run):
     rows = {row.name: row for row in result.rows}
     assert list(rows) == ["f32", "int8", "pruned_int8", "elim_int8", "ft_int8", "swapped_int8", "lean_f32"]
     accuracy = {name: row.accuracy for name, row in rows.items()}
-    # The issue's chain keeps the model's accuracy; the FC swaps, re-initialised and trained two
-    # epochs on 1 437 digits, recover most of it: 0.689 and 0.761 measured (seeded; AMD EPYC family
-    # 25 model 1). A swap that broke the head (chance is 0.1) fails, not only one left untrained.
+    # The issue's chain keeps the model's accuracy; the FC swaps, re-initialised and trained on
+    # 1 437 digits, recover most of it. After two epochs the swap measured 0.689 in one run and 0.392
+    # in another (make test, AMD EPYC family 25 model 1): too few to settle, so they train six.
+    # A swap that broke the head (chance is 0.1) fails, not only one left untrained.
     assert all(accuracy[name] > 0.8 for name in ("f32", "int8", "pruned_int8", "elim_int8", "ft_int8")), accuracy
     assert accuracy["swapped_int8"] > 0.6 and accuracy["lean_f32"] > 0.65, accuracy
     assert any("Keras 3." in line and "translated into tf_keras" in line for line in lines)
