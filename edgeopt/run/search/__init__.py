@@ -1,1 +1,2 @@
-"""`edgeopt search`: widths allocated over channel units on the kernels' cost plateaus, and precisions, timed on the target (driver.py)."""
+"""`edgeopt search`: precisions and widths allocated over channel units on the kernels' cost plateaus,
+timed on the target (driver.py)."""

@@ -36,7 +36,8 @@ class Allocation:
     loss: float  # the summed losses, accuracy points (an estimate)
 
 
-def allocate(options: Options, saving_needed: float, resolution: int = RESOLUTION) -> tuple[Widths, float, float] | None:
+def allocate(options: Options, saving_needed: float,
+             resolution: int = RESOLUTION) -> tuple[Widths, float, float] | None:
     """The widths that save at least `saving_needed` at the least summed loss, or None.
 
     Savings are rounded to the nearest of `resolution` steps of `saving_needed`. Among equal

@@ -38,7 +38,8 @@ def curves_of(trace: Trace, units: list[Unit], costs, log: Callable[[str], None]
     curves = {p: {u: {int(w): c for w, c in table["cost_by_width"].items()} for u, table in per_unit.items()}
               for p, per_unit in trace.plateaus.items()}
     for precision, per_unit in trace.plateaus.items():
-        log(f"    {precision}: " + "; ".join(f"{u} tops {t['tops']}" + (f" (steps of {t['tiles']})" if t["tiles"] else "")
+        log(f"    {precision}: " + "; ".join(f"{u} tops {t['tops']}"
+                                          + (f" (steps of {t['tiles']})" if t["tiles"] else "")
                                           for u, t in per_unit.items()))
     return curves
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from edgeopt.common.atomic import atomic_write_bytes, atomic_write_text
-from edgeopt.profile.tflite_channels import channel_groups, narrowed, op_groups
+from edgeopt.profile.tflite_channels import narrowed, op_groups
 from edgeopt.profile.tflite_cut import op_model
 from edgeopt.rundir.latency_kit import KIT_FILE, KIT_SCHEMA
 from edgeopt.run.search.units import Unit

@@ -62,14 +62,16 @@ def selection_split(dataset: Dataset, val_accuracy: float, test_accuracy: float,
     Example:
         >>> ds = Dataset("d", np.zeros((4, 1)), np.zeros(4), np.zeros((10, 1)), np.arange(10), 10, "t",
         ...              x_val=np.zeros((6, 1)), y_val=np.zeros(6))
-        >>> selection_split(ds, 99.0, 50.0, "auto", 0)[1]["split"], selection_split(ds, 99.0, 50.0, "validation", 0)[1]["split"]
-        ('test-selection', 'validation')
+        >>> [selection_split(ds, 99.0, 50.0, mode, 0)[1]["split"] for mode in ("auto", "validation")]
+        ['test-selection', 'validation']
     """
     seen = seen_in_training(val_accuracy, test_accuracy, len(dataset.x_val), len(dataset.x_test))
-    figures = f"the model scores {val_accuracy:.2f} % on the validation split and {test_accuracy:.2f} % on the test split"
+    figures = (f"the model scores {val_accuracy:.2f} % on the validation split and {test_accuracy:.2f} % on the "
+               "test split")
     if mode == "test" or (mode == "auto" and seen):
         chosen = test_selection(dataset, seed)
-        why = "--selection test" if mode == "test" else f"{figures}: it has most likely trained on the validation images"
+        why = "--selection test" if mode == "test" else \
+            f"{figures}: it has most likely trained on the validation images"
         return chosen, {"split": "test-selection", "why": why, "images": len(chosen.x_val),
                         "reported_images": len(chosen.x_test)}
     why = "--selection validation" if mode == "validation" else f"{figures}: no sign that it trained on them"
