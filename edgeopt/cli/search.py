@@ -53,7 +53,7 @@ def search(
     limit_train: Optional[int] = typer.Option(None, "--limit-train", min=1, help="use a seeded subset of the training split"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", min=1, help="use a seeded subset of the test split"),
     executor: Executor = typer.Option("sequential", "--executor", case_sensitive=False,
-                                      help="ray: the uniform cuts' fine-tunes as Ray tasks"),
+                                      help="ray: run the search's steps as Ray tasks"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --executor ray"),
     wait: bool = typer.Option(False, "--wait", help="if another command is writing into the output folder, wait for it"),
 ) -> None:
