@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from edgeopt.data.datasets import Dataset
 
@@ -20,8 +19,9 @@ def validation_accuracy_keras(path: Path, dataset: Dataset) -> float:
     """Top-1 accuracy (percent) of a Keras model file on the validation split."""
     from edgeopt.models.keras_io import load_keras_model
 
-    predictions = load_keras_model(path).predict(dataset.x_val, batch_size=256, verbose=0)
-    return 100.0 * float(np.mean(np.argmax(predictions, axis=-1) == dataset.y_val))
+    from edgeopt.run.search.sensitivity import top1
+
+    return top1(load_keras_model(path).predict(dataset.x_val, batch_size=256, verbose=0), dataset.y_val)
 
 
 def test_accuracy_tflite(path: Path, dataset: Dataset, threads: int) -> float:

@@ -22,8 +22,10 @@ BN_BATCH_SIZE = 256
 
 
 def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy in percent."""
-    return 100.0 * float(np.mean(np.argmax(logits, axis=-1) == labels))
+    """Accuracy in percent (the elimination's own top-1, `accuracy_of`, scaled)."""
+    from edgeopt.techniques.elimination.surgery import accuracy_of
+
+    return 100.0 * accuracy_of(logits, labels)
 
 
 def unit_table(model, units: list[Unit], widths: dict[str, list[int]], calibration: np.ndarray, x: np.ndarray,
