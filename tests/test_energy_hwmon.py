@@ -239,41 +239,39 @@ def test_auto_picks_hwmon_after_rapl_and_says_why(tiny_tflite_models, tmp_path, 
     assert "auto: measured with hwmon" in result.note and "rapl:" in result.note
 
 
-def test_a_constant_ina3221_rail_gives_gross_energy_of_power_times_mean_latency(
+def test_a_constant_ina3221_rail_gives_gross_energy_of_power_times_the_windows_time_per_inference(
         midsize_float32, tmp_path, monkeypatch):
-    """End to end through the CLI: a rail held at P → energy_gross_mj ≈ P × mean latency.
+    """End to end through the CLI: a rail held at P → energy_gross_mj = P × the time per inference
+    inside the meter's windows, and that time is the model's (near its timed latency).
 
-    As in the RAPL end-to-end test, the energy windows and the latency phase run back to back
-    on a shared machine, so the timing comparison gets up to five runs and must hold (within
-    15 %) in one of them; the labels must hold in every run.
+    The gross energy is compared with the windows' own time, not the timing rounds' latency: the
+    two phases run one after the other, and on a loaded machine (the suite beside two busy loops)
+    the windows ran 1.4–1.7× slower than the rounds, in every retry.
     """
     model = midsize_float32
     hide_meters(monkeypatch, tmp_path)
     watts = 6.0
-    ratios = []
-    for attempt in range(5):
-        root = tmp_path / f"hwmon{attempt}"
-        chip = write_orin_ina3221(root)
-        monkeypatch.setenv(HWMON_ROOT_ENV, str(root))
-        writer = start_constant_rail_writer(chip, watts)
-        try:
-            done = CliRunner().invoke(app, [
-                "profile", str(model), "--energy", "hwmon", "--json", "--runs", "3000",
-                "--warmup", "100", "--energy-window", "0.3", "--energy-windows", "3"])
-        finally:
-            writer.kill()
-            writer.wait()
-        assert done.exit_code == 0, done.output
-        row = json.loads(done.stdout)["rows"][0]
-        assert (row["energy_source"], row["energy_scope"], row["energy_measured"]) == (
-            "hwmon", "board-input", True)
-        assert row["energy_counters"] == "ina3221 VDD_IN (in1_input × curr1_input)"
-        # Timed against the writer process, so retried with the ratio: idle ≈ P, gross ≈ P × mean latency.
-        ratios.append((row["energy_idle_w"], row["energy_gross_mj"] / (watts * row["latency_ms_mean"])))  # W·ms = mJ
-        if ratios[-1][0] == pytest.approx(watts, rel=0.05) and abs(ratios[-1][1] - 1) <= 0.15:
-            break
-    assert ratios[-1][0] == pytest.approx(watts, rel=0.05) and abs(ratios[-1][1] - 1) <= 0.15, \
-        f"(idle W, gross / (P x mean latency)) per run: {ratios}"
+    chip = write_orin_ina3221(tmp_path / "hwmon")
+    monkeypatch.setenv(HWMON_ROOT_ENV, str(tmp_path / "hwmon"))
+    writer = start_constant_rail_writer(chip, watts)
+    try:
+        done = CliRunner().invoke(app, [
+            "profile", str(model), "--energy", "hwmon", "--json", "--runs", "300",
+            "--warmup", "20", "--energy-window", "0.3", "--energy-windows", "3"])
+    finally:
+        writer.kill()
+        writer.wait()
+    assert done.exit_code == 0, done.output
+    row = json.loads(done.stdout)["rows"][0]
+    assert (row["energy_source"], row["energy_scope"], row["energy_measured"]) == (
+        "hwmon", "board-input", True)
+    assert row["energy_counters"] == "ina3221 VDD_IN (in1_input × curr1_input)"
+    assert row["energy_idle_w"] == pytest.approx(watts, rel=0.05)
+    assert row["energy_active_w"] == pytest.approx(watts, rel=0.05)
+    window_ms = row["energy_window_ms_per_inference"]
+    assert row["energy_gross_mj"] == pytest.approx(watts * window_ms, rel=0.05)  # W·ms = mJ
+    # Counting inferences wrong (a batch, a window) would be off by 3× or more; load alone was 1.7×.
+    assert 0.5 < window_ms / row["latency_ms_mean"] < 3, (window_ms, row["latency_ms_mean"])
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,7 @@ class EnergyResult:
         windows: Windows kept.
         window_s: Window length.
         inferences: Inferences in the kept windows.
+        window_ms_per_inference: Wall time per inference inside the kept inference windows.
         counters: Which counters or rails were summed.
         power: For an estimate: the power of the threads used and how it was obtained.
         model45_mj: The 45 nm model's total (always computed unless off: comparable everywhere).
@@ -118,6 +119,7 @@ class EnergyResult:
     windows: int | None = None
     window_s: float | None = None
     inferences: int | None = None
+    window_ms_per_inference: float | None = None
     counters: str | None = None
     power: ThreadPower | None = None
     model45_mj: float | None = None
@@ -297,6 +299,7 @@ def apply_energy(row, result: EnergyResult) -> None:
         "energy_active_w": result.active_w,
         "energy_windows": result.windows,
         "energy_window_s": result.window_s,
+        "energy_window_ms_per_inference": result.window_ms_per_inference,
         "energy_counters": result.counters,
         "energy_power_w": None if power is None else power.power_w,
         "energy_power_source": None if power is None else power.source,
@@ -337,5 +340,6 @@ def _measured(w: WindowedEnergy, auto_note: str | None, common: dict) -> EnergyR
         source=w.source, scope=w.scope, measured=True, energy_mj=energy, gross_mj=w.gross_mj,
         net_mj=w.net_mj, dram_mj=w.dram_mj, idle_w=w.idle_w, active_w=w.active_w,
         spread=w.spread, windows=w.windows, window_s=w.window_s, inferences=w.inferences,
+        window_ms_per_inference=w.ms_per_inference,
         counters=w.counters, note="; ".join(notes) or None, others_cpu_share=w.others_cpu_share, **common,
     )

@@ -106,6 +106,14 @@ class WindowedEnergy:
     def noisy(self) -> bool:
         return self.spread is not None and self.spread > NOISY_SPREAD
 
+    @property
+    def ms_per_inference(self) -> float | None:
+        """Median wall time per inference over the kept inference windows, the time the gross
+        energy was spread over (like `gross_mj`, a median; on a busy machine it can exceed the
+        timing rounds' latency)."""
+        per_window = [1e3 * s / n for kind, s, n, _ in self.raw_windows if kind == "inference" and n]
+        return statistics.median(per_window) if per_window else None
+
 
 def measure_windows(counter: EnergyCounter, invoke: Callable[[], object], *,
                     window_s: float = PROTOCOL_WINDOW_S, windows: int = MIN_WINDOWS,
