@@ -29,6 +29,17 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> Non
 
 
 @pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory) -> Path:
+    """gap_cnn for MNIST's shape with its initial weights: what the tests refused before any search
+    step need (a real model file), without a training."""
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.keras_io import save_keras_model
+
+    model = build_model("gap_cnn", (28, 28, 1), 10)
+    return save_keras_model(model, tmp_path_factory.mktemp("model") / "untrained.keras")
+
+
+@pytest.fixture(scope="module")
 def small_model(tmp_path_factory) -> Path:
     """gap_cnn trained briefly on 800 embedded MNIST digits (about 87 % on their test split)."""
     from edgeopt.data.datasets import load_dataset
@@ -49,9 +60,9 @@ def small_model(tmp_path_factory) -> Path:
     (["--budget", "1", "--objective", "speed"], "--objective"),
     (["--budget", "1", "--precisions", "int4"], "--precisions must be one or more of"),
 ])
-def test_bad_options_exit_2_before_anything_is_written(tmp_path, small_model, args, needle):
+def test_bad_options_exit_2_before_anything_is_written(tmp_path, untrained_model, args, needle):
     out = tmp_path / "out"
-    assert_user_error(edgeopt("search", small_model, "--data", "mnist_embedded", "--out", out, *args), needle)
+    assert_user_error(edgeopt("search", untrained_model, "--data", "mnist_embedded", "--out", out, *args), needle)
     assert not out.exists()
 
 
@@ -123,7 +134,7 @@ def test_a_small_search_chooses_within_budget_resumes_to_the_same_choice_and_reb
     assert rebuilt_best["sha256"] == rows[best]["sha256"]  # the same model, bit for bit
 
 
-def test_no_row_within_budget_exits_1_saying_what_was_missing(tmp_path, monkeypatch, small_model):
+def test_no_row_within_budget_exits_1_saying_what_was_missing(tmp_path, monkeypatch, untrained_model):
     """Issue 34: a search with nothing to deploy is a failed promise, not a success without best.tflite."""
     from typer.testing import CliRunner
 
@@ -139,7 +150,7 @@ def test_no_row_within_budget_exits_1_saying_what_was_missing(tmp_path, monkeypa
         return driver.SearchResult(out_dir, rows, None, {"recipe": {"baseline": "base_float32"}}, trace)
 
     monkeypatch.setattr(driver, "search", no_best)
-    result = CliRunner().invoke(app, ["search", str(small_model), "--data", "mnist_embedded", "--budget", "1",
+    result = CliRunner().invoke(app, ["search", str(untrained_model), "--data", "mnist_embedded", "--budget", "1",
                                       "--objective", "energy", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "no best.tflite: no energy per inference was measured" in result.output
