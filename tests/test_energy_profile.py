@@ -33,15 +33,15 @@ def midsize_float32(tmp_path_factory):
     return build_midsize_float32(tmp_path_factory.mktemp("energy_midsize"))
 
 
-def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
+def test_rapl_end_to_end_gross_energy_is_power_times_the_windows_time_and_net_is_zero(
         midsize_float32, tmp_path, monkeypatch):
-    """A fake package counter advanced at a constant P: gross ≈ P × latency, net ≈ 0.
+    """A fake package counter advanced at a constant P: gross ≈ P × the windows' time per
+    inference, net ≈ 0.
 
-    The energy windows and the latency phase run back to back; on a shared 2-core machine
-    another process's burst can still land in one and not the other (at a load average of 10
-    the mean latency here swings between 2x and 10x its median), which moves their ratio by far
-    more than 25 % for that one run. So the timing comparison gets up to five runs and must
-    hold in one of them; everything else must hold in every run.
+    The counter is advanced by another process, which lags on a shared 2-core machine, so the
+    power figures get up to five runs and must hold in one of them; everything else must hold in
+    every run. Gross is compared with the windows' own time per inference: the timing rounds run
+    after them, and under two busy neighbours the windows ran 1.4–1.7× slower (issue 34).
     """
     ratios = []
     for attempt in range(5):
@@ -51,7 +51,7 @@ def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
         writer = start_constant_power_writer(zone, WATTS)
         try:
             done = _cli(str(midsize_float32), "--energy", "rapl", "--json",
-                        "--runs", "3000", "--warmup", "100",
+                        "--runs", "300", "--warmup", "20",
                         "--energy-window", "0.3", "--energy-windows", "3")
         finally:
             writer.kill()
@@ -65,10 +65,12 @@ def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
             assert row["energy_mj"] is None and "idle noise" in row["energy_note"]
         else:
             assert row["energy_mj"] == row["energy_net_mj"]
+        # Counting inferences wrong (a batch, a window) would be off by 3× or more; load alone was 1.7×.
+        assert 0.5 < row["energy_window_ms_per_inference"] / row["latency_ms_mean"] < 3, row
         # Timed against the writer process, so retried: idle ≈ P (the writer may lag a bit), net ≈ 0
-        # (the counter runs at P whether or not we infer: all of it is idle power), gross ≈ P × latency.
+        # (the counter runs at P whether or not we infer: all of it is idle power), gross ≈ P × window time.
         ratios.append({"idle_w": row["energy_idle_w"], "net/gross": row["energy_net_mj"] / row["energy_gross_mj"],
-                       "gross/(P x mean latency)": row["energy_gross_mj"] / (WATTS * row["latency_ms_mean"])})
+                       "gross/(P x window ms)": row["energy_gross_mj"] / (WATTS * row["energy_window_ms_per_inference"])})
         if _holds(ratios[-1]):
             break
     assert _holds(ratios[-1]), f"per run: {ratios}"
@@ -76,7 +78,7 @@ def test_rapl_end_to_end_gross_energy_is_power_times_latency_and_net_is_zero(
 
 def _holds(run: dict) -> bool:
     return (run["idle_w"] == pytest.approx(WATTS, rel=0.2) and abs(run["net/gross"]) < 0.25
-            and abs(run["gross/(P x mean latency)"] - 1) <= 0.25)
+            and abs(run["gross/(P x window ms)"] - 1) <= 0.25)
 
 
 def test_rapl_asked_for_on_a_machine_without_it_is_exit_2_with_the_reason(
