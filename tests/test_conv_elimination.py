@@ -13,6 +13,7 @@ from edgeopt.common.errors import RecipeError
 from edgeopt.run.recipe import parse_recipe
 from edgeopt.techniques.elimination import channels
 from edgeopt.techniques.elimination.linalg import gram_spectrum, reconstruction, representative_rows, spectrum
+from shared_runs import TINY_DIGITS, run_shared
 
 
 def test_channel_view_doctests_hold():
@@ -212,16 +213,10 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def trained_cnn(digits, tmp_path_factory):
-    from edgeopt.models.architectures import build_model
-    from edgeopt.models.keras_io import save_keras_model
-    from edgeopt.tf.training import compile_classifier, fit_classifier, seed_everything
-
-    seed_everything(0)
-    model = build_model("small_cnn", digits.input_shape, digits.num_classes)
-    compile_classifier(model, 1e-2)
-    fit_classifier(model, digits, epochs=10, batch_size=32, label="cnn", seed=0, log_fn=lambda _: None)
-    return save_keras_model(model, tmp_path_factory.mktemp("cnn") / "model.keras")
+def trained_cnn(tmp_path_factory) -> Path:
+    """The small CNN on digits of the session's shared tiny run (tests/shared_runs.py): trained
+    once for every file that needs one. The stage writes into each test's own folder."""
+    return run_shared(TINY_DIGITS, tmp_path_factory, "tiny_device").out_dir / "base" / "model.keras"
 
 
 @pytest.fixture(scope="module")
