@@ -153,6 +153,16 @@ class UserTfliteModels:
 
 
 @pytest.fixture(scope="session")
+def midsize_float32(tmp_path_factory) -> Path:
+    """A float32 CNN of about 2.6 M MACs (`energy_fakes.build_midsize_float32`), made once per
+    session for every energy end-to-end test."""
+    from energy_fakes import build_midsize_float32
+    from shared_runs import shared_file
+
+    return shared_file("midsize_float32", build_midsize_float32, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def user_tflite_models(tmp_path_factory, tiny_tflite_models) -> UserTfliteModels:
     import tensorflow as tf
     import tf_keras as keras

@@ -8,7 +8,8 @@ and returns the `RunResult`; the next caller, in this process or in another xdis
 
 The folder lives beside the workers' temporary folders (`getbasetemp().parent` under xdist: one
 per session, shared by its workers) and a file lock keeps two workers from making it at once.
-Tests read it; a test that changes a run folder copies it first.
+Tests read it; a test that changes a run folder copies it first. `shared_file(name, build)` does
+the same for one file a builder makes (the energy tests' mid-size model).
 """
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ def shared_runs_folder(tmp_path_factory) -> Path:
     folder = root / "shared-runs"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def shared_file(name: str, build, tmp_path_factory) -> Path:
+    """The file `build(folder)` makes (and returns), made once per session: the first caller builds
+    it into a folder called `name` under the session's shared folder, the others find it there."""
+    folder = shared_runs_folder(tmp_path_factory)
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        made = folder / name
+        if (made / "made").exists():
+            return Path((made / "made").read_text())
+        made.mkdir(exist_ok=True)
+        path = build(made)
+        (made / "made").write_text(str(path))
+        return path
 
 
 def run_shared(text: str, tmp_path_factory, name: str = "run"):

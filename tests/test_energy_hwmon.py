@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from energy_fakes import (build_midsize_float32, denying_reader, hide_meters, set_value, start_constant_rail_writer,
+from energy_fakes import (denying_reader, hide_meters, set_value, start_constant_rail_writer,
                           write_chip, write_iio_device, write_orin_ina3221)
 from typer.testing import CliRunner
 
@@ -274,6 +274,3 @@ def test_a_constant_ina3221_rail_gives_gross_energy_of_power_times_the_windows_t
     assert 0.5 < window_ms / row["latency_ms_mean"] < 3, (window_ms, row["latency_ms_mean"])
 
 
-@pytest.fixture(scope="module")
-def midsize_float32(tmp_path_factory):
-    return build_midsize_float32(tmp_path_factory.mktemp("energy_midsize"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from energy_fakes import build_midsize_float32, denying_reader, hide_meters, start_constant_power_writer, write_zone
+from energy_fakes import denying_reader, hide_meters, start_constant_power_writer, write_zone
 from typer.testing import CliRunner
 
 from edgeopt.cli import app
@@ -28,9 +28,6 @@ def _cli(*args: str):
     return CliRunner().invoke(app, ["profile", *args])
 
 
-@pytest.fixture(scope="module")
-def midsize_float32(tmp_path_factory):
-    return build_midsize_float32(tmp_path_factory.mktemp("energy_midsize"))
 
 
 def test_rapl_end_to_end_gross_energy_is_power_times_the_windows_time_and_net_is_zero(
