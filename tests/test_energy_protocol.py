@@ -58,6 +58,8 @@ def test_net_energy_is_the_inference_energy_above_idle():
     assert len(active) == 3 and sum(n for _, n in active) == result.inferences
     gross = sorted(0.040 + 5.0 * s / n * 1e3 for s, n in active)
     assert result.gross_mj == pytest.approx(gross[1], rel=0.01)
+    # The windows' time per inference (row key energy_window_ms_per_inference): the median over them.
+    assert result.ms_per_inference == pytest.approx(sorted(1e3 * s / n for s, n in active)[1])
     assert result.idle_w == pytest.approx(5.0, rel=0.01)
     assert result.active_w > result.idle_w
     assert result.windows == 3 and result.dropped == () and result.spread < 0.10
