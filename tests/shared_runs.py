@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 
 # The tiny digits run of test_device and test_pipeline: a small CNN on 600 UCI digits (12 epochs:
@@ -44,12 +45,29 @@ def shared_runs_folder(tmp_path_factory) -> Path:
     return folder
 
 
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on `path` (one xdist worker at a time) for the `with` block."""
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def untrained_model(architecture: str, input_shape: tuple[int, ...], folder: Path, num_classes: int = 10,
+                    **options) -> Path:
+    """`architecture` with its initial weights, saved in `folder`: a real model file for the tests
+    whose input is refused before any training would matter."""
+    from edgeopt.models.architectures import build_model
+    from edgeopt.models.keras_io import save_keras_model
+
+    return save_keras_model(build_model(architecture, input_shape, num_classes, **options), folder / "model.keras")
+
+
 def shared_file(name: str, build, tmp_path_factory) -> Path:
     """The file `build(folder)` makes (and returns), made once per session: the first caller builds
     it into a folder called `name` under the session's shared folder, the others find it there."""
     folder = shared_runs_folder(tmp_path_factory)
-    with open(folder / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with _locked(folder / f"{name}.lock"):
         made = folder / name
         if (made / "made").exists():
             return Path((made / "made").read_text())
@@ -69,6 +87,5 @@ def run_shared(text: str, tmp_path_factory, name: str = "run"):
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     out = folder / key / name
     out.parent.mkdir(exist_ok=True)
-    with open(folder / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with _locked(folder / f"{key}.lock"):
         return run_recipe(parse_recipe(text, out.parent / "recipe.yaml"), out, log_fn=lambda _: None)

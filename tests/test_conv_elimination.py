@@ -13,7 +13,7 @@ from edgeopt.common.errors import RecipeError
 from edgeopt.run.recipe import parse_recipe
 from edgeopt.techniques.elimination import channels
 from edgeopt.techniques.elimination.linalg import gram_spectrum, reconstruction, representative_rows, spectrum
-from shared_runs import TINY_DIGITS, run_shared
+from shared_runs import TINY_DIGITS, run_shared, untrained_model
 
 
 def test_channel_view_doctests_hold():
@@ -221,11 +221,7 @@ def trained_cnn(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def untrained_small_cnn(digits, tmp_path_factory) -> Path:
-    from edgeopt.models.architectures import build_model
-    from edgeopt.models.keras_io import save_keras_model
-
-    model = build_model("small_cnn", digits.input_shape, digits.num_classes)
-    return save_keras_model(model, tmp_path_factory.mktemp("untrained") / "model.keras")
+    return untrained_model("small_cnn", digits.input_shape, tmp_path_factory.mktemp("untrained"))
 
 
 def _run_stage(params: dict, dataset, source: Path, out_dir: Path):

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared_runs import untrained_model
+
 pytest.importorskip("tf_keras")
 
 RESNET8_CONVS = ["conv1", "stack1_conv1", "stack1_conv2", "stack2_conv1", "stack2_conv2", "stack2_shortcut",
@@ -41,11 +43,7 @@ def trained_resnet(digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def untrained_resnet4(digits, tmp_path_factory) -> Path:
     """ResNet-8 at 4/8/16 filters with its initial weights: enough for the refusals, no training."""
-    from edgeopt.models.architectures import build_model
-    from edgeopt.models.keras_io import save_keras_model
-
-    model = build_model("resnet8", digits.input_shape, digits.num_classes, filters=4)
-    return save_keras_model(model, tmp_path_factory.mktemp("resnet4") / "model.keras")
+    return untrained_model("resnet8", digits.input_shape, tmp_path_factory.mktemp("resnet4"), filters=4)
 
 
 def _run_stage(params: dict, dataset, source: Path, out_dir: Path, log=None):

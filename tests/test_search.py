@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from shared_runs import untrained_model as untrained_model_file
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,11 +34,7 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> Non
 def untrained_model(tmp_path_factory) -> Path:
     """gap_cnn for MNIST's shape with its initial weights: what the tests refused before any search
     step need (a real model file), without a training."""
-    from edgeopt.models.architectures import build_model
-    from edgeopt.models.keras_io import save_keras_model
-
-    model = build_model("gap_cnn", (28, 28, 1), 10)
-    return save_keras_model(model, tmp_path_factory.mktemp("model") / "untrained.keras")
+    return untrained_model_file("gap_cnn", (28, 28, 1), tmp_path_factory.mktemp("untrained"))
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Per-layer precision: the layers this CPU runs faster in float than in int8.
 
 On some CPUs an int8 conv costs the same whatever its input channels while its float twin grows
-with them (measured on an AMX Xeon, docs/search.md): a model can be fastest int8 except for a layer or two. Each MAC layer's
-ops are cut out of the float32 and the int8 model (`profile/tflite_cut.py`) and timed side by
-side; the layers whose float ops are clearly faster are kept float inside the int8 graph (the
+with them (measured on an AMX Xeon, docs/search.md): a model can be fastest int8 except for a
+layer or two. Each MAC layer's ops are cut out of the float32 and the int8 model
+(`profile/tflite_cut.py`) and timed side by side; the layers whose float ops are clearly faster are kept float inside the int8 graph (the
 `convert` stage's `float_layers`). Whether that pays, after the QUANTIZE/DEQUANTIZE it adds, is
 then measured on the whole model like every other row.
 """
